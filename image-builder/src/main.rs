@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("image-builder: not yet implemented");
+    std::process::exit(2);
+}

@@ -1,0 +1,38 @@
+//! The Halyard boot image format.
+//!
+//! A boot image is the hypervisor's flat binary, padded to a 4 KiB boundary,
+//! followed by a *module table* and then the modules themselves (each 4 KiB
+//! aligned). The hypervisor finds the table at its own end symbol; the image
+//! builder writes it. This crate is the single definition both sides use.
+//!
+//! Table layout, version 1, all integers little-endian:
+//!
+//! ```text
+//! header   48 bytes   see `Header`
+//! domains  count * 32 bytes
+//! modules  count * 64 bytes
+//! strings  UTF-8 names and command lines referenced by (offset, len)
+//! ```
+//!
+//! Offsets of strings are relative to the table start; module offsets are
+//! relative to the start of the boot image.
+#![cfg_attr(not(test), no_std)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+
+mod table;
+#[cfg(feature = "alloc")]
+mod writer;
+
+pub use table::*;
+#[cfg(feature = "alloc")]
+pub use writer::*;
+
+/// Alignment of the table and of every module inside the image.
+pub const MODULE_ALIGN: u64 = 4096;
+
+/// Round `v` up to a multiple of `align` (a power of two).
+pub const fn align_up(v: u64, align: u64) -> u64 {
+    (v + align - 1) & !(align - 1)
+}

@@ -1,0 +1,339 @@
+//! Zero-copy, bounds-checked reader for the module table. Everything it reads
+//! is untrusted until the signature is checked, so no input may panic it.
+
+/// `b"HALYMODT"`: identifies a module table.
+pub const MAGIC: [u8; 8] = *b"HALYMODT";
+/// The only version this code reads and writes.
+pub const VERSION: u16 = 1;
+pub const HEADER_SIZE: usize = 48;
+pub const DOMAIN_ENTRY_SIZE: usize = 32;
+pub const MODULE_ENTRY_SIZE: usize = 64;
+/// Upper bounds that keep a hostile table from making the reader loop long.
+pub const MAX_DOMAINS: usize = 64;
+pub const MAX_MODULES: usize = 256;
+
+/// What a module is; decides how the domain builder uses it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u16)]
+pub enum ModuleKind {
+    /// A guest kernel (aarch64: Linux arm64 `Image` format).
+    Kernel = 1,
+    /// An initial ramdisk (cpio, possibly compressed).
+    Ramdisk = 2,
+    /// A flattened device tree blob for the domain.
+    DeviceTree = 3,
+}
+
+impl ModuleKind {
+    pub fn from_u16(v: u16) -> Option<Self> {
+        match v {
+            1 => Some(Self::Kernel),
+            2 => Some(Self::Ramdisk),
+            3 => Some(Self::DeviceTree),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Kernel => "kernel",
+            Self::Ramdisk => "ramdisk",
+            Self::DeviceTree => "device-tree",
+        }
+    }
+}
+
+/// Domain flags.
+pub mod domain_flags {
+    /// The hardware domain (dom0): owns the devices the hypervisor does not keep.
+    pub const HARDWARE: u16 = 1 << 0;
+    /// Guest physical addresses equal host physical addresses.
+    pub const DIRECT_MAP: u16 = 1 << 1;
+    pub const ALL: u16 = HARDWARE | DIRECT_MAP;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FormatError {
+    /// Fewer bytes than the header or the declared table size.
+    Truncated,
+    BadMagic,
+    UnsupportedVersion(u16),
+    /// Header or entry sizes differ from this version's.
+    BadLayout,
+    TooManyEntries,
+    /// A string reference points outside the table or is not UTF-8.
+    BadString {
+        entry: usize,
+    },
+    UnknownModuleKind {
+        module: usize,
+        kind: u16,
+    },
+    UnknownDomainFlags {
+        domain: usize,
+        flags: u16,
+    },
+    /// A module names a domain id that no domain entry has.
+    UnknownDomain {
+        module: usize,
+        domain: u16,
+    },
+    DuplicateDomain {
+        domain: u16,
+    },
+    /// A module's bytes lie outside the image or overlap the table.
+    ModuleOutOfImage {
+        module: usize,
+    },
+    ModuleMisaligned {
+        module: usize,
+    },
+}
+
+impl core::fmt::Display for FormatError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            Self::Truncated => write!(f, "module table truncated"),
+            Self::BadMagic => write!(f, "module table magic missing"),
+            Self::UnsupportedVersion(v) => write!(f, "module table version {v} unsupported"),
+            Self::BadLayout => write!(f, "module table entry sizes do not match version 1"),
+            Self::TooManyEntries => write!(f, "module table has too many entries"),
+            Self::BadString { entry } => {
+                write!(f, "entry {entry}: string out of table or not UTF-8")
+            }
+            Self::UnknownModuleKind { module, kind } => {
+                write!(f, "module {module}: unknown kind {kind}")
+            }
+            Self::UnknownDomainFlags { domain, flags } => {
+                write!(f, "domain {domain}: unknown flags {flags:#x}")
+            }
+            Self::UnknownDomain { module, domain } => {
+                write!(
+                    f,
+                    "module {module}: names domain {domain}, which is not in the table"
+                )
+            }
+            Self::DuplicateDomain { domain } => write!(f, "domain {domain} listed twice"),
+            Self::ModuleOutOfImage { module } => write!(f, "module {module}: outside the image"),
+            Self::ModuleMisaligned { module } => write!(f, "module {module}: not 4 KiB aligned"),
+        }
+    }
+}
+
+fn u16_at(b: &[u8], off: usize) -> u16 {
+    u16::from_le_bytes([b[off], b[off + 1]])
+}
+
+fn u32_at(b: &[u8], off: usize) -> u32 {
+    let mut v = [0u8; 4];
+    v.copy_from_slice(&b[off..off + 4]);
+    u32::from_le_bytes(v)
+}
+
+fn u64_at(b: &[u8], off: usize) -> u64 {
+    let mut v = [0u8; 8];
+    v.copy_from_slice(&b[off..off + 8]);
+    u64::from_le_bytes(v)
+}
+
+/// The fixed-size start of the table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub domain_count: u16,
+    pub module_count: u16,
+    /// Bytes from the table start to the end of its string area.
+    pub table_size: u32,
+    /// Bytes from the image start to the end of the last module.
+    pub image_size: u64,
+    /// Offset of this table from the image start (= the hypervisor's size).
+    pub table_offset: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DomainEntry<'a> {
+    pub id: u16,
+    pub flags: u16,
+    pub vcpus: u16,
+    pub memory_bytes: u64,
+    pub name: &'a str,
+}
+
+impl DomainEntry<'_> {
+    pub fn is_hardware(&self) -> bool {
+        self.flags & domain_flags::HARDWARE != 0
+    }
+    pub fn is_direct_mapped(&self) -> bool {
+        self.flags & domain_flags::DIRECT_MAP != 0
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModuleEntry<'a> {
+    pub kind: ModuleKind,
+    pub domain: u16,
+    /// Offset from the image start.
+    pub offset: u64,
+    pub size: u64,
+    pub sha256: [u8; 32],
+    pub cmdline: &'a str,
+}
+
+/// A parsed, structurally validated module table.
+#[derive(Clone, Copy, Debug)]
+pub struct ModuleTable<'a> {
+    pub header: Header,
+    bytes: &'a [u8],
+}
+
+impl<'a> ModuleTable<'a> {
+    /// Parse and validate the table at the start of `bytes`. The caller
+    /// passes at least the table (more is fine). Module ranges are checked
+    /// against the header's image size; whether those bytes are really
+    /// present is the caller's business.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, FormatError> {
+        if bytes.len() < HEADER_SIZE {
+            return Err(FormatError::Truncated);
+        }
+        if bytes[0..8] != MAGIC {
+            return Err(FormatError::BadMagic);
+        }
+        let version = u16_at(bytes, 8);
+        if version != VERSION {
+            return Err(FormatError::UnsupportedVersion(version));
+        }
+        if usize::from(u16_at(bytes, 10)) != HEADER_SIZE
+            || usize::from(u16_at(bytes, 12)) != DOMAIN_ENTRY_SIZE
+            || usize::from(u16_at(bytes, 14)) != MODULE_ENTRY_SIZE
+        {
+            return Err(FormatError::BadLayout);
+        }
+        let header = Header {
+            domain_count: u16_at(bytes, 16),
+            module_count: u16_at(bytes, 18),
+            table_size: u32_at(bytes, 20),
+            image_size: u64_at(bytes, 24),
+            table_offset: u64_at(bytes, 32),
+        };
+        let (nd, nm) = (
+            usize::from(header.domain_count),
+            usize::from(header.module_count),
+        );
+        if nd > MAX_DOMAINS || nm > MAX_MODULES {
+            return Err(FormatError::TooManyEntries);
+        }
+        let fixed = HEADER_SIZE + nd * DOMAIN_ENTRY_SIZE + nm * MODULE_ENTRY_SIZE;
+        let size = header.table_size as usize;
+        if size < fixed || bytes.len() < size {
+            return Err(FormatError::Truncated);
+        }
+        let table = ModuleTable {
+            header,
+            bytes: &bytes[..size],
+        };
+        table.validate()?;
+        Ok(table)
+    }
+
+    /// The table's own bytes (what a signature covers).
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    fn string(&self, entry: usize, off: usize) -> Result<&'a str, FormatError> {
+        let bad = FormatError::BadString { entry };
+        let start = u32_at(self.bytes, off) as usize;
+        let len = u32_at(self.bytes, off + 4) as usize;
+        let end = start.checked_add(len).ok_or(bad)?;
+        let raw = self.bytes.get(start..end).ok_or(bad)?;
+        core::str::from_utf8(raw).map_err(|_| bad)
+    }
+
+    fn domain_raw(&self, i: usize) -> Result<DomainEntry<'a>, FormatError> {
+        let o = HEADER_SIZE + i * DOMAIN_ENTRY_SIZE;
+        let b = self.bytes;
+        Ok(DomainEntry {
+            id: u16_at(b, o),
+            flags: u16_at(b, o + 2),
+            vcpus: u16_at(b, o + 4),
+            memory_bytes: u64_at(b, o + 8),
+            name: self.string(i, o + 16)?,
+        })
+    }
+
+    fn module_raw(&self, i: usize) -> Result<ModuleEntry<'a>, FormatError> {
+        let o = HEADER_SIZE
+            + usize::from(self.header.domain_count) * DOMAIN_ENTRY_SIZE
+            + i * MODULE_ENTRY_SIZE;
+        let b = self.bytes;
+        let raw_kind = u16_at(b, o);
+        let kind = ModuleKind::from_u16(raw_kind).ok_or(FormatError::UnknownModuleKind {
+            module: i,
+            kind: raw_kind,
+        })?;
+        let mut sha256 = [0u8; 32];
+        sha256.copy_from_slice(&b[o + 24..o + 56]);
+        Ok(ModuleEntry {
+            kind,
+            domain: u16_at(b, o + 2),
+            offset: u64_at(b, o + 8),
+            size: u64_at(b, o + 16),
+            sha256,
+            cmdline: self.string(i, o + 56)?,
+        })
+    }
+
+    fn validate(&self) -> Result<(), FormatError> {
+        let nd = usize::from(self.header.domain_count);
+        for i in 0..nd {
+            let d = self.domain_raw(i)?;
+            if d.flags & !domain_flags::ALL != 0 {
+                return Err(FormatError::UnknownDomainFlags {
+                    domain: i,
+                    flags: d.flags,
+                });
+            }
+            for j in 0..i {
+                if self.domain_raw(j)?.id == d.id {
+                    return Err(FormatError::DuplicateDomain { domain: d.id });
+                }
+            }
+        }
+        let table_end = self
+            .header
+            .table_offset
+            .checked_add(u64::from(self.header.table_size));
+        let table_end = table_end.ok_or(FormatError::Truncated)?;
+        for i in 0..usize::from(self.header.module_count) {
+            let m = self.module_raw(i)?;
+            if !(0..nd).any(|d| self.domain_raw(d).map(|d| d.id) == Ok(m.domain)) {
+                return Err(FormatError::UnknownDomain {
+                    module: i,
+                    domain: m.domain,
+                });
+            }
+            if m.offset % crate::MODULE_ALIGN != 0 {
+                return Err(FormatError::ModuleMisaligned { module: i });
+            }
+            let end = m.offset.checked_add(m.size);
+            if m.offset < table_end || end.is_none_or(|e| e > self.header.image_size) {
+                return Err(FormatError::ModuleOutOfImage { module: i });
+            }
+        }
+        Ok(())
+    }
+
+    pub fn domains(&self) -> impl Iterator<Item = DomainEntry<'a>> + '_ {
+        // Validated in `parse`, so the entries decode.
+        (0..usize::from(self.header.domain_count)).filter_map(|i| self.domain_raw(i).ok())
+    }
+
+    pub fn modules(&self) -> impl Iterator<Item = ModuleEntry<'a>> + '_ {
+        (0..usize::from(self.header.module_count)).filter_map(|i| self.module_raw(i).ok())
+    }
+
+    /// The first module of `kind` owned by `domain`.
+    pub fn module(&self, domain: u16, kind: ModuleKind) -> Option<ModuleEntry<'a>> {
+        self.modules()
+            .find(|m| m.domain == domain && m.kind == kind)
+    }
+}
