@@ -1,0 +1,262 @@
+//! Where a domain's kernel, ramdisk and device tree go in its RAM, following
+//! the Linux arm64 boot protocol (Documentation/arch/arm64/booting.rst).
+
+use crate::board::PhysRange;
+use crate::boot::linux_image::ImageHeader;
+use crate::mm::frames::{align_down, align_up, PAGE_SIZE};
+
+const MIB2: u64 = 2 << 20;
+/// The protocol caps a DTB at 2 MiB; it gets the last 2 MiB of RAM.
+pub const DTB_MAX: u64 = MIB2;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GuestLayout {
+    /// Kernel load address = entry point.
+    pub kernel: PhysRange,
+    pub dtb: PhysRange,
+    pub initrd: Option<PhysRange>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayoutError {
+    RamMisaligned,
+    KernelTooBig { need: u64, have: u64 },
+    RamdiskTooBig { need: u64, have: u64 },
+    DtbTooBig,
+}
+
+/// Place the pieces in `ram` (guest-physical): kernel at the RAM base +
+/// text_offset, DTB in the last 2 MiB, ramdisk just below it.
+pub fn plan(ram: PhysRange, kernel: &ImageHeader, ramdisk_len: Option<u64>, dtb_len: u64) -> Result<GuestLayout, LayoutError> {
+    if ram.base % MIB2 != 0 || ram.size % MIB2 != 0 || ram.size < 2 * MIB2 {
+        return Err(LayoutError::RamMisaligned);
+    }
+    if dtb_len > DTB_MAX {
+        return Err(LayoutError::DtbTooBig);
+    }
+    let dtb = PhysRange::new(ram.end() - DTB_MAX, dtb_len);
+    let kernel_start = ram.base + kernel.text_offset;
+    let kernel_end = kernel_start.saturating_add(align_up(kernel.image_size, PAGE_SIZE));
+    if kernel_end > dtb.base {
+        return Err(LayoutError::KernelTooBig { need: kernel_end - ram.base, have: dtb.base - ram.base });
+    }
+    let initrd = match ramdisk_len {
+        None => None,
+        Some(len) => {
+            let start = align_down(dtb.base.saturating_sub(len), PAGE_SIZE);
+            if len > dtb.base - kernel_end || start < kernel_end {
+                return Err(LayoutError::RamdiskTooBig { need: len, have: dtb.base - kernel_end });
+            }
+            Some(PhysRange::new(start, len))
+        }
+    };
+    Ok(GuestLayout { kernel: PhysRange::new(kernel_start, kernel.image_size), dtb, initrd })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RAM: PhysRange = PhysRange::new(0x4000_0000, 64 << 20);
+
+    fn k(text_offset: u64, image_size: u64) -> ImageHeader {
+        ImageHeader { text_offset, image_size, flags: 0 }
+    }
+
+    #[test]
+    fn places_kernel_initrd_dtb() {
+        let l = plan(RAM, &k(0, 0x10_0000), Some(0x8000), 0x1000).unwrap();
+        assert_eq!(l.kernel, PhysRange::new(0x4000_0000, 0x10_0000));
+        assert_eq!(l.dtb, PhysRange::new(0x43e0_0000, 0x1000));
+        assert_eq!(l.initrd, Some(PhysRange::new(0x43df_8000, 0x8000)));
+        assert_eq!(plan(RAM, &k(0x20_0000, 0x1000), None, 10).unwrap().kernel.base, 0x4020_0000);
+    }
+
+    #[test]
+    fn too_big() {
+        assert!(matches!(plan(RAM, &k(0, 63 << 20), None, 1), Err(LayoutError::KernelTooBig { .. })));
+        assert!(matches!(plan(RAM, &k(0, 1 << 20), Some((61 << 20) + 1), 1), Err(LayoutError::RamdiskTooBig { .. })));
+        assert!(matches!(plan(RAM, &k(0, 1 << 20), Some(u64::MAX), 1), Err(LayoutError::RamdiskTooBig { .. })));
+        assert_eq!(plan(RAM, &k(0, 1), None, DTB_MAX + 1), Err(LayoutError::DtbTooBig));
+        assert_eq!(plan(PhysRange::new(0x4000_1000, 64 << 20), &k(0, 1), None, 1), Err(LayoutError::RamMisaligned));
+        assert!(matches!(plan(RAM, &k(u64::MAX - 10, 100), None, 1), Err(LayoutError::KernelTooBig { .. })));
+    }
+}
+
+/// What building a domain needs from the architecture and memory manager.
+pub trait BuildEnv {
+    /// Guest-physical base of a non-direct-mapped domain's RAM.
+    fn guest_ram_base(&self) -> u64;
+    /// Physically contiguous host memory.
+    fn alloc(&mut self, size: u64, align: u64) -> Option<u64>;
+    fn new_stage2(&mut self) -> Option<crate::mm::page_table::PageTable>;
+    /// Map guest RAM `[ipa, ipa+size)` to host `pa`, cacheable and RWX for the guest.
+    fn map_ram(&mut self, pt: &crate::mm::page_table::PageTable, ipa: u64, pa: u64, size: u64) -> bool;
+    /// Copy into host-physical memory.
+    fn write(&mut self, pa: u64, bytes: &[u8]);
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BuildError {
+    NoKernel,
+    Kernel(crate::boot::linux_image::ImageError),
+    Layout(LayoutError),
+    /// Direct-mapped domains are not supported yet.
+    DirectMapUnsupported,
+    BadMemorySize(u64),
+    OutOfMemory { need: u64 },
+    Stage2,
+    DeviceTree,
+}
+
+/// Build domain `d` of `table` from the module bytes in `image`: allocate
+/// and map its RAM, load kernel, ramdisk and device tree.
+pub fn build_domain(
+    env: &mut dyn BuildEnv,
+    image: &[u8],
+    table: &image_format::ModuleTable<'_>,
+    d: &image_format::DomainEntry<'_>,
+) -> Result<crate::domain::Domain, BuildError> {
+    use crate::boot::{guest_fdt, linux_image, modules};
+    use image_format::ModuleKind;
+
+    if d.is_direct_mapped() {
+        return Err(BuildError::DirectMapUnsupported);
+    }
+    if d.memory_bytes == 0 || d.memory_bytes % MIB2 != 0 {
+        return Err(BuildError::BadMemorySize(d.memory_bytes));
+    }
+    let bytes_of = |kind| table.module(d.id, kind).and_then(|m| modules::module_bytes(image, &m).map(|b| (m, b)));
+    let (kmod, kernel) = bytes_of(ModuleKind::Kernel).ok_or(BuildError::NoKernel)?;
+    let header = linux_image::parse(kernel).map_err(BuildError::Kernel)?;
+    let ramdisk = bytes_of(ModuleKind::Ramdisk).map(|(_, b)| b);
+
+    let ram = PhysRange::new(env.guest_ram_base(), d.memory_bytes);
+    // The DTB's size depends on the initrd placement only through values,
+    // not length, so plan with a generous bound and build it afterwards.
+    let layout = plan(ram, &header, ramdisk.map(|r| r.len() as u64), 64 * 1024).map_err(BuildError::Layout)?;
+    let dtb = guest_fdt::build(&guest_fdt::GuestFdtSpec {
+        ram,
+        vcpus: d.vcpus,
+        bootargs: kmod.cmdline,
+        initrd: layout.initrd,
+    })
+    .map_err(|_| BuildError::DeviceTree)?;
+    if dtb.len() as u64 > 64 * 1024 {
+        return Err(BuildError::DeviceTree);
+    }
+
+    let ram_pa = env.alloc(d.memory_bytes, MIB2).ok_or(BuildError::OutOfMemory { need: d.memory_bytes })?;
+    let stage2 = env.new_stage2().ok_or(BuildError::Stage2)?;
+    if !env.map_ram(&stage2, ram.base, ram_pa, ram.size) {
+        return Err(BuildError::Stage2);
+    }
+    let pa = |ipa: u64| ram_pa + (ipa - ram.base);
+    env.write(pa(layout.kernel.base), kernel);
+    if let (Some(rd), Some(bytes)) = (layout.initrd, ramdisk) {
+        env.write(pa(rd.base), bytes);
+    }
+    env.write(pa(layout.dtb.base), &dtb);
+
+    Ok(crate::domain::Domain::new(
+        d.id,
+        alloc::string::String::from(d.name),
+        d.is_hardware(),
+        ram,
+        ram_pa,
+        stage2,
+        d.vcpus,
+        crate::domain::BootVcpu { entry: layout.kernel.base, arg0: layout.dtb.base },
+    ))
+}
+
+#[cfg(test)]
+mod build_tests {
+    use super::*;
+    use crate::mm::page_table::PageTable;
+    use image_format::{layout, DomainSpec, ModuleKind, ModuleSpec, ModuleTable};
+    use sha2::{Digest, Sha256};
+
+    #[derive(Default)]
+    struct FakeEnv {
+        writes: Vec<(u64, Vec<u8>)>,
+        maps: Vec<(u64, u64, u64)>,
+        mem_left: u64,
+    }
+
+    impl BuildEnv for FakeEnv {
+        fn guest_ram_base(&self) -> u64 {
+            0x4000_0000
+        }
+        fn alloc(&mut self, size: u64, _align: u64) -> Option<u64> {
+            self.mem_left = self.mem_left.checked_sub(size)?;
+            Some(0x1_0000_0000)
+        }
+        fn new_stage2(&mut self) -> Option<PageTable> {
+            Some(PageTable { root: 0x1000, root_level: 0 })
+        }
+        fn map_ram(&mut self, _pt: &PageTable, ipa: u64, pa: u64, size: u64) -> bool {
+            self.maps.push((ipa, pa, size));
+            true
+        }
+        fn write(&mut self, pa: u64, bytes: &[u8]) {
+            self.writes.push((pa, bytes.to_vec()));
+        }
+    }
+
+    fn kernel() -> Vec<u8> {
+        let mut k = vec![0u8; 8192];
+        k[16..24].copy_from_slice(&8192u64.to_le_bytes());
+        k[56..60].copy_from_slice(&crate::boot::linux_image::MAGIC.to_le_bytes());
+        k
+    }
+
+    fn image(kernel: &[u8], memory: u64) -> Vec<u8> {
+        let l = layout(
+            0x1000,
+            &[DomainSpec { id: 3, flags: 0, vcpus: 1, memory_bytes: memory, name: "g".into() }],
+            &[ModuleSpec {
+                kind: ModuleKind::Kernel,
+                domain: 3,
+                size: kernel.len() as u64,
+                sha256: Sha256::digest(kernel).into(),
+                cmdline: "hello".into(),
+            }],
+        );
+        let mut img = vec![0u8; l.image_size as usize];
+        img[0x1000..0x1000 + l.table.len()].copy_from_slice(&l.table);
+        let o = l.module_offsets[0] as usize;
+        img[o..o + kernel.len()].copy_from_slice(kernel);
+        img
+    }
+
+    fn run(img: &[u8], env: &mut FakeEnv) -> Result<crate::domain::Domain, BuildError> {
+        let t = ModuleTable::parse(&img[0x1000..]).unwrap();
+        let d = t.domains().next().unwrap();
+        build_domain(env, img, &t, &d)
+    }
+
+    #[test]
+    fn builds_a_domain() {
+        let img = image(&kernel(), 64 << 20);
+        let mut env = FakeEnv { mem_left: 1 << 30, ..Default::default() };
+        let d = run(&img, &mut env).unwrap();
+        assert_eq!((d.id, d.ram.base, d.ram.size), (3, 0x4000_0000, 64 << 20));
+        assert_eq!(d.boot_vcpu.entry, 0x4000_0000);
+        assert_eq!(d.boot_vcpu.arg0, 0x43e0_0000);
+        assert_eq!(env.maps, vec![(0x4000_0000, 0x1_0000_0000, 64 << 20)]);
+        assert_eq!(env.writes[0], (0x1_0000_0000, kernel()));
+        let (dtb_pa, dtb) = &env.writes[1];
+        assert_eq!(*dtb_pa, 0x1_0000_0000 + (62 << 20));
+        assert_eq!(fdt::Fdt::new(dtb).unwrap().chosen().bootargs(), Some("hello"));
+    }
+
+    #[test]
+    fn refuses_bad_domains() {
+        let mut env = FakeEnv { mem_left: 1 << 30, ..Default::default() };
+        assert_eq!(run(&image(&[1u8; 100], 64 << 20), &mut env).unwrap_err(), BuildError::Kernel(crate::boot::linux_image::ImageError::BadMagic));
+        assert_eq!(run(&image(&kernel(), 3 << 20), &mut env).unwrap_err(), BuildError::BadMemorySize(3 << 20));
+        let mut small = FakeEnv { mem_left: 1 << 20, ..Default::default() };
+        assert_eq!(run(&image(&kernel(), 64 << 20), &mut small).unwrap_err(), BuildError::OutOfMemory { need: 64 << 20 });
+    }
+}

@@ -1,0 +1,140 @@
+//! Boot information from the firmware's device tree: RAM banks and what
+//! in them is reserved (memreserve entries, /reserved-memory children).
+
+use crate::board::PhysRange;
+
+pub const MAX_BANKS: usize = 16;
+pub const MAX_RESERVED: usize = 32;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DtError {
+    Malformed,
+    NoMemory,
+    TooManyRegions,
+}
+
+/// A fixed-capacity list (usable before the heap exists).
+#[derive(Clone, Copy, Debug)]
+pub struct RangeList<const N: usize> {
+    items: [PhysRange; N],
+    len: usize,
+}
+
+impl<const N: usize> RangeList<N> {
+    pub const fn new() -> Self {
+        Self { items: [PhysRange::new(0, 0); N], len: 0 }
+    }
+    pub fn push(&mut self, r: PhysRange) -> Result<(), DtError> {
+        if self.len == N {
+            return Err(DtError::TooManyRegions);
+        }
+        self.items[self.len] = r;
+        self.len += 1;
+        Ok(())
+    }
+    pub fn as_slice(&self) -> &[PhysRange] {
+        &self.items[..self.len]
+    }
+}
+
+impl<const N: usize> Default for RangeList<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct DtBootInfo {
+    pub ram: RangeList<MAX_BANKS>,
+    pub reserved: RangeList<MAX_RESERVED>,
+    /// The blob itself.
+    pub dtb: PhysRange,
+}
+
+/// Read RAM banks and reservations from the DTB at `blob`.
+pub fn parse(blob: &[u8], dtb_addr: u64) -> Result<DtBootInfo, DtError> {
+    let fdt = fdt::Fdt::new(blob).map_err(|_| DtError::Malformed)?;
+    let mut info = DtBootInfo {
+        ram: RangeList::new(),
+        reserved: RangeList::new(),
+        dtb: PhysRange::new(dtb_addr, fdt.total_size() as u64),
+    };
+    let root = fdt.find_node("/").ok_or(DtError::Malformed)?;
+    for node in root.children() {
+        let is_memory = node.property("device_type").and_then(|p| p.as_str()) == Some("memory");
+        if !is_memory {
+            continue;
+        }
+        for r in node.reg().into_iter().flatten() {
+            let size = r.size.unwrap_or(0) as u64;
+            if size > 0 {
+                info.ram.push(PhysRange::new(r.starting_address as u64, size))?;
+            }
+        }
+    }
+    if info.ram.as_slice().is_empty() {
+        return Err(DtError::NoMemory);
+    }
+    for m in fdt.memory_reservations() {
+        info.reserved.push(PhysRange::new(m.address() as u64, m.size() as u64))?;
+    }
+    if let Some(rm) = fdt.find_node("/reserved-memory") {
+        for child in rm.children() {
+            for r in child.reg().into_iter().flatten() {
+                info.reserved.push(PhysRange::new(r.starting_address as u64, r.size.unwrap_or(0) as u64))?;
+            }
+        }
+    }
+    Ok(info)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vm_fdt::FdtWriter;
+
+    fn blob(with_memory: bool) -> Vec<u8> {
+        let mut w = FdtWriter::new_with_mem_reserv(&[vm_fdt::FdtReserveEntry::new(0x4800_0000, 0x1000).unwrap()])
+            .unwrap();
+        let root = w.begin_node("").unwrap();
+        w.property_u32("#address-cells", 2).unwrap();
+        w.property_u32("#size-cells", 2).unwrap();
+        if with_memory {
+            let m = w.begin_node("memory@40000000").unwrap();
+            w.property_string("device_type", "memory").unwrap();
+            w.property_array_u64("reg", &[0x4000_0000, 0x4000_0000, 0x1_0000_0000, 0x1000_0000]).unwrap();
+            w.end_node(m).unwrap();
+        }
+        let rm = w.begin_node("reserved-memory").unwrap();
+        w.property_u32("#address-cells", 2).unwrap();
+        w.property_u32("#size-cells", 2).unwrap();
+        w.property_null("ranges").unwrap();
+        let c = w.begin_node("secmon@4e000000").unwrap();
+        w.property_array_u64("reg", &[0x4e00_0000, 0x20_0000]).unwrap();
+        w.end_node(c).unwrap();
+        w.end_node(rm).unwrap();
+        w.end_node(root).unwrap();
+        w.finish().unwrap()
+    }
+
+    #[test]
+    fn reads_banks_and_reservations() {
+        let b = blob(true);
+        let info = parse(&b, 0x4400_0000).unwrap();
+        assert_eq!(
+            info.ram.as_slice(),
+            &[PhysRange::new(0x4000_0000, 0x4000_0000), PhysRange::new(0x1_0000_0000, 0x1000_0000)]
+        );
+        assert_eq!(
+            info.reserved.as_slice(),
+            &[PhysRange::new(0x4800_0000, 0x1000), PhysRange::new(0x4e00_0000, 0x20_0000)]
+        );
+        assert_eq!(info.dtb, PhysRange::new(0x4400_0000, b.len() as u64));
+    }
+
+    #[test]
+    fn errors() {
+        assert_eq!(parse(&blob(false), 0).unwrap_err(), DtError::NoMemory);
+        assert_eq!(parse(&[0u8; 64], 0).unwrap_err(), DtError::Malformed);
+    }
+}

@@ -1,0 +1,121 @@
+//! Domains: a guest's identity, memory, console and run state.
+
+use alloc::string::String;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use crate::board::PhysRange;
+use crate::console::guest_line::GuestLine;
+use crate::mm::page_table::PageTable;
+
+/// Where a vCPU starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BootVcpu {
+    pub entry: u64,
+    /// First argument register (x0 on Arm: the device tree).
+    pub arg0: u64,
+}
+
+pub struct Domain {
+    pub id: u16,
+    pub name: String,
+    /// Owns the devices the hypervisor does not keep; its output is printed bare.
+    pub hardware: bool,
+    /// Guest-physical RAM.
+    pub ram: PhysRange,
+    /// Host-physical base of that RAM (contiguous).
+    pub ram_pa: u64,
+    pub stage2: PageTable,
+    pub vcpus: u16,
+    pub boot_vcpu: BootVcpu,
+    console: spin::Mutex<GuestLine>,
+    running: AtomicBool,
+}
+
+impl core::fmt::Debug for Domain {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Domain(d{} {:?})", self.id, self.name)
+    }
+}
+
+impl Domain {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: u16,
+        name: String,
+        hardware: bool,
+        ram: PhysRange,
+        ram_pa: u64,
+        stage2: PageTable,
+        vcpus: u16,
+        boot_vcpu: BootVcpu,
+    ) -> Self {
+        Self {
+            id,
+            name,
+            hardware,
+            ram,
+            ram_pa,
+            stage2,
+            vcpus,
+            boot_vcpu,
+            console: spin::Mutex::new(GuestLine::new()),
+            running: AtomicBool::new(true),
+        }
+    }
+
+    /// Host-physical address of guest-physical `[ipa, ipa+len)`, if it is
+    /// all inside the domain's RAM.
+    pub fn ipa_to_pa(&self, ipa: u64, len: u64) -> Option<u64> {
+        let end = ipa.checked_add(len)?;
+        (ipa >= self.ram.base && end <= self.ram.end()).then(|| self.ram_pa + (ipa - self.ram.base))
+    }
+
+    /// Bytes the guest wrote to its console.
+    pub fn console_write(&self, bytes: &[u8]) {
+        let (id, bare) = (self.id, self.hardware);
+        self.console.lock().push(bytes, |line| print_line(id, bare, line));
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.running.load(Ordering::Acquire)
+    }
+
+    /// Mark the domain shut down and flush its last console line.
+    pub fn shut_down(&self) {
+        self.running.store(false, Ordering::Release);
+        let (id, bare) = (self.id, self.hardware);
+        self.console.lock().flush(&mut |line| print_line(id, bare, line));
+    }
+}
+
+fn print_line(id: u16, bare: bool, line: &str) {
+    if bare {
+        crate::console::print(format_args!("{line}\n"));
+    } else {
+        crate::console::print(format_args!("(d{id}) {line}\n"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipa_translation_is_bounded() {
+        let d = Domain::new(
+            1,
+            "t".into(),
+            false,
+            PhysRange::new(0x4000_0000, 0x100_0000),
+            0x8000_0000,
+            PageTable { root: 0, root_level: 0 },
+            1,
+            BootVcpu { entry: 0, arg0: 0 },
+        );
+        assert_eq!(d.ipa_to_pa(0x4000_1000, 16), Some(0x8000_1000));
+        assert_eq!(d.ipa_to_pa(0x40ff_fff0, 16), Some(0x80ff_fff0));
+        assert_eq!(d.ipa_to_pa(0x40ff_fff0, 17), None);
+        assert_eq!(d.ipa_to_pa(0x3fff_ffff, 1), None);
+        assert_eq!(d.ipa_to_pa(u64::MAX, 2), None);
+    }
+}

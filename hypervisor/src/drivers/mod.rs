@@ -1,0 +1,3 @@
+//! Device drivers the hypervisor itself uses (not guest-facing emulation).
+pub mod mmio;
+pub mod pl011;
