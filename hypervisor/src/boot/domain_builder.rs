@@ -3,7 +3,7 @@
 
 use crate::board::PhysRange;
 use crate::boot::linux_image::ImageHeader;
-use crate::mm::frames::{align_down, align_up, PAGE_SIZE};
+use crate::mm::frames::{align_down, PAGE_SIZE};
 
 const MIB2: u64 = 2 << 20;
 /// The protocol caps a DTB at 2 MiB; it gets the last 2 MiB of RAM.
@@ -35,8 +35,13 @@ pub fn plan(ram: PhysRange, kernel: &ImageHeader, ramdisk_len: Option<u64>, dtb_
         return Err(LayoutError::DtbTooBig);
     }
     let dtb = PhysRange::new(ram.end() - DTB_MAX, dtb_len);
-    let kernel_start = ram.base + kernel.text_offset;
-    let kernel_end = kernel_start.saturating_add(align_up(kernel.image_size, PAGE_SIZE));
+    let overflow = LayoutError::KernelTooBig { need: u64::MAX, have: dtb.base - ram.base };
+    let kernel_start = ram.base.checked_add(kernel.text_offset).ok_or(overflow)?;
+    let kernel_end = kernel_start
+        .checked_add(kernel.image_size)
+        .and_then(|e| e.checked_add(PAGE_SIZE - 1))
+        .map(|e| align_down(e, PAGE_SIZE))
+        .ok_or(overflow)?;
     if kernel_end > dtb.base {
         return Err(LayoutError::KernelTooBig { need: kernel_end - ram.base, have: dtb.base - ram.base });
     }
