@@ -1,4 +1,156 @@
-fn main() {
-    eprintln!("qemu-runner: not yet implemented");
-    std::process::exit(2);
+//! `qemu-runner` command line: parse arguments, locate the workspace and the
+//! board, and hand over to the library.
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use image_builder::manifest::load_board;
+use image_builder::workspace::Workspace;
+use qemu_runner::images::build_image;
+use qemu_runner::qemu::{self, Overrides};
+use qemu_runner::suite::{run_suite, SuiteOptions};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Boot Halyard images on QEMU and run board regression suites"
+)]
+struct Cli {
+    /// Halyard source tree (default: the nearest ancestor of the current directory).
+    #[arg(long, global = true)]
+    workspace: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build (unless --image) and boot an image with the console on this terminal
+    /// (Ctrl-A X quits QEMU). Exits with QEMU's exit code.
+    Run {
+        #[arg(long)]
+        board: String,
+        /// A prebuilt boot image to boot instead of building one.
+        #[arg(long, conflicts_with = "image_manifest")]
+        image: Option<PathBuf>,
+        /// Image manifest to build (default: the board's default image).
+        #[arg(long)]
+        image_manifest: Option<PathBuf>,
+        /// Override the board's CPU count.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        smp: Option<u32>,
+        /// Override the board's memory size.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        memory_mib: Option<u32>,
+        /// Extra QEMU arguments, after `--`.
+        #[arg(last = true)]
+        qemu_args: Vec<String>,
+    },
+    /// Run a board's regression suite and write serial logs and junit.xml.
+    Test {
+        #[arg(long)]
+        board: String,
+        /// Suite directory (default: tests/suites/<board> in the workspace).
+        #[arg(long)]
+        suite: Option<PathBuf>,
+        /// Run only this case (repeatable).
+        #[arg(long = "case", value_name = "NAME")]
+        cases: Vec<String>,
+        /// Also run cases marked `slow: true`.
+        #[arg(long)]
+        slow: bool,
+        /// Output directory (default: out/test-results/<board> in the workspace).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Cases run in parallel.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        jobs: u32,
+    },
+}
+
+fn absolute(p: PathBuf) -> Result<PathBuf> {
+    std::path::absolute(&p).with_context(|| format!("bad path {}", p.display()))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match real_main(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("qemu-runner: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn real_main(cli: Cli) -> Result<ExitCode> {
+    let ws = Workspace::locate(cli.workspace.as_deref())?;
+    match cli.command {
+        Cmd::Run {
+            board,
+            image,
+            image_manifest,
+            smp,
+            memory_mib,
+            qemu_args,
+        } => {
+            let b = load_board(&ws, &board)?;
+            qemu::find_binary(&b.qemu.binary)?;
+            let image = match image {
+                Some(p) => absolute(p)?,
+                None => {
+                    let m = image_manifest.map(absolute).transpose()?;
+                    build_image(&ws, &board, m.as_deref(), None)?
+                }
+            };
+            let overrides = Overrides {
+                smp,
+                memory_mib,
+                extra_args: qemu_args,
+            };
+            let argv = qemu::run_argv(&b.qemu, &overrides, &image);
+            println!("{}", qemu::shell_line(&argv));
+            let code = qemu::run_interactive(&argv)?;
+            Ok(ExitCode::from(u8::try_from(code).unwrap_or(255)))
+        }
+        Cmd::Test {
+            board,
+            suite,
+            cases,
+            slow,
+            out,
+            jobs,
+        } => {
+            let b = load_board(&ws, &board)?;
+            let suite_dir = match suite {
+                Some(p) => absolute(p)?,
+                None => ws.root.join("tests/suites").join(&board),
+            };
+            let out_dir = match out {
+                Some(p) => absolute(p)?,
+                None => ws.root.join("out/test-results").join(&board),
+            };
+            let opts = SuiteOptions {
+                workspace: ws.clone(),
+                board: b,
+                suite_dir,
+                cases,
+                slow,
+                out_dir,
+                jobs: jobs as usize,
+            };
+            let provider = |manifest: &std::path::Path, dir: &std::path::Path| -> Result<PathBuf> {
+                build_image(&ws, &board, Some(manifest), Some(dir))
+            };
+            let report = run_suite(&opts, &provider)?;
+            println!("{}", report.summary(&board));
+            println!("junit: {}", report.junit.display());
+            Ok(if report.success() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
 }

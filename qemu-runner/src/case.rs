@@ -1,0 +1,292 @@
+//! Test case files (`tests/suites/<board>/<case>.yaml`).
+//!
+//! A case says which image to boot, how long to wait and what the serial
+//! console must (and must not) print. This module parses and checks them up
+//! front, so that a typo in a case is reported with its file and field before
+//! any QEMU starts, instead of surfacing as a confusing test failure.
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use regex::Regex;
+use serde::Deserialize;
+
+use crate::verdict::{Expectations, BUILTIN_FORBID};
+
+/// One test case, as written in its YAML file.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    /// Must equal the file stem.
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Image manifest, relative to the workspace root (unless absolute).
+    pub image: PathBuf,
+    /// Slow cases run only when asked for (`--slow`).
+    #[serde(default)]
+    pub slow: bool,
+    /// Wall-clock limit for the QEMU run, in seconds.
+    pub timeout_s: u64,
+    /// Overrides the board manifest's `qemu.smp`.
+    #[serde(default)]
+    pub smp: Option<u32>,
+    /// Overrides the board manifest's `qemu.memory_mib`.
+    #[serde(default)]
+    pub memory_mib: Option<u32>,
+    /// Appended after the board's `qemu.extra_args`.
+    #[serde(default)]
+    pub qemu_extra_args: Vec<String>,
+    /// Regexes that must match serial lines, in this order, one line each.
+    pub expect: Vec<String>,
+    /// Regexes that fail the case if any serial line matches them
+    /// (in addition to [`BUILTIN_FORBID`]).
+    #[serde(default)]
+    pub forbid: Vec<String>,
+    /// How a passing run ends.
+    pub end: End,
+}
+
+/// How a passing run ends.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct End {
+    /// QEMU's exit status: 0 after PSCI SYSTEM_OFF, the code after a
+    /// semihosting SYS_EXIT.
+    pub exit_code: i32,
+}
+
+impl Case {
+    /// Parse and check a case from YAML text. `path` names the file in errors
+    /// and gives the expected `name` (its stem).
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        let ctx = path.display();
+        let case: Case =
+            serde_norway::from_str(text).with_context(|| format!("malformed test case {ctx}"))?;
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+        if case.name != stem {
+            bail!(
+                "{ctx}: field 'name' is '{}', expected '{stem}' (the file name without .yaml)",
+                case.name
+            );
+        }
+        if case.timeout_s == 0 {
+            bail!("{ctx}: field 'timeout_s' must be at least 1");
+        }
+        if case.expect.is_empty() {
+            bail!("{ctx}: field 'expect' is empty: a case must expect at least one serial line");
+        }
+        if case.smp == Some(0) {
+            bail!("{ctx}: field 'smp' must be at least 1");
+        }
+        if case.memory_mib == Some(0) {
+            bail!("{ctx}: field 'memory_mib' must be at least 1");
+        }
+        if case.image.as_os_str().is_empty() {
+            bail!("{ctx}: field 'image' is empty");
+        }
+        // Compile once here so that bad patterns are reported with the file.
+        case.expectations()
+            .with_context(|| format!("{ctx}: invalid regex"))?;
+        Ok(case)
+    }
+
+    /// The compiled patterns and the expected end, ready for the verdict.
+    /// The built-in forbidden patterns come after the case's own.
+    pub fn expectations(&self) -> Result<Expectations> {
+        let compile = |field: &str, list: &[String]| -> Result<Vec<Regex>> {
+            list.iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    Regex::new(p).with_context(|| format!("field '{field}[{i}]' ('{p}')"))
+                })
+                .collect()
+        };
+        let mut forbid = compile("forbid", &self.forbid)?;
+        for p in BUILTIN_FORBID {
+            forbid.push(Regex::new(p).expect("built-in pattern"));
+        }
+        Ok(Expectations {
+            expect: compile("expect", &self.expect)?,
+            forbid,
+            exit_code: self.end.exit_code,
+        })
+    }
+
+    /// The image manifest path, resolved against the workspace root.
+    pub fn image_manifest(&self, workspace_root: &Path) -> PathBuf {
+        workspace_root.join(&self.image)
+    }
+}
+
+/// Load one case file.
+pub fn load_case(path: &Path) -> Result<Case> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read test case {}", path.display()))?;
+    Case::parse(&text, path)
+}
+
+/// Load every `*.yaml` case in `dir`, sorted by file name.
+pub fn load_suite(dir: &Path) -> Result<Vec<Case>> {
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read suite directory {}", dir.display()))?;
+    let mut paths = Vec::new();
+    for e in entries {
+        let p = e
+            .with_context(|| format!("cannot read suite directory {}", dir.display()))?
+            .path();
+        if p.extension().is_some_and(|x| x == "yaml") && p.is_file() {
+            paths.push(p);
+        }
+    }
+    paths.sort();
+    if paths.is_empty() {
+        bail!("suite directory {} has no *.yaml cases", dir.display());
+    }
+    paths.iter().map(|p| load_case(p)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name: selftest
+description: EL1 self-test guest checks the guest interface
+image: manifests/images/selftest.yaml
+slow: false
+timeout_s: 60
+smp: 2
+memory_mib: 512
+qemu_extra_args: ["-d", "guest_errors"]
+expect:
+  - '^ok 1 - '
+forbid:
+  - 'Bail out!'
+end:
+  exit_code: 3
+"#;
+
+    fn parse(text: &str, file: &str) -> Result<Case> {
+        Case::parse(text, Path::new(file))
+    }
+
+    #[test]
+    fn good_case_parses() {
+        let c = parse(GOOD, "tests/suites/qemu-virt/selftest.yaml").unwrap();
+        assert_eq!(c.name, "selftest");
+        assert_eq!(c.image, PathBuf::from("manifests/images/selftest.yaml"));
+        assert_eq!(c.timeout_s, 60);
+        assert_eq!((c.smp, c.memory_mib), (Some(2), Some(512)));
+        assert_eq!(c.qemu_extra_args, ["-d", "guest_errors"]);
+        assert_eq!(c.end, End { exit_code: 3 });
+        let e = c.expectations().unwrap();
+        assert_eq!(e.expect.len(), 1);
+        // The case's own pattern, then the built-in ones.
+        let forbid: Vec<&str> = e.forbid.iter().map(Regex::as_str).collect();
+        assert_eq!(forbid, ["Bail out!", "panic", "^not ok"]);
+        assert_eq!(e.exit_code, 3);
+    }
+
+    #[test]
+    fn optional_fields_default() {
+        let c = parse(
+            "name: a\nimage: x.yaml\ntimeout_s: 5\nexpect: ['x']\nend: {exit_code: 0}\n",
+            "a.yaml",
+        )
+        .unwrap();
+        assert!(!c.slow);
+        assert_eq!((c.smp, c.memory_mib), (None, None));
+        assert!(c.forbid.is_empty() && c.qemu_extra_args.is_empty());
+    }
+
+    #[test]
+    fn unknown_field_names_file_and_field() {
+        let text = GOOD.replace("slow: false", "slow: false\ncolour: red");
+        let e = format!("{:#}", parse(&text, "suite/selftest.yaml").unwrap_err());
+        assert!(e.contains("suite/selftest.yaml"), "{e}");
+        assert!(e.contains("colour"), "{e}");
+        // Unknown fields inside `end` are errors too.
+        let text = GOOD.replace("exit_code: 3", "exit_code: 3\n  signal: 9");
+        let e = format!("{:#}", parse(&text, "suite/selftest.yaml").unwrap_err());
+        assert!(e.contains("signal"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_names_field_and_line() {
+        let text = GOOD.replace("timeout_s: 60", "timeout_s: soon");
+        let e = format!("{:#}", parse(&text, "s/selftest.yaml").unwrap_err());
+        assert!(
+            e.contains("s/selftest.yaml") && e.contains("timeout_s"),
+            "{e}"
+        );
+        assert!(e.contains("line 6"), "{e}");
+    }
+
+    #[test]
+    fn missing_required_field_is_named() {
+        let text = GOOD.replace("end:\n  exit_code: 3\n", "");
+        let e = format!("{:#}", parse(&text, "selftest.yaml").unwrap_err());
+        assert!(e.contains("missing field `end`"), "{e}");
+    }
+
+    #[test]
+    fn name_must_match_file_stem() {
+        let e = parse(GOOD, "suite/other.yaml").unwrap_err().to_string();
+        assert!(
+            e.contains("suite/other.yaml")
+                && e.contains("field 'name' is 'selftest'")
+                && e.contains("expected 'other'"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_regex_names_file_field_and_index() {
+        let text = GOOD.replace("  - '^ok 1 - '", "  - '^ok 1 - '\n  - 'ok ('");
+        let e = format!("{:#}", parse(&text, "s/selftest.yaml").unwrap_err());
+        assert!(
+            e.contains("s/selftest.yaml") && e.contains("field 'expect[1]'") && e.contains("ok ("),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn empty_expect_and_zero_timeout_are_rejected() {
+        let text = GOOD
+            .replace("  - '^ok 1 - '\n", "")
+            .replace("expect:", "expect: []");
+        let e = parse(&text, "selftest.yaml").unwrap_err().to_string();
+        assert!(e.contains("field 'expect' is empty"), "{e}");
+        let text = GOOD.replace("timeout_s: 60", "timeout_s: 0");
+        let e = parse(&text, "selftest.yaml").unwrap_err().to_string();
+        assert!(e.contains("timeout_s"), "{e}");
+    }
+
+    #[test]
+    fn suite_loads_sorted_and_ignores_other_files() {
+        let dir = tempfile::tempdir().unwrap();
+        for n in ["b", "a", "c"] {
+            std::fs::write(
+                dir.path().join(format!("{n}.yaml")),
+                format!(
+                    "name: {n}\nimage: i.yaml\ntimeout_s: 1\nexpect: [x]\nend: {{exit_code: 0}}\n"
+                ),
+            )
+            .unwrap();
+        }
+        std::fs::write(dir.path().join("README.md"), "not a case").unwrap();
+        let names: Vec<String> = load_suite(dir.path())
+            .unwrap()
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(names, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn in_tree_suite_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/suites/qemu-virt");
+        let cases = load_suite(&dir).unwrap();
+        assert!(cases.iter().any(|c| c.name == "selftest"));
+    }
+}
