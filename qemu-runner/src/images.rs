@@ -5,7 +5,7 @@
 //! independent of the builder's API.
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use image_builder::manifest::{load_image, BoardManifest};
 use image_builder::workspace::Workspace;
 
@@ -18,13 +18,20 @@ pub fn build_image(
     manifest: Option<&Path>,
     out_dir: Option<&Path>,
 ) -> Result<PathBuf> {
-    // TODO(image-builder): switch to image_builder::build::build once it lands.
-    let _ = (ws, out_dir);
-    anyhow::bail!(
-        "cannot build the image {} for board {board}: image_builder::build is not available yet \
-         (pass a prebuilt image with --image)",
-        manifest.map_or("(board default)".into(), |m| m.display().to_string())
-    )
+    let opts = image_builder::build::BuildOptions {
+        workspace: ws.clone(),
+        board: board.to_string(),
+        image: manifest.map(Path::to_path_buf),
+        out_dir: out_dir.map(Path::to_path_buf),
+        target_dir: None,
+    };
+    let out = image_builder::build::build(&opts).with_context(|| {
+        format!(
+            "building the image {} for board {board}",
+            manifest.map_or("(board default)".into(), |m| m.display().to_string())
+        )
+    })?;
+    Ok(out.image)
 }
 
 /// The name of the image a manifest describes (its `image` field), checking
