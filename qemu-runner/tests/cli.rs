@@ -1,0 +1,55 @@
+//! The `qemu-runner` binary's own behaviour: exit codes and messages.
+use std::process::{Command, Stdio};
+
+mod common;
+
+fn runner() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_qemu-runner"));
+    c.arg("--workspace")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .stdin(Stdio::null());
+    c
+}
+
+#[test]
+fn run_prints_the_command_line_and_passes_the_exit_code_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("exit5.bin");
+    std::fs::write(&img, common::program("hello from run\n", Some(5))).unwrap();
+    let out = runner()
+        .args(["run", "--board", "qemu-virt", "--image"])
+        .arg(&img)
+        .args(["--smp", "2", "--", "-d", "guest_errors"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(5), "{stdout}");
+    let first = stdout.lines().next().unwrap();
+    assert!(
+        first.starts_with("qemu-system-aarch64 -machine "),
+        "{stdout}"
+    );
+    assert!(
+        first.contains(" -smp 2 ") && first.ends_with("exit5.bin -d guest_errors"),
+        "{first}"
+    );
+    assert!(stdout.contains("hello from run"), "{stdout}");
+}
+
+#[test]
+fn test_with_unknown_case_or_board_exits_with_an_error() {
+    let out = runner()
+        .args(["test", "--board", "qemu-virt", "--case", "no-such-case"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no case 'no-such-case'") && stderr.contains("selftest"),
+        "{stderr}"
+    );
+
+    let out = runner().args(["test", "--board", "rpi9"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown board 'rpi9'"));
+}
