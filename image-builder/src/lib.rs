@@ -1,4 +1,21 @@
 //! Halyard image builder: build the hypervisor for a board and link it with
 //! the domains' modules into one boot image (see `image-format`).
+//!
+//! The library is what the `image-builder` binary and `qemu-runner` use:
+//! [`build::build`] makes an image, [`repro::repro`] checks that two
+//! checkouts at different paths make the same one.
+pub mod build;
 pub mod manifest;
+pub mod repro;
 pub mod workspace;
+
+mod assemble;
+mod cargo;
+mod digest;
+mod elf;
+mod output;
+mod record;
+mod sniff;
+
+pub use build::{build, BuildOptions, BuildOutput};
+pub use repro::{repro, ReproOptions, ReproReport};

@@ -1,4 +1,121 @@
-fn main() {
-    eprintln!("image-builder: not yet implemented");
-    std::process::exit(2);
+//! Command line of the image builder: `image-builder --board B` builds an
+//! image, `image-builder repro --board B` checks that builds are reproducible.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use image_builder::workspace::Workspace;
+use image_builder::{build, repro, BuildOptions, ReproOptions};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "image-builder",
+    about = "Build a Halyard boot image for a board from YAML manifests",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+struct Cli {
+    #[command(flatten)]
+    build: BuildArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Args, Debug)]
+struct BuildArgs {
+    /// Board name (a manifest in manifests/boards/).
+    #[arg(long, required = true)]
+    board: Option<String>,
+    /// Image manifest (default: the board's default image).
+    #[arg(long, value_name = "FILE")]
+    image: Option<PathBuf>,
+    /// Output directory (default: <workspace>/out/<board>/<image>/).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Halyard source tree (default: found from the current directory).
+    #[arg(long, value_name = "DIR")]
+    workspace: Option<PathBuf>,
+    /// Cargo target directory (default: <workspace>/target/image-builder).
+    #[arg(long, value_name = "DIR")]
+    target_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Build twice from copies of the tree at different paths and compare.
+    Repro {
+        /// Board name (a manifest in manifests/boards/).
+        #[arg(long)]
+        board: String,
+        /// Image manifest (default: the board's default image).
+        #[arg(long, value_name = "FILE")]
+        image: Option<PathBuf>,
+        /// Halyard source tree (default: found from the current directory).
+        #[arg(long, value_name = "DIR")]
+        workspace: Option<PathBuf>,
+    },
+}
+
+/// Paths on the command line are relative to the current directory (the
+/// library takes relative paths relative to the workspace root).
+fn absolute(p: Option<PathBuf>) -> Result<Option<PathBuf>> {
+    p.map(|p| std::path::absolute(&p).with_context(|| format!("bad path {}", p.display())))
+        .transpose()
+}
+
+fn run(cli: Cli) -> Result<bool> {
+    match cli.command {
+        Some(Command::Repro {
+            board,
+            image,
+            workspace,
+        }) => {
+            let opts = ReproOptions {
+                workspace: Workspace::locate(workspace.as_deref())?,
+                board,
+                image: absolute(image)?,
+            };
+            let report = repro(&opts)?;
+            print!("{}", report.render());
+            if report.identical() {
+                println!("reproducible: OK");
+            } else {
+                println!("reproducible: DIFFER");
+            }
+            Ok(report.identical())
+        }
+        None => {
+            let a = cli.build;
+            let workspace = Workspace::locate(a.workspace.as_deref())?;
+            let opts = BuildOptions {
+                workspace,
+                board: a.board.unwrap_or_default(),
+                image: absolute(a.image)?,
+                out_dir: absolute(a.out)?,
+                target_dir: absolute(a.target_dir)?,
+            };
+            let out = build(&opts)?;
+            println!("{}", out.image.display());
+            println!(
+                "  size    {} bytes (hypervisor {} bytes)",
+                out.image_size, out.hypervisor_size
+            );
+            println!("  sha256  {}", out.sha256);
+            println!("  record  {}", out.record.display());
+            Ok(true)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("image-builder: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -175,7 +175,7 @@ pub fn image_manifest_path(
 pub fn load_image(path: &Path, board: &BoardManifest) -> Result<ImageManifest> {
     let m: ImageManifest = read_yaml(path)?;
     let ctx = path.display();
-    if !m.boards.iter().any(|b| *b == board.board) {
+    if !m.boards.contains(&board.board) {
         bail!(
             "{ctx}: image '{}' is not for board '{}' (boards: {:?})",
             m.image,

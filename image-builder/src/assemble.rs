@@ -1,0 +1,252 @@
+//! Putting the boot image together: hypervisor, module table, modules, then
+//! the fix-ups the board's loader needs (the arm64 `Image` size field).
+//! The table itself is laid out by `image_format::layout`.
+
+use anyhow::{bail, ensure, Context, Result};
+use image_format::{
+    domain_flags, layout, DomainSpec, ModuleKind, ModuleSpec, ModuleTable, MAX_DOMAINS,
+    MAX_MODULES, MODULE_ALIGN,
+};
+
+use crate::digest::sha256;
+use crate::manifest::{DomainManifest, ImageFormat};
+use crate::sniff::{is_arm64_image, ARM64_IMAGE_SIZE_OFFSET};
+
+/// A module's bytes and where it goes.
+#[derive(Clone, Debug)]
+pub struct Module {
+    pub kind: ModuleKind,
+    pub domain: u16,
+    pub cmdline: String,
+    pub bytes: Vec<u8>,
+}
+
+/// The finished image.
+#[derive(Clone, Debug)]
+pub struct Assembled {
+    pub bytes: Vec<u8>,
+    pub table_offset: u64,
+    pub module_offsets: Vec<u64>,
+}
+
+/// The table entry for a manifest domain.
+pub fn domain_spec(d: &DomainManifest) -> Result<DomainSpec> {
+    let mut flags = 0;
+    if d.hardware {
+        flags |= domain_flags::HARDWARE;
+    }
+    if d.direct_map {
+        flags |= domain_flags::DIRECT_MAP;
+    }
+    let memory_bytes = d.memory_mib.checked_mul(1 << 20).with_context(|| {
+        format!(
+            "domain '{}': memory_mib {} is too large",
+            d.name, d.memory_mib
+        )
+    })?;
+    Ok(DomainSpec {
+        id: d.id,
+        flags,
+        vcpus: d.vcpus,
+        memory_bytes,
+        name: d.name.clone(),
+    })
+}
+
+/// Lay out and assemble the image. `hypervisor` is the flat hypervisor,
+/// already padded to the table offset.
+pub fn assemble(
+    hypervisor: &[u8],
+    domains: &[DomainSpec],
+    modules: &[Module],
+    format: ImageFormat,
+) -> Result<Assembled> {
+    let table_offset = hypervisor.len() as u64;
+    ensure!(
+        table_offset.is_multiple_of(MODULE_ALIGN),
+        "hypervisor size {table_offset:#x} is not 4 KiB aligned"
+    );
+    ensure!(
+        domains.len() <= MAX_DOMAINS,
+        "{} domains; the module table holds at most {MAX_DOMAINS}",
+        domains.len()
+    );
+    ensure!(
+        modules.len() <= MAX_MODULES,
+        "{} modules; the module table holds at most {MAX_MODULES}",
+        modules.len()
+    );
+    let specs: Vec<ModuleSpec> = modules
+        .iter()
+        .map(|m| ModuleSpec {
+            kind: m.kind,
+            domain: m.domain,
+            size: m.bytes.len() as u64,
+            sha256: sha256(&m.bytes),
+            cmdline: m.cmdline.clone(),
+        })
+        .collect();
+    let l = layout(table_offset, domains, &specs);
+    let mut bytes = Vec::with_capacity(l.image_size as usize);
+    bytes.extend_from_slice(hypervisor);
+    bytes.extend_from_slice(&l.table);
+    for (m, &off) in modules.iter().zip(&l.module_offsets) {
+        bytes.resize(off as usize, 0);
+        bytes.extend_from_slice(&m.bytes);
+    }
+    ensure!(
+        bytes.len() as u64 == l.image_size,
+        "internal error: assembled {} bytes, layout says {}",
+        bytes.len(),
+        l.image_size
+    );
+    // Read back what we wrote, as the hypervisor will.
+    ModuleTable::parse(&bytes[table_offset as usize..])
+        .map_err(|e| anyhow::anyhow!("internal error: the module table does not parse: {e}"))?;
+    match format {
+        ImageFormat::LinuxArm64Image => patch_arm64_image_size(&mut bytes)?,
+    }
+    Ok(Assembled {
+        bytes,
+        table_offset,
+        module_offsets: l.module_offsets,
+    })
+}
+
+/// Set the arm64 `Image` header's `image_size` to the whole image, so a
+/// loader reserves room for the table and the modules too.
+pub fn patch_arm64_image_size(image: &mut [u8]) -> Result<()> {
+    if !is_arm64_image(image) {
+        bail!("the image does not start with a Linux arm64 Image header");
+    }
+    let size = image.len() as u64;
+    image[ARM64_IMAGE_SIZE_OFFSET..ARM64_IMAGE_SIZE_OFFSET + 8]
+        .copy_from_slice(&size.to_le_bytes());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sniff::ARM64_MAGIC;
+
+    fn hypervisor(len: usize) -> Vec<u8> {
+        let mut h = vec![0x11u8; len];
+        h[16..24].fill(0);
+        h[56..60].copy_from_slice(&ARM64_MAGIC);
+        h
+    }
+
+    fn domain(id: u16, name: &str) -> DomainSpec {
+        DomainSpec {
+            id,
+            flags: domain_flags::HARDWARE,
+            vcpus: 1,
+            memory_bytes: 64 << 20,
+            name: name.into(),
+        }
+    }
+
+    fn module(kind: ModuleKind, domain: u16, bytes: &[u8], cmdline: &str) -> Module {
+        Module {
+            kind,
+            domain,
+            cmdline: cmdline.into(),
+            bytes: bytes.to_vec(),
+        }
+    }
+
+    #[test]
+    fn layout_and_patching() {
+        let hyp = hypervisor(0x2000);
+        let kernel = vec![0x22u8; 5000];
+        let fdt = [0xd0, 0x0d, 0xfe, 0xed, 1, 2, 3];
+        let a = assemble(
+            &hyp,
+            &[domain(1, "dom0")],
+            &[
+                module(ModuleKind::Kernel, 1, &kernel, "console=hvc0"),
+                module(ModuleKind::DeviceTree, 1, &fdt, ""),
+            ],
+            ImageFormat::LinuxArm64Image,
+        )
+        .unwrap();
+        assert_eq!(a.table_offset, 0x2000);
+        assert_eq!(a.module_offsets, [0x3000, 0x5000]);
+        assert_eq!(a.bytes.len(), 0x5000 + fdt.len());
+        // The hypervisor is intact except the patched size field.
+        let size = u64::from_le_bytes(a.bytes[16..24].try_into().unwrap());
+        assert_eq!(size, a.bytes.len() as u64);
+        assert_eq!(&a.bytes[..16], &hyp[..16]);
+        assert_eq!(&a.bytes[24..0x2000], &hyp[24..]);
+        // Modules at their offsets, zero padding in between.
+        assert_eq!(&a.bytes[0x3000..0x3000 + 5000], &kernel[..]);
+        assert!(a.bytes[0x3000 + 5000..0x5000].iter().all(|&b| b == 0));
+        assert_eq!(&a.bytes[0x5000..], &fdt);
+        // The table describes them, with digests and the kernel's cmdline.
+        let t = ModuleTable::parse(&a.bytes[0x2000..]).unwrap();
+        assert_eq!(t.header.image_size, a.bytes.len() as u64);
+        let k = t.module(1, ModuleKind::Kernel).unwrap();
+        assert_eq!(
+            (k.offset, k.size, k.cmdline),
+            (0x3000, 5000, "console=hvc0")
+        );
+        assert_eq!(k.sha256, sha256(&kernel));
+        let d = t.module(1, ModuleKind::DeviceTree).unwrap();
+        assert_eq!((d.offset, d.cmdline), (0x5000, ""));
+        assert!(a.bytes[0x2000 + t.header.table_size as usize..0x3000]
+            .iter()
+            .all(|&b| b == 0));
+    }
+
+    #[test]
+    fn rejects_unaligned_hypervisor_and_missing_header() {
+        let e = assemble(
+            &hypervisor(0x2001),
+            &[domain(1, "a")],
+            &[],
+            ImageFormat::LinuxArm64Image,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("not 4 KiB aligned"), "{e}");
+        let e = assemble(
+            &[0u8; 0x1000],
+            &[domain(1, "a")],
+            &[],
+            ImageFormat::LinuxArm64Image,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("arm64 Image header"), "{e}");
+    }
+
+    #[test]
+    fn rejects_too_many_domains() {
+        let domains: Vec<_> = (0..=MAX_DOMAINS as u16).map(|i| domain(i, "d")).collect();
+        let e = assemble(
+            &hypervisor(0x1000),
+            &domains,
+            &[],
+            ImageFormat::LinuxArm64Image,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("at most 64"), "{e}");
+    }
+
+    #[test]
+    fn domain_flags_and_memory() {
+        let yaml = "name: d\nid: 3\nhardware: true\ndirect_map: true\nvcpus: 2\nmemory_mib: 128\nkernel: {file: k}\n";
+        let d: DomainManifest = serde_norway::from_str(yaml).unwrap();
+        let s = domain_spec(&d).unwrap();
+        assert_eq!(s.flags, domain_flags::HARDWARE | domain_flags::DIRECT_MAP);
+        assert_eq!((s.id, s.vcpus, s.memory_bytes), (3, 2, 128 << 20));
+        let d = DomainManifest {
+            hardware: false,
+            direct_map: false,
+            memory_mib: u64::MAX >> 10,
+            ..d
+        };
+        assert!(domain_spec(&d).is_err());
+        let d = DomainManifest { memory_mib: 1, ..d };
+        assert_eq!(domain_spec(&d).unwrap().flags, 0);
+    }
+}

@@ -1,0 +1,218 @@
+//! Bad input to the real binary, against the real workspace: each run must
+//! fail with exit code 1, a clear `image-builder: error:` line, and leave
+//! no files in the output directory. All of these fail before anything is
+//! compiled.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+
+struct Case {
+    dir: tempfile::TempDir,
+}
+
+impl Case {
+    fn new() -> Self {
+        Case {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).to_string_lossy().into_owned()
+    }
+
+    fn write(&self, name: &str, contents: &[u8]) -> String {
+        std::fs::write(self.dir.path().join(name), contents).unwrap();
+        self.path(name)
+    }
+
+    /// Run a build for qemu-virt (plus `extra` arguments) into `out/`.
+    fn build(&self, extra: &[&str]) -> std::process::Output {
+        let root = repo_root();
+        let (out, target) = (self.path("out"), self.path("target"));
+        let mut args = vec![
+            "--workspace",
+            root.to_str().unwrap(),
+            "--out",
+            &out,
+            "--target-dir",
+            &target,
+        ];
+        args.extend_from_slice(extra);
+        if !extra.contains(&"--board") {
+            args.extend_from_slice(&["--board", "qemu-virt"]);
+        }
+        run(&args)
+    }
+
+    fn assert_no_output(&self) {
+        let out = self.dir.path().join("out");
+        assert_eq!(files_under(&out), Vec::<std::path::PathBuf>::new());
+        assert!(
+            !Path::new(&self.path("target")).exists(),
+            "nothing was compiled"
+        );
+    }
+
+    /// An image manifest for qemu-virt whose single domain has `kernel_yaml` as kernel.
+    fn image_with_kernel(&self, kernel_yaml: &str) -> String {
+        self.write(
+            "image.yaml",
+            format!(
+                "image: t\nboards: [qemu-virt]\ndomains:\n  - name: dom0\n    id: 0\n    vcpus: 1\n    memory_mib: 16\n    kernel: {kernel_yaml}\n"
+            )
+            .as_bytes(),
+        )
+    }
+}
+
+#[test]
+fn unknown_board_lists_known_boards() {
+    let c = Case::new();
+    let o = c.build(&["--board", "rpi9"]);
+    assert_fails_with(&o, &["unknown board 'rpi9'", "known boards: qemu-virt"]);
+    c.assert_no_output();
+}
+
+#[test]
+fn missing_image_manifest() {
+    let c = Case::new();
+    let missing = c.path("nope.yaml");
+    let o = c.build(&["--image", &missing]);
+    assert_fails_with(&o, &["cannot read manifest", &missing]);
+    c.assert_no_output();
+}
+
+#[test]
+fn malformed_manifest_names_field_and_line() {
+    let c = Case::new();
+    let image = c.write(
+        "bad.yaml",
+        b"image: t\nboards: [qemu-virt]\ndomains:\n  - name: dom0\n    id: 0\n    vcpus: two\n    memory_mib: 16\n    kernel: {guest: aarch64-selftest}\n",
+    );
+    let o = c.build(&["--image", &image]);
+    assert_fails_with(&o, &["malformed manifest", "bad.yaml", "vcpus", "line 6"]);
+    c.assert_no_output();
+}
+
+#[test]
+fn unknown_manifest_field_is_named() {
+    let c = Case::new();
+    let image = c.write(
+        "bad.yaml",
+        b"image: t\nboards: [qemu-virt]\ndomains:\n  - name: dom0\n    id: 0\n    vcpus: 1\n    memory_mib: 16\n    kernel: {guest: aarch64-selftest}\n    initrd: {file: x}\n",
+    );
+    let o = c.build(&["--image", &image]);
+    assert_fails_with(&o, &["bad.yaml", "initrd", "line 9"]);
+    c.assert_no_output();
+}
+
+#[test]
+fn missing_module_file_names_domain_kind_and_path() {
+    let c = Case::new();
+    let missing = c.path("Image");
+    let image = c.image_with_kernel(&format!("{{file: {missing}}}"));
+    let o = c.build(&["--image", &image]);
+    assert_fails_with(&o, &["domain 'dom0': kernel: cannot read file", &missing]);
+    c.assert_no_output();
+}
+
+#[test]
+fn missing_guest_crate_is_named() {
+    let c = Case::new();
+    let image = c.image_with_kernel("{guest: no-such-guest}");
+    let o = c.build(&["--image", &image]);
+    assert_fails_with(
+        &o,
+        &[
+            "domain 'dom0': kernel: guest 'no-such-guest'",
+            "tests/guests/no-such-guest",
+        ],
+    );
+    c.assert_no_output();
+}
+
+#[test]
+fn kernel_that_is_not_an_image() {
+    let c = Case::new();
+    let text = c.write("notes.txt", b"this is not a kernel\n");
+    let image = c.image_with_kernel(&format!("{{file: {text}}}"));
+    let o = c.build(&["--image", &image]);
+    assert_fails_with(
+        &o,
+        &[
+            "domain 'dom0': kernel",
+            &text,
+            "expected a Linux arm64 Image",
+            "found text starting with \"this is not a ke\"",
+        ],
+    );
+    c.assert_no_output();
+}
+
+#[test]
+fn gzip_kernel_is_not_yet_supported() {
+    let c = Case::new();
+    let gz = c.write("vmlinuz", &[0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0]);
+    let image = c.image_with_kernel(&format!("{{file: {gz}}}"));
+    let o = c.build(&["--image", &image]);
+    assert_fails_with(
+        &o,
+        &["domain 'dom0': kernel", &gz, "gzip-compressed kernel"],
+    );
+    c.assert_no_output();
+}
+
+#[test]
+fn ramdisk_of_the_wrong_kind() {
+    let c = Case::new();
+    let mut kernel = vec![0u8; 64];
+    kernel[56..60].copy_from_slice(b"ARM\x64");
+    let k = c.write("Image", &kernel);
+    let dtb = c.write("board.dtb", &[0xd0, 0x0d, 0xfe, 0xed, 0, 0, 0, 0x28]);
+    let image = c.write(
+        "image.yaml",
+        format!("image: t\nboards: [qemu-virt]\ndomains:\n  - {{name: dom0, id: 0, vcpus: 1, memory_mib: 16, kernel: {{file: {k}}}, ramdisk: {{file: {dtb}}}}}\n").as_bytes(),
+    );
+    let o = c.build(&["--image", &image]);
+    assert_fails_with(
+        &o,
+        &[
+            "domain 'dom0': ramdisk",
+            &dtb,
+            "expected a cpio",
+            "found a flattened device tree",
+        ],
+    );
+    c.assert_no_output();
+}
+
+#[test]
+fn image_for_another_board() {
+    let c = Case::new();
+    let image = c.write(
+        "other.yaml",
+        b"image: t\nboards: [rpi5]\ndomains:\n  - {name: a, id: 0, vcpus: 1, memory_mib: 16, kernel: {guest: aarch64-selftest}}\n",
+    );
+    let o = c.build(&["--image", &image]);
+    assert_fails_with(&o, &["not for board 'qemu-virt'"]);
+    c.assert_no_output();
+}
+
+#[test]
+fn not_a_workspace() {
+    let c = Case::new();
+    let o = run(&[
+        "--board",
+        "qemu-virt",
+        "--workspace",
+        &c.path(""),
+        "--out",
+        &c.path("out"),
+    ]);
+    assert_fails_with(&o, &["is not a Halyard tree"]);
+    c.assert_no_output();
+}
