@@ -31,3 +31,14 @@ macro_rules! board_main {
         }
     };
 }
+
+/// A hypervisor bug (never guest input): report it and park this CPU.
+#[cfg(target_os = "none")]
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    console::print(format_args!("halyard: panic: {info}\n"));
+    console::flush();
+    loop {
+        core::hint::spin_loop();
+    }
+}

@@ -1,3 +1,33 @@
+//! Board support for QEMU's arm64 `virt` machine (virtualization=on,
+//! gic-version=3): the board as data. Addresses are QEMU's fixed virt map
+//! (hw/arm/virt.c memmap).
 #![cfg_attr(target_os = "none", no_std, no_main)]
+
+use hypervisor::board::{
+    Board, BootProtocol, ConsoleDevice, Firmware, InterruptController, PhysRange, Timer,
+};
+
+pub struct QemuVirt;
+
+impl Board for QemuVirt {
+    const NAME: &'static str = "qemu-virt";
+    const CONSOLE: ConsoleDevice = ConsoleDevice::Pl011 { base: 0x0900_0000 };
+    const INTERRUPT_CONTROLLER: InterruptController =
+        InterruptController::GicV3 { gicd: 0x0800_0000, gicr: 0x080a_0000 };
+    const TIMER: Timer = Timer::ArmGeneric { el2_phys_ppi: 26, el1_virt_ppi: 27, el1_phys_ppi: 30 };
+    // With virtualization=on QEMU's PSCI answers SMC from EL2.
+    const FIRMWARE: Firmware = Firmware::ArmPsciSmc;
+    const BOOT: BootProtocol = BootProtocol::LinuxArm64Image;
+    const MAX_CPUS: usize = 8;
+    const RAM_WINDOW: PhysRange = PhysRange::new(0x4000_0000, 255 << 30);
+    // GIC, UART, RTC, GPIO, fw_cfg, virtio-mmio, PCIe MMIO: below RAM, above flash.
+    const DEVICE_WINDOWS: &'static [PhysRange] = &[PhysRange::new(0x0800_0000, 0x3800_0000)];
+}
+
+hypervisor::board_main!(QemuVirt);
+
 #[cfg(not(target_os = "none"))]
-fn main() {}
+fn main() {
+    eprintln!("bsp-qemu-virt is a bare-metal image: build it with `image-builder --board qemu-virt`");
+    std::process::exit(2);
+}

@@ -73,3 +73,20 @@ macro_rules! info {
         $crate::console::print(format_args!("halyard: {}\n", format_args!($($arg)*)))
     };
 }
+
+/// Print without the console lock or any setup: for fatal errors before the
+/// MMU is on (locks need cacheable memory on real hardware).
+pub fn early_print(dev: ConsoleDevice, msg: &str) {
+    if let ConsoleDevice::Pl011 { base } = dev {
+        // SAFETY: the board names this UART as its console; before the MMU
+        // is on, all accesses are device accesses, and nothing else runs.
+        let uart = unsafe { Pl011::new(base as usize) };
+        for b in msg.bytes() {
+            if b == b'\n' {
+                uart.put(b'\r');
+            }
+            uart.put(b);
+        }
+        uart.flush();
+    }
+}

@@ -119,3 +119,20 @@ mod tests {
         assert_eq!(d.ipa_to_pa(u64::MAX, 2), None);
     }
 }
+
+static DOMAINS: spin::Once<alloc::vec::Vec<Domain>> = spin::Once::new();
+
+/// Fix the set of domains (once, at boot); returns them.
+pub fn install(domains: alloc::vec::Vec<Domain>) -> &'static [Domain] {
+    DOMAINS.call_once(|| domains)
+}
+
+pub fn all() -> &'static [Domain] {
+    DOMAINS.get().map(|v| v.as_slice()).unwrap_or(&[])
+}
+
+/// Whether the machine should power off now that a domain stopped: when
+/// the hardware domain stops, or the last domain does.
+pub fn machine_should_stop(stopped: &Domain) -> bool {
+    stopped.hardware || all().iter().all(|d| !d.is_running())
+}

@@ -1,3 +1,4 @@
-//! Memory management: physical frames and translation tables.
+//! Memory management: physical frames, translation tables, the heap.
 pub mod frames;
+pub mod heap;
 pub mod page_table;

@@ -1,0 +1,215 @@
+//! Boot on the primary CPU: from the loader's hand-off (MMU off, x0 = DTB)
+//! to the first domain running. The steps before the MMU is on avoid locks
+//! and printing through the console lock.
+
+use aarch64_cpu::registers::*;
+use alloc::vec::Vec;
+
+use super::{cache, mmu, stage2, vcpu};
+use crate::board::{Board, PhysRange};
+use crate::boot::domain_builder::{self, BuildEnv};
+use crate::boot::{dt, modules};
+use crate::console;
+use crate::info;
+use crate::mm::frames::{FrameAllocator, PAGE_SIZE};
+use crate::mm::page_table::{Attrs, MemType, PageTable, Perms, TableMemory, ENTRIES};
+
+unsafe extern "C" {
+    static __hyp_start: u8;
+    static __text_end: u8;
+    static __rodata_end: u8;
+    static __hyp_end: u8;
+    static __boot_stack_top: u8;
+}
+
+/// Guest-physical RAM base of ordinary (not direct-mapped) domains; the
+/// same as QEMU virt's, which is what arm64 guests are used to.
+pub const GUEST_RAM_BASE: u64 = 0x4000_0000;
+const HEAP_SIZE: u64 = 4 << 20;
+const DTB_MAGIC: u32 = 0xd00d_feed;
+
+static FRAMES: spin::Mutex<FrameAllocator> = spin::Mutex::new(FrameAllocator::new());
+
+fn sym(s: &u8) -> u64 {
+    s as *const u8 as u64
+}
+
+fn fatal<B: Board>(msg: &str) -> ! {
+    console::early_print(B::CONSOLE, "halyard: fatal: ");
+    console::early_print(B::CONSOLE, msg);
+    console::early_print(B::CONSOLE, "\n");
+    vcpu::halt()
+}
+
+/// Translation tables in frames from the allocator, seen through the
+/// identity map (or physically, while the MMU is off).
+struct FrameTables<'a> {
+    frames: &'a mut FrameAllocator,
+    lowest: u64,
+}
+
+impl TableMemory for FrameTables<'_> {
+    fn alloc_table(&mut self) -> Option<u64> {
+        let pa = self.frames.alloc(PAGE_SIZE, PAGE_SIZE).ok()?;
+        self.lowest = self.lowest.min(pa);
+        // SAFETY: a fresh frame of RAM owned by us, identity-accessible.
+        unsafe { core::ptr::write_bytes(pa as *mut u8, 0, PAGE_SIZE as usize) };
+        Some(pa)
+    }
+    fn table(&mut self, pa: u64) -> &mut [u64; ENTRIES] {
+        // SAFETY: only addresses returned by `alloc_table` are walked, and
+        // each table is reached through exactly one tree.
+        unsafe { &mut *(pa as *mut [u64; ENTRIES]) }
+    }
+}
+
+struct Env<'a> {
+    frames: &'a mut FrameAllocator,
+}
+
+impl BuildEnv for Env<'_> {
+    fn guest_ram_base(&self) -> u64 {
+        GUEST_RAM_BASE
+    }
+    fn alloc(&mut self, size: u64, align: u64) -> Option<u64> {
+        self.frames.alloc(size, align).ok()
+    }
+    fn new_stage2(&mut self) -> Option<PageTable> {
+        PageTable::new(&mut FrameTables { frames: self.frames, lowest: u64::MAX }, stage2::root_level()).ok()
+    }
+    fn map_ram(&mut self, pt: &PageTable, ipa: u64, pa: u64, size: u64) -> bool {
+        let attrs = Attrs { mem: MemType::Normal, perms: Perms::RWX };
+        let mut t = FrameTables { frames: self.frames, lowest: u64::MAX };
+        pt.map::<stage2::Stage2Format>(&mut t, ipa, pa, size, attrs).is_ok()
+    }
+    fn write(&mut self, pa: u64, bytes: &[u8]) {
+        // SAFETY: the domain builder only writes into RAM it allocated
+        // through `alloc` for this domain, which the EL2 map covers.
+        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), pa as *mut u8, bytes.len()) };
+    }
+}
+
+/// Read the DTB header the loader handed us; returns the blob.
+fn dtb_blob<B: Board>(dtb: u64) -> &'static [u8] {
+    if dtb == 0 || dtb % 8 != 0 || !B::RAM_WINDOW.contains(dtb) {
+        fatal::<B>("no device tree in x0 (boot with a DTB, e.g. QEMU -kernel on an Image)");
+    }
+    // SAFETY: the boot protocol hands us a DTB at x0 in RAM; the header
+    // is 8-byte aligned and read before its size is trusted.
+    let head = unsafe { core::slice::from_raw_parts(dtb as *const u8, 8) };
+    let magic = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+    let size = u32::from_be_bytes([head[4], head[5], head[6], head[7]]) as u64;
+    if magic != DTB_MAGIC || size < 40 || size > (2 << 20) {
+        fatal::<B>("x0 does not point to a device tree");
+    }
+    // SAFETY: as above, now with the blob's own size (bounded to 2 MiB).
+    unsafe { core::slice::from_raw_parts(dtb as *const u8, size as usize) }
+}
+
+/// Entered once on the boot CPU, at EL2, MMU off, from `_start`.
+pub fn primary_main<B: Board>(dtb: usize) -> ! {
+    if (CurrentEL.get() >> 2) & 3 != 2 {
+        fatal::<B>("not entered at EL2: start Halyard with virtualization enabled");
+    }
+    // SAFETY: linker-script symbols; only their addresses are used.
+    let (start, text_end, rodata_end, hyp_end, stack_top) = unsafe {
+        (sym(&__hyp_start), sym(&__text_end), sym(&__rodata_end), sym(&__hyp_end), sym(&__boot_stack_top))
+    };
+    let blob = dtb_blob::<B>(dtb as u64);
+    let info = dt::parse(blob, dtb as u64).unwrap_or_else(|_| fatal::<B>("cannot read RAM banks from the device tree"));
+
+    // The Image header's image_size (offset 16) covers the hypervisor and
+    // every module, as image-builder wrote it.
+    // SAFETY: offset 16 of our own loaded image.
+    let image_size = unsafe { core::ptr::read((start + 16) as *const u64) };
+    let image_range = PhysRange::new(start, image_size);
+    let in_ram = info.ram.as_slice().iter().any(|b| b.base <= start && image_range.end() <= b.end());
+    if image_size < hyp_end - start || !in_ram {
+        fatal::<B>("image_size in the Image header is wrong: not an image-builder image?");
+    }
+    // SAFETY: the whole image was loaded into RAM by the boot loader.
+    let image = unsafe { core::slice::from_raw_parts(start as *const u8, image_size as usize) };
+
+    let mut frames = FRAMES.lock();
+    for bank in info.ram.as_slice() {
+        if frames.add(*bank).is_err() {
+            fatal::<B>("too many RAM banks");
+        }
+    }
+    let reserved = info.reserved.as_slice().iter().chain([&image_range, &info.dtb]);
+    for r in reserved {
+        if frames.remove(*r).is_err() {
+            fatal::<B>("too many reserved regions");
+        }
+    }
+
+    let sections = mmu::ImageSections {
+        text: PhysRange::new(start, text_end - start),
+        rodata: PhysRange::new(text_end, rodata_end - text_end),
+        data: PhysRange::new(rodata_end, hyp_end - rodata_end),
+    };
+    let mut tables = FrameTables { frames: &mut frames, lowest: u64::MAX };
+    let pt = mmu::build(&mut tables, sections, info.ram.as_slice(), B::DEVICE_WINDOWS)
+        .unwrap_or_else(|_| fatal::<B>("cannot build the hypervisor page tables"));
+    let top = B::RAM_WINDOW.end().min(info.ram.as_slice().iter().map(|b| b.end()).max().unwrap_or(0));
+    cache::invalidate_range(tables.lowest as usize, top as usize);
+    // SAFETY: `pt` maps the image, all RAM and the board's devices
+    // (including the console) and its tables were just invalidated.
+    unsafe { mmu::enable(&pt) };
+
+    // SAFETY: the console UART is inside a mapped device window, and only
+    // the hypervisor transmits on it.
+    unsafe { console::init(B::CONSOLE) };
+    let ram_mib: u64 = info.ram.as_slice().iter().map(|b| b.size).sum::<u64>() >> 20;
+    info!("Halyard {} on {} at EL2: {} MiB RAM, image {} KiB + modules", env!("CARGO_PKG_VERSION"), B::NAME, ram_mib, (hyp_end - start) >> 10);
+
+    let heap = frames.alloc(HEAP_SIZE, PAGE_SIZE).unwrap_or_else(|_| fatal::<B>("no memory for the heap"));
+    // SAFETY: a fresh, mapped, otherwise unused block; called once.
+    unsafe { crate::mm::heap::init(heap as usize, HEAP_SIZE as usize) };
+
+    let domains = build_domains::<B>(&mut frames, image, hyp_end - start);
+    drop(frames);
+    let domains = crate::domain::install(domains);
+    let Some(first) = domains.first() else {
+        info!("no domain could be built; halting");
+        vcpu::halt()
+    };
+    for d in &domains[1..] {
+        info!("d{}: not started: this build runs one domain per CPU and uses only the boot CPU", d.id);
+    }
+    vcpu::run(first, stack_top as usize)
+}
+
+fn build_domains<B: Board>(frames: &mut FrameAllocator, image: &[u8], table_offset: u64) -> Vec<crate::domain::Domain> {
+    let table = match modules::parse_table(image, table_offset) {
+        Ok(t) => t,
+        Err(e) => {
+            info!("module table rejected: {e:?}; nothing to run");
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for d in table.domains() {
+        let mine: Vec<_> = table.modules().enumerate().filter(|(_, m)| m.domain == d.id).collect();
+        let bad = mine.iter().find(|(_, m)| {
+            let bytes = modules::module_bytes(image, m);
+            bytes.is_none_or(|b| <sha2::Sha256 as sha2::Digest>::digest(b).as_slice() != m.sha256)
+        });
+        if let Some((i, m)) = bad {
+            info!("d{} ({}): module {i} ({}) fails its SHA-256 check: domain refused", d.id, d.name, m.kind.name());
+            if d.is_hardware() {
+                info!("the hardware domain cannot be built: halting");
+                vcpu::halt();
+            }
+            continue;
+        }
+        match domain_builder::build_domain(&mut Env { frames }, image, &table, &d) {
+            Ok(dom) => {
+                info!("d{} ({}): {} MiB RAM at host {:#x}, {} module(s) verified", d.id, d.name, d.memory_bytes >> 20, dom.ram_pa, mine.len());
+                out.push(dom);
+            }
+            Err(e) => info!("d{} ({}): cannot build: {e:?}", d.id, d.name),
+        }
+    }
+    out
+}

@@ -1,0 +1,43 @@
+//! Reading guest memory by guest virtual address, for hypercall buffers.
+
+use aarch64_cpu::registers::*;
+
+use crate::domain::Domain;
+use crate::hypercall::{GuestFault, GuestMemory};
+
+const PAGE: u64 = 4096;
+
+/// The running guest's memory, through its current stage-1 and stage-2.
+pub struct CurrentGuest<'a> {
+    pub domain: &'a Domain,
+}
+
+/// Guest VA -> IPA with the guest's stage-1 (`AT S1E1R`); PAR_EL1 belongs to
+/// the guest, so it is preserved.
+fn gva_to_ipa(gva: u64) -> Option<u64> {
+    let saved = PAR_EL1.get();
+    // SAFETY: address translation only writes PAR_EL1, restored below.
+    unsafe { core::arch::asm!("at s1e1r, {}", "isb", in(reg) gva, options(nostack)) };
+    let par = PAR_EL1.get();
+    PAR_EL1.set(saved);
+    (par & 1 == 0).then_some((par & 0x000f_ffff_ffff_f000) | (gva & (PAGE - 1)))
+}
+
+impl GuestMemory for CurrentGuest<'_> {
+    fn read(&self, gva: u64, buf: &mut [u8]) -> Result<(), GuestFault> {
+        let mut done = 0usize;
+        while done < buf.len() {
+            let va = gva.checked_add(done as u64).ok_or(GuestFault { gva })?;
+            let n = ((PAGE - (va % PAGE)) as usize).min(buf.len() - done);
+            let ipa = gva_to_ipa(va).ok_or(GuestFault { gva: va })?;
+            let pa = self.domain.ipa_to_pa(ipa, n as u64).ok_or(GuestFault { gva: va })?;
+            // SAFETY: `pa..pa+n` lies inside the domain's RAM (checked by
+            // ipa_to_pa), which the hypervisor maps read-write; the guest
+            // is stopped while we copy (it trapped into us).
+            let src = unsafe { core::slice::from_raw_parts(pa as *const u8, n) };
+            buf[done..done + n].copy_from_slice(src);
+            done += n;
+        }
+        Ok(())
+    }
+}

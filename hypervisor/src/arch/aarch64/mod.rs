@@ -1,0 +1,12 @@
+//! AArch64 at EL2 (non-VHE): the only code that touches system registers.
+pub mod boot;
+pub mod cache;
+pub mod firmware;
+pub mod guest_mem;
+pub mod head;
+pub mod inject;
+pub mod mmu;
+pub mod stage2;
+pub mod traps;
+pub mod vcpu;
+pub mod vectors;

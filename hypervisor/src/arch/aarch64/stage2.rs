@@ -1,0 +1,76 @@
+//! Stage-2 translation: what guest-physical addresses mean for a domain.
+
+use aarch64_cpu::registers::*;
+
+use crate::mm::page_table::{Attrs, DescriptorFormat, MemType};
+
+use super::mmu::ADDR_MASK;
+
+const VALID: u64 = 1;
+const TABLE_OR_PAGE: u64 = 1 << 1;
+const MEMATTR_NORMAL_WB: u64 = 0b1111 << 2;
+const MEMATTR_DEVICE_NGNRE: u64 = 0b0001 << 2;
+const S2AP_R: u64 = 1 << 6;
+const S2AP_W: u64 = 1 << 7;
+const SH_INNER: u64 = 3 << 8;
+const AF: u64 = 1 << 10;
+const XN: u64 = 1 << 54;
+
+pub struct Stage2Format;
+
+impl DescriptorFormat for Stage2Format {
+    fn leaf(level: usize, pa: u64, a: Attrs) -> u64 {
+        let mut d = pa | VALID | AF;
+        d |= if level == 3 { TABLE_OR_PAGE } else { 0 };
+        d |= match a.mem {
+            MemType::Normal => MEMATTR_NORMAL_WB | SH_INNER,
+            MemType::Device => MEMATTR_DEVICE_NGNRE,
+        };
+        if a.perms.read {
+            d |= S2AP_R;
+        }
+        if a.perms.write {
+            d |= S2AP_W;
+        }
+        if !a.perms.exec {
+            d |= XN;
+        }
+        d
+    }
+    fn table(pa: u64) -> u64 {
+        pa | VALID | TABLE_OR_PAGE
+    }
+    fn is_valid(d: u64) -> bool {
+        d & VALID != 0
+    }
+    fn is_table(level: usize, d: u64) -> bool {
+        level < 3 && d & TABLE_OR_PAGE != 0
+    }
+    fn table_addr(d: u64) -> u64 {
+        d & ADDR_MASK
+    }
+    fn leaf_addr(level: usize, d: u64) -> u64 {
+        d & ADDR_MASK & !((1u64 << (12 + 9 * (3 - level))) - 1)
+    }
+}
+
+/// Root level for stage-2 tables on this CPU: 4 levels for IPA sizes above
+/// 39 bits, otherwise 3 (a single root table in both cases).
+pub fn root_level() -> usize {
+    if super::mmu::pa_range().1 > 39 { 0 } else { 1 }
+}
+
+/// Program VTCR_EL2 for the IPA size `root_level` implies.
+pub fn configure() {
+    let (ps, bits) = super::mmu::pa_range();
+    let (t0sz, sl0) = if bits > 39 { (64 - bits.min(48) as u64, 2) } else { (25, 1) };
+    // Inner/outer write-back walks, inner shareable, 4 KiB granule, RES1 bit 31.
+    let vtcr = t0sz | (sl0 << 6) | (1 << 8) | (1 << 10) | (3 << 12) | (ps << 16) | (1 << 31);
+    VTCR_EL2.set(vtcr);
+}
+
+/// Make `root` (tagged with `vmid`) the current stage-2 tables.
+pub fn activate(root: u64, vmid: u16) {
+    VTTBR_EL2.set(root | (u64::from(vmid & 0xff) << 48));
+    aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+}

@@ -1,0 +1,105 @@
+//! Running a domain's vCPU on this CPU: EL1 reset state, the EL2 controls
+//! that confine it, entry, and what happens when it stops.
+
+use aarch64_cpu::registers::*;
+
+use super::vectors::{self, TrapFrame};
+use super::{cache, firmware, stage2};
+use crate::domain::{self, Domain};
+use crate::info;
+
+/// HCR_EL2: stage-2 on (VM), set/way cleans upgraded (SWIO), physical
+/// IRQ/FIQ/SError to EL2 (FMO/IMO/AMO), TLBI and barriers broadcast inner
+/// shareable (FB, BSU=IS), SMC trapped (TSC), set/way ops trapped (TSW),
+/// EL1 is AArch64 (RW), pointer-auth keys and instructions not trapped (APK, API).
+const HCR: u64 = (1 << 0)
+    | (1 << 1)
+    | (1 << 3)
+    | (1 << 4)
+    | (1 << 5)
+    | (1 << 9)
+    | (1 << 10)
+    | (1 << 19)
+    | (1 << 22)
+    | (1 << 31)
+    | (1 << 40)
+    | (1 << 41);
+/// CPTR_EL2 (non-VHE): RES1 bits, FP/SIMD not trapped; SVE (TZ) and SME
+/// (TSM) trapped until their state is context-switched.
+const CPTR: u64 = 0x33ff;
+/// SCTLR_EL1 out of reset: MMU and caches off, RES1 bits set.
+const SCTLR_EL1_RESET: u64 = 0x30d0_0800;
+/// SPSR: EL1h with all of DAIF masked, as the Linux boot protocol wants.
+const SPSR_EL1H_MASKED: u64 = 0x3c5;
+
+/// The domain whose vCPU this CPU runs.
+pub fn current() -> &'static Domain {
+    // SAFETY: TPIDR_EL2 is set by `run` to a `&'static Domain` before the
+    // guest can trap, and never changed afterwards on this CPU.
+    unsafe { &*(TPIDR_EL2.get() as *const Domain) }
+}
+
+/// Start vCPU 0 of `d` on this CPU; the EL2 stack restarts at `stack_top`.
+pub fn run(d: &'static Domain, stack_top: usize) -> ! {
+    TPIDR_EL2.set(d as *const Domain as u64);
+    SCTLR_EL1.set(SCTLR_EL1_RESET);
+    VBAR_EL1.set(0);
+    CPACR_EL1.set(0);
+    TCR_EL1.set(0);
+    TTBR0_EL1.set(0);
+    TTBR1_EL1.set(0);
+    MAIR_EL1.set(0);
+    CNTKCTL_EL1.set(0);
+    // vCPU 0: affinity 0.0.0.0 (bit 31 is RES1).
+    VMPIDR_EL2.set(1 << 31);
+    // SAFETY: VPIDR_EL2 only sets what the guest reads as MIDR_EL1.
+    unsafe { core::arch::asm!("mrs {t}, midr_el1", "msr vpidr_el2, {t}", t = out(reg) _, options(nostack)) };
+    // The guest may use the EL1 physical timer and counter directly.
+    CNTHCTL_EL2.set(0b11);
+    CNTVOFF_EL2.set(0);
+    CPTR_EL2.set(CPTR);
+    stage2::configure();
+    stage2::activate(d.stage2.root, d.id.wrapping_add(1));
+    HCR_EL2.set(HCR);
+    cache::flush_guest_tlb();
+
+    let mut frame = alloc::boxed::Box::new(TrapFrame::default());
+    frame.x[0] = d.boot_vcpu.arg0;
+    frame.elr = d.boot_vcpu.entry;
+    frame.spsr = SPSR_EL1H_MASKED;
+    info!("d{} ({}): starting at {:#x}, device tree at {:#x}", d.id, d.name, d.boot_vcpu.entry, d.boot_vcpu.arg0);
+    // SAFETY: the frame is on the heap, not on the stack being reset; EL1
+    // and stage-2 state were set up above.
+    unsafe { vectors::enter(&frame, stack_top) }
+}
+
+/// The current domain asked for SYSTEM_OFF (or SYSTEM_RESET).
+pub fn power_off_requested(reset: bool) -> ! {
+    let d = current();
+    info!("d{}: {}", d.id, if reset { "PSCI SYSTEM_RESET" } else { "PSCI SYSTEM_OFF" });
+    stop(d, reset)
+}
+
+/// Stop the current domain for good.
+pub fn stop_current() -> ! {
+    stop(current(), false)
+}
+
+fn stop(d: &Domain, reset: bool) -> ! {
+    d.shut_down();
+    if domain::machine_should_stop(d) {
+        info!("{}", if reset { "resetting the board" } else { "powering off the board" });
+        crate::console::flush();
+        let rc = if reset { firmware::system_reset() } else { firmware::system_off() };
+        info!("firmware refused power control (returned {:#x})", rc);
+    }
+    halt()
+}
+
+/// Park this CPU forever.
+pub fn halt() -> ! {
+    crate::console::flush();
+    loop {
+        aarch64_cpu::asm::wfe();
+    }
+}

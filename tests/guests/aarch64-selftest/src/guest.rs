@@ -1,0 +1,120 @@
+//! The guest proper (bare-metal only).
+
+use core::fmt::Write;
+
+mod calls;
+mod start;
+
+use calls::{console_write, smccc_hvc, smccc_smc, xen_hypercall};
+
+const PSCI_VERSION: u64 = 0x8400_0000;
+const PSCI_SYSTEM_OFF: u64 = 0x8400_0008;
+const UNKNOWN_SMCCC: u64 = 0xc2ff_0010;
+const CONSOLEIO_WRITE: u64 = 0;
+const HYPERVISOR_CONSOLE_IO: u64 = 18;
+const EFAULT: i64 = -14;
+const ENOSYS: i64 = -38;
+/// Guest-physical address with nothing behind it (RAM starts at 0x40000000).
+const HOLE: u64 = 0x1000_0000;
+const CHECKS: u32 = 8;
+
+/// Lines go out through the console hypercall, one write per line.
+struct Console {
+    buf: [u8; 160],
+    len: usize,
+}
+
+impl Write for Console {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        for &b in s.as_bytes() {
+            if self.len < self.buf.len() {
+                self.buf[self.len] = b;
+                self.len += 1;
+            }
+            if b == b'\n' {
+                console_write(&self.buf[..self.len]);
+                self.len = 0;
+            }
+        }
+        Ok(())
+    }
+}
+
+struct Tap {
+    out: Console,
+    n: u32,
+    failed: u32,
+}
+
+impl Tap {
+    fn check(&mut self, ok: bool, name: &str, detail: core::fmt::Arguments<'_>) {
+        self.n += 1;
+        if !ok {
+            self.failed += 1;
+        }
+        let verdict = if ok { "ok" } else { "not ok" };
+        let _ = writeln!(self.out, "{verdict} {} - {name} ({detail})", self.n);
+    }
+}
+
+pub fn main(dtb: u64) -> ! {
+    let mut tap = Tap { out: Console { buf: [0; 160], len: 0 }, n: 0, failed: 0 };
+    let plan = b"1..8\n";
+    let rc = console_write(plan);
+    tap.check(rc == 0, "console write returns 0", format_args!("rc {rc}"));
+
+    // SAFETY: x0 is the DTB's guest-physical address; with the MMU off that
+    // is the address we read; an unmapped value would fault into our vector.
+    let magic = if dtb != 0 && dtb % 8 == 0 { unsafe { core::ptr::read_volatile(dtb as *const u32) } } else { 0 };
+    tap.check(u32::from_be(magic) == 0xd00d_feed, "device tree in x0", format_args!("x0 {dtb:#x}"));
+
+    let v = smccc_hvc(PSCI_VERSION)[0];
+    tap.check(v == 0x1_0001, "psci version is 1.1 over hvc", format_args!("{:#x}", v));
+
+    let v = smccc_smc(PSCI_VERSION)[0];
+    tap.check(v == 0x1_0001, "psci version is 1.1 over smc", format_args!("{:#x}", v));
+
+    let v = smccc_hvc(UNKNOWN_SMCCC)[0];
+    tap.check(v as i64 == -1, "unknown smccc call returns -1", format_args!("{}", v as i64));
+
+    let rc = xen_hypercall(4242, [0; 3]);
+    tap.check(rc == ENOSYS, "unknown xen hypercall returns -ENOSYS", format_args!("{rc}"));
+
+    let rc = xen_hypercall(HYPERVISOR_CONSOLE_IO, [CONSOLEIO_WRITE, 16, HOLE]);
+    tap.check(rc == EFAULT, "console write from an unmapped buffer returns -EFAULT", format_args!("{rc}"));
+
+    let before = start::sync_exceptions();
+    // SAFETY: deliberately reads a hole; our own vector catches the abort
+    // and steps over this instruction.
+    let _ = unsafe { core::ptr::read_volatile(HOLE as *const u64) };
+    let (esr, far) = start::last_exception();
+    let ec = esr >> 26;
+    let caught = start::sync_exceptions() == before + 1 && ec == 0x25 && far == HOLE;
+    tap.check(caught, "data abort outside guest memory caught by own vector", format_args!("EC {ec:#x} FAR {far:#x}"));
+
+    if tap.failed == 0 && tap.n == CHECKS {
+        let _ = writeln!(tap.out, "# all checks passed");
+    } else {
+        let _ = writeln!(tap.out, "# {} of {} checks failed", tap.failed + CHECKS - tap.n.min(CHECKS), CHECKS);
+    }
+    smccc_hvc(PSCI_SYSTEM_OFF);
+    let _ = writeln!(tap.out, "not ok - PSCI SYSTEM_OFF returned");
+    loop {
+        aarch64_wfi();
+    }
+}
+
+fn aarch64_wfi() {
+    // SAFETY: waits for an interrupt; no memory effects.
+    unsafe { core::arch::asm!("wfi", options(nomem, nostack)) };
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    let mut c = Console { buf: [0; 160], len: 0 };
+    let _ = writeln!(c, "Bail out! guest panic: {info}");
+    smccc_hvc(PSCI_SYSTEM_OFF);
+    loop {
+        aarch64_wfi();
+    }
+}

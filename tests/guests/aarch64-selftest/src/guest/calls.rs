@@ -1,0 +1,46 @@
+//! The calls a guest can make: SMCCC over HVC or SMC, Xen hypercalls.
+
+/// SMCCC call with `hvc #0`; returns x0..x3.
+pub fn smccc_hvc(fid: u64) -> [u64; 4] {
+    let (mut r0, r1, r2, r3): (u64, u64, u64, u64);
+    r0 = fid;
+    // SAFETY: an SMCCC call to the hypervisor; x0-x17 may be clobbered.
+    unsafe {
+        core::arch::asm!("hvc #0", inout("x0") r0, inout("x1") 0u64 => r1, inout("x2") 0u64 => r2,
+            inout("x3") 0u64 => r3, out("x4") _, out("x5") _, out("x6") _, out("x7") _,
+            out("x8") _, out("x9") _, out("x10") _, out("x11") _, out("x12") _, out("x13") _,
+            out("x14") _, out("x15") _, out("x16") _, out("x17") _, options(nostack));
+    }
+    [r0, r1, r2, r3]
+}
+
+/// SMCCC call with `smc #0` (the hypervisor traps it).
+pub fn smccc_smc(fid: u64) -> [u64; 4] {
+    let (mut r0, r1, r2, r3): (u64, u64, u64, u64);
+    r0 = fid;
+    // SAFETY: as for `smccc_hvc`.
+    unsafe {
+        core::arch::asm!("smc #0", inout("x0") r0, inout("x1") 0u64 => r1, inout("x2") 0u64 => r2,
+            inout("x3") 0u64 => r3, out("x4") _, out("x5") _, out("x6") _, out("x7") _,
+            out("x8") _, out("x9") _, out("x10") _, out("x11") _, out("x12") _, out("x13") _,
+            out("x14") _, out("x15") _, out("x16") _, out("x17") _, options(nostack));
+    }
+    [r0, r1, r2, r3]
+}
+
+/// Xen hypercall `nr` (`hvc #0xEA1`, number in x16); returns x0.
+pub fn xen_hypercall(nr: u64, args: [u64; 3]) -> i64 {
+    let mut r0 = args[0];
+    // SAFETY: a hypercall; the hypervisor reads only the buffers named by
+    // the arguments and returns in x0.
+    unsafe {
+        core::arch::asm!("hvc #0xea1", inout("x0") r0, in("x1") args[1], in("x2") args[2],
+            in("x16") nr, options(nostack));
+    }
+    r0 as i64
+}
+
+/// CONSOLEIO_write of `bytes`; returns the hypercall's result.
+pub fn console_write(bytes: &[u8]) -> i64 {
+    xen_hypercall(18, [0, bytes.len() as u64, bytes.as_ptr() as u64])
+}
