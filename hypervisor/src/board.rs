@@ -38,7 +38,12 @@ pub enum InterruptController {
     /// Arm GICv3: distributor and redistributor frames.
     GicV3 { gicd: u64, gicr: u64 },
     /// Arm GICv2: distributor, CPU interface, virtual interface, virtual CPU interface.
-    GicV2 { gicd: u64, gicc: u64, gich: u64, gicv: u64 },
+    GicV2 {
+        gicd: u64,
+        gicc: u64,
+        gich: u64,
+        gicv: u64,
+    },
     /// x86 local APIC + I/O APIC.
     Apic { ioapic: u64 },
 }
@@ -47,7 +52,11 @@ pub enum InterruptController {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Timer {
     /// Arm generic timer; PPI numbers (INTID) of each timer.
-    ArmGeneric { el2_phys_ppi: u32, el1_virt_ppi: u32, el1_phys_ppi: u32 },
+    ArmGeneric {
+        el2_phys_ppi: u32,
+        el1_virt_ppi: u32,
+        el1_phys_ppi: u32,
+    },
     /// x86 local APIC timer.
     LocalApic,
 }

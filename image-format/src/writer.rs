@@ -38,7 +38,7 @@ pub struct Layout {
 /// `domains` and `modules`. Modules follow the table in the order given.
 pub fn layout(table_offset: u64, domains: &[DomainSpec], modules: &[ModuleSpec]) -> Layout {
     assert!(
-        table_offset % MODULE_ALIGN == 0,
+        table_offset.is_multiple_of(MODULE_ALIGN),
         "table offset must be 4 KiB aligned"
     );
     let fixed = HEADER_SIZE + domains.len() * DOMAIN_ENTRY_SIZE + modules.len() * MODULE_ENTRY_SIZE;
@@ -231,7 +231,7 @@ mod tests {
                 let pos = ((seed >> (k * 12)) as usize) % b.len();
                 b[pos] = (seed >> (k * 8 + 3)) as u8;
             }
-            let cut = if seed % 5 == 0 {
+            let cut = if seed.is_multiple_of(5) {
                 (seed >> 20) as usize % b.len()
             } else {
                 b.len()

@@ -12,9 +12,15 @@ pub struct QemuVirt;
 impl Board for QemuVirt {
     const NAME: &'static str = "qemu-virt";
     const CONSOLE: ConsoleDevice = ConsoleDevice::Pl011 { base: 0x0900_0000 };
-    const INTERRUPT_CONTROLLER: InterruptController =
-        InterruptController::GicV3 { gicd: 0x0800_0000, gicr: 0x080a_0000 };
-    const TIMER: Timer = Timer::ArmGeneric { el2_phys_ppi: 26, el1_virt_ppi: 27, el1_phys_ppi: 30 };
+    const INTERRUPT_CONTROLLER: InterruptController = InterruptController::GicV3 {
+        gicd: 0x0800_0000,
+        gicr: 0x080a_0000,
+    };
+    const TIMER: Timer = Timer::ArmGeneric {
+        el2_phys_ppi: 26,
+        el1_virt_ppi: 27,
+        el1_phys_ppi: 30,
+    };
     // With virtualization=on QEMU's PSCI answers SMC from EL2.
     const FIRMWARE: Firmware = Firmware::ArmPsciSmc;
     const BOOT: BootProtocol = BootProtocol::LinuxArm64Image;
@@ -28,6 +34,8 @@ hypervisor::board_main!(QemuVirt);
 
 #[cfg(not(target_os = "none"))]
 fn main() {
-    eprintln!("bsp-qemu-virt is a bare-metal image: build it with `image-builder --board qemu-virt`");
+    eprintln!(
+        "bsp-qemu-virt is a bare-metal image: build it with `image-builder --board qemu-virt`"
+    );
     std::process::exit(2);
 }

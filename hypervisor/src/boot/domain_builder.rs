@@ -27,15 +27,23 @@ pub enum LayoutError {
 
 /// Place the pieces in `ram` (guest-physical): kernel at the RAM base +
 /// text_offset, DTB in the last 2 MiB, ramdisk just below it.
-pub fn plan(ram: PhysRange, kernel: &ImageHeader, ramdisk_len: Option<u64>, dtb_len: u64) -> Result<GuestLayout, LayoutError> {
-    if ram.base % MIB2 != 0 || ram.size % MIB2 != 0 || ram.size < 2 * MIB2 {
+pub fn plan(
+    ram: PhysRange,
+    kernel: &ImageHeader,
+    ramdisk_len: Option<u64>,
+    dtb_len: u64,
+) -> Result<GuestLayout, LayoutError> {
+    if !ram.base.is_multiple_of(MIB2) || !ram.size.is_multiple_of(MIB2) || ram.size < 2 * MIB2 {
         return Err(LayoutError::RamMisaligned);
     }
     if dtb_len > DTB_MAX {
         return Err(LayoutError::DtbTooBig);
     }
     let dtb = PhysRange::new(ram.end() - DTB_MAX, dtb_len);
-    let overflow = LayoutError::KernelTooBig { need: u64::MAX, have: dtb.base - ram.base };
+    let overflow = LayoutError::KernelTooBig {
+        need: u64::MAX,
+        have: dtb.base - ram.base,
+    };
     let kernel_start = ram.base.checked_add(kernel.text_offset).ok_or(overflow)?;
     let kernel_end = kernel_start
         .checked_add(kernel.image_size)
@@ -43,19 +51,29 @@ pub fn plan(ram: PhysRange, kernel: &ImageHeader, ramdisk_len: Option<u64>, dtb_
         .map(|e| align_down(e, PAGE_SIZE))
         .ok_or(overflow)?;
     if kernel_end > dtb.base {
-        return Err(LayoutError::KernelTooBig { need: kernel_end - ram.base, have: dtb.base - ram.base });
+        return Err(LayoutError::KernelTooBig {
+            need: kernel_end - ram.base,
+            have: dtb.base - ram.base,
+        });
     }
     let initrd = match ramdisk_len {
         None => None,
         Some(len) => {
             let start = align_down(dtb.base.saturating_sub(len), PAGE_SIZE);
             if len > dtb.base - kernel_end || start < kernel_end {
-                return Err(LayoutError::RamdiskTooBig { need: len, have: dtb.base - kernel_end });
+                return Err(LayoutError::RamdiskTooBig {
+                    need: len,
+                    have: dtb.base - kernel_end,
+                });
             }
             Some(PhysRange::new(start, len))
         }
     };
-    Ok(GuestLayout { kernel: PhysRange::new(kernel_start, kernel.image_size), dtb, initrd })
+    Ok(GuestLayout {
+        kernel: PhysRange::new(kernel_start, kernel.image_size),
+        dtb,
+        initrd,
+    })
 }
 
 #[cfg(test)]
@@ -65,7 +83,11 @@ mod tests {
     const RAM: PhysRange = PhysRange::new(0x4000_0000, 64 << 20);
 
     fn k(text_offset: u64, image_size: u64) -> ImageHeader {
-        ImageHeader { text_offset, image_size, flags: 0 }
+        ImageHeader {
+            text_offset,
+            image_size,
+            flags: 0,
+        }
     }
 
     #[test]
@@ -74,17 +96,41 @@ mod tests {
         assert_eq!(l.kernel, PhysRange::new(0x4000_0000, 0x10_0000));
         assert_eq!(l.dtb, PhysRange::new(0x43e0_0000, 0x1000));
         assert_eq!(l.initrd, Some(PhysRange::new(0x43df_8000, 0x8000)));
-        assert_eq!(plan(RAM, &k(0x20_0000, 0x1000), None, 10).unwrap().kernel.base, 0x4020_0000);
+        assert_eq!(
+            plan(RAM, &k(0x20_0000, 0x1000), None, 10)
+                .unwrap()
+                .kernel
+                .base,
+            0x4020_0000
+        );
     }
 
     #[test]
     fn too_big() {
-        assert!(matches!(plan(RAM, &k(0, 63 << 20), None, 1), Err(LayoutError::KernelTooBig { .. })));
-        assert!(matches!(plan(RAM, &k(0, 1 << 20), Some((61 << 20) + 1), 1), Err(LayoutError::RamdiskTooBig { .. })));
-        assert!(matches!(plan(RAM, &k(0, 1 << 20), Some(u64::MAX), 1), Err(LayoutError::RamdiskTooBig { .. })));
-        assert_eq!(plan(RAM, &k(0, 1), None, DTB_MAX + 1), Err(LayoutError::DtbTooBig));
-        assert_eq!(plan(PhysRange::new(0x4000_1000, 64 << 20), &k(0, 1), None, 1), Err(LayoutError::RamMisaligned));
-        assert!(matches!(plan(RAM, &k(u64::MAX - 10, 100), None, 1), Err(LayoutError::KernelTooBig { .. })));
+        assert!(matches!(
+            plan(RAM, &k(0, 63 << 20), None, 1),
+            Err(LayoutError::KernelTooBig { .. })
+        ));
+        assert!(matches!(
+            plan(RAM, &k(0, 1 << 20), Some((61 << 20) + 1), 1),
+            Err(LayoutError::RamdiskTooBig { .. })
+        ));
+        assert!(matches!(
+            plan(RAM, &k(0, 1 << 20), Some(u64::MAX), 1),
+            Err(LayoutError::RamdiskTooBig { .. })
+        ));
+        assert_eq!(
+            plan(RAM, &k(0, 1), None, DTB_MAX + 1),
+            Err(LayoutError::DtbTooBig)
+        );
+        assert_eq!(
+            plan(PhysRange::new(0x4000_1000, 64 << 20), &k(0, 1), None, 1),
+            Err(LayoutError::RamMisaligned)
+        );
+        assert!(matches!(
+            plan(RAM, &k(u64::MAX - 10, 100), None, 1),
+            Err(LayoutError::KernelTooBig { .. })
+        ));
     }
 }
 
@@ -96,7 +142,13 @@ pub trait BuildEnv {
     fn alloc(&mut self, size: u64, align: u64) -> Option<u64>;
     fn new_stage2(&mut self) -> Option<crate::mm::page_table::PageTable>;
     /// Map guest RAM `[ipa, ipa+size)` to host `pa`, cacheable and RWX for the guest.
-    fn map_ram(&mut self, pt: &crate::mm::page_table::PageTable, ipa: u64, pa: u64, size: u64) -> bool;
+    fn map_ram(
+        &mut self,
+        pt: &crate::mm::page_table::PageTable,
+        ipa: u64,
+        pa: u64,
+        size: u64,
+    ) -> bool;
     /// Copy into host-physical memory.
     fn write(&mut self, pa: u64, bytes: &[u8]);
 }
@@ -109,7 +161,9 @@ pub enum BuildError {
     /// Direct-mapped domains are not supported yet.
     DirectMapUnsupported,
     BadMemorySize(u64),
-    OutOfMemory { need: u64 },
+    OutOfMemory {
+        need: u64,
+    },
     Stage2,
     DeviceTree,
 }
@@ -128,10 +182,14 @@ pub fn build_domain(
     if d.is_direct_mapped() {
         return Err(BuildError::DirectMapUnsupported);
     }
-    if d.memory_bytes == 0 || d.memory_bytes % MIB2 != 0 {
+    if d.memory_bytes == 0 || !d.memory_bytes.is_multiple_of(MIB2) {
         return Err(BuildError::BadMemorySize(d.memory_bytes));
     }
-    let bytes_of = |kind| table.module(d.id, kind).and_then(|m| modules::module_bytes(image, &m).map(|b| (m, b)));
+    let bytes_of = |kind| {
+        table
+            .module(d.id, kind)
+            .and_then(|m| modules::module_bytes(image, &m).map(|b| (m, b)))
+    };
     let (kmod, kernel) = bytes_of(ModuleKind::Kernel).ok_or(BuildError::NoKernel)?;
     let header = linux_image::parse(kernel).map_err(BuildError::Kernel)?;
     let ramdisk = bytes_of(ModuleKind::Ramdisk).map(|(_, b)| b);
@@ -139,7 +197,8 @@ pub fn build_domain(
     let ram = PhysRange::new(env.guest_ram_base(), d.memory_bytes);
     // The DTB's size depends on the initrd placement only through values,
     // not length, so plan with a generous bound and build it afterwards.
-    let layout = plan(ram, &header, ramdisk.map(|r| r.len() as u64), 64 * 1024).map_err(BuildError::Layout)?;
+    let layout = plan(ram, &header, ramdisk.map(|r| r.len() as u64), 64 * 1024)
+        .map_err(BuildError::Layout)?;
     let dtb = guest_fdt::build(&guest_fdt::GuestFdtSpec {
         ram,
         vcpus: d.vcpus,
@@ -151,7 +210,11 @@ pub fn build_domain(
         return Err(BuildError::DeviceTree);
     }
 
-    let ram_pa = env.alloc(d.memory_bytes, MIB2).ok_or(BuildError::OutOfMemory { need: d.memory_bytes })?;
+    let ram_pa = env
+        .alloc(d.memory_bytes, MIB2)
+        .ok_or(BuildError::OutOfMemory {
+            need: d.memory_bytes,
+        })?;
     let stage2 = env.new_stage2().ok_or(BuildError::Stage2)?;
     if !env.map_ram(&stage2, ram.base, ram_pa, ram.size) {
         return Err(BuildError::Stage2);
@@ -171,7 +234,10 @@ pub fn build_domain(
         ram_pa,
         stage2,
         d.vcpus,
-        crate::domain::BootVcpu { entry: layout.kernel.base, arg0: layout.dtb.base },
+        crate::domain::BootVcpu {
+            entry: layout.kernel.base,
+            arg0: layout.dtb.base,
+        },
     ))
 }
 
@@ -198,7 +264,10 @@ mod build_tests {
             Some(0x1_0000_0000)
         }
         fn new_stage2(&mut self) -> Option<PageTable> {
-            Some(PageTable { root: 0x1000, root_level: 0 })
+            Some(PageTable {
+                root: 0x1000,
+                root_level: 0,
+            })
         }
         fn map_ram(&mut self, _pt: &PageTable, ipa: u64, pa: u64, size: u64) -> bool {
             self.maps.push((ipa, pa, size));
@@ -219,7 +288,13 @@ mod build_tests {
     fn image(kernel: &[u8], memory: u64) -> Vec<u8> {
         let l = layout(
             0x1000,
-            &[DomainSpec { id: 3, flags: 0, vcpus: 1, memory_bytes: memory, name: "g".into() }],
+            &[DomainSpec {
+                id: 3,
+                flags: 0,
+                vcpus: 1,
+                memory_bytes: memory,
+                name: "g".into(),
+            }],
             &[ModuleSpec {
                 kind: ModuleKind::Kernel,
                 domain: 3,
@@ -244,7 +319,10 @@ mod build_tests {
     #[test]
     fn builds_a_domain() {
         let img = image(&kernel(), 64 << 20);
-        let mut env = FakeEnv { mem_left: 1 << 30, ..Default::default() };
+        let mut env = FakeEnv {
+            mem_left: 1 << 30,
+            ..Default::default()
+        };
         let d = run(&img, &mut env).unwrap();
         assert_eq!((d.id, d.ram.base, d.ram.size), (3, 0x4000_0000, 64 << 20));
         assert_eq!(d.boot_vcpu.entry, 0x4000_0000);
@@ -253,15 +331,33 @@ mod build_tests {
         assert_eq!(env.writes[0], (0x1_0000_0000, kernel()));
         let (dtb_pa, dtb) = &env.writes[1];
         assert_eq!(*dtb_pa, 0x1_0000_0000 + (62 << 20));
-        assert_eq!(fdt::Fdt::new(dtb).unwrap().chosen().bootargs(), Some("hello"));
+        assert_eq!(
+            fdt::Fdt::new(dtb).unwrap().chosen().bootargs(),
+            Some("hello")
+        );
     }
 
     #[test]
     fn refuses_bad_domains() {
-        let mut env = FakeEnv { mem_left: 1 << 30, ..Default::default() };
-        assert_eq!(run(&image(&[1u8; 100], 64 << 20), &mut env).unwrap_err(), BuildError::Kernel(crate::boot::linux_image::ImageError::BadMagic));
-        assert_eq!(run(&image(&kernel(), 3 << 20), &mut env).unwrap_err(), BuildError::BadMemorySize(3 << 20));
-        let mut small = FakeEnv { mem_left: 1 << 20, ..Default::default() };
-        assert_eq!(run(&image(&kernel(), 64 << 20), &mut small).unwrap_err(), BuildError::OutOfMemory { need: 64 << 20 });
+        let mut env = FakeEnv {
+            mem_left: 1 << 30,
+            ..Default::default()
+        };
+        assert_eq!(
+            run(&image(&[1u8; 100], 64 << 20), &mut env).unwrap_err(),
+            BuildError::Kernel(crate::boot::linux_image::ImageError::BadMagic)
+        );
+        assert_eq!(
+            run(&image(&kernel(), 3 << 20), &mut env).unwrap_err(),
+            BuildError::BadMemorySize(3 << 20)
+        );
+        let mut small = FakeEnv {
+            mem_left: 1 << 20,
+            ..Default::default()
+        };
+        assert_eq!(
+            run(&image(&kernel(), 64 << 20), &mut small).unwrap_err(),
+            BuildError::OutOfMemory { need: 64 << 20 }
+        );
     }
 }

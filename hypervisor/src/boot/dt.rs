@@ -22,7 +22,10 @@ pub struct RangeList<const N: usize> {
 
 impl<const N: usize> RangeList<N> {
     pub const fn new() -> Self {
-        Self { items: [PhysRange::new(0, 0); N], len: 0 }
+        Self {
+            items: [PhysRange::new(0, 0); N],
+            len: 0,
+        }
     }
     pub fn push(&mut self, r: PhysRange) -> Result<(), DtError> {
         if self.len == N {
@@ -68,7 +71,8 @@ pub fn parse(blob: &[u8], dtb_addr: u64) -> Result<DtBootInfo, DtError> {
         for r in node.reg().into_iter().flatten() {
             let size = r.size.unwrap_or(0) as u64;
             if size > 0 {
-                info.ram.push(PhysRange::new(r.starting_address as u64, size))?;
+                info.ram
+                    .push(PhysRange::new(r.starting_address as u64, size))?;
             }
         }
     }
@@ -76,12 +80,16 @@ pub fn parse(blob: &[u8], dtb_addr: u64) -> Result<DtBootInfo, DtError> {
         return Err(DtError::NoMemory);
     }
     for m in fdt.memory_reservations() {
-        info.reserved.push(PhysRange::new(m.address() as u64, m.size() as u64))?;
+        info.reserved
+            .push(PhysRange::new(m.address() as u64, m.size() as u64))?;
     }
     if let Some(rm) = fdt.find_node("/reserved-memory") {
         for child in rm.children() {
             for r in child.reg().into_iter().flatten() {
-                info.reserved.push(PhysRange::new(r.starting_address as u64, r.size.unwrap_or(0) as u64))?;
+                info.reserved.push(PhysRange::new(
+                    r.starting_address as u64,
+                    r.size.unwrap_or(0) as u64,
+                ))?;
             }
         }
     }
@@ -94,7 +102,10 @@ mod tests {
     use vm_fdt::FdtWriter;
 
     fn blob(with_memory: bool) -> Vec<u8> {
-        let mut w = FdtWriter::new_with_mem_reserv(&[vm_fdt::FdtReserveEntry::new(0x4800_0000, 0x1000).unwrap()])
+        let mut w =
+            FdtWriter::new_with_mem_reserv(&[
+                vm_fdt::FdtReserveEntry::new(0x4800_0000, 0x1000).unwrap()
+            ])
             .unwrap();
         let root = w.begin_node("").unwrap();
         w.property_u32("#address-cells", 2).unwrap();
@@ -102,7 +113,11 @@ mod tests {
         if with_memory {
             let m = w.begin_node("memory@40000000").unwrap();
             w.property_string("device_type", "memory").unwrap();
-            w.property_array_u64("reg", &[0x4000_0000, 0x4000_0000, 0x1_0000_0000, 0x1000_0000]).unwrap();
+            w.property_array_u64(
+                "reg",
+                &[0x4000_0000, 0x4000_0000, 0x1_0000_0000, 0x1000_0000],
+            )
+            .unwrap();
             w.end_node(m).unwrap();
         }
         let rm = w.begin_node("reserved-memory").unwrap();
@@ -110,7 +125,8 @@ mod tests {
         w.property_u32("#size-cells", 2).unwrap();
         w.property_null("ranges").unwrap();
         let c = w.begin_node("secmon@4e000000").unwrap();
-        w.property_array_u64("reg", &[0x4e00_0000, 0x20_0000]).unwrap();
+        w.property_array_u64("reg", &[0x4e00_0000, 0x20_0000])
+            .unwrap();
         w.end_node(c).unwrap();
         w.end_node(rm).unwrap();
         w.end_node(root).unwrap();
@@ -123,11 +139,17 @@ mod tests {
         let info = parse(&b, 0x4400_0000).unwrap();
         assert_eq!(
             info.ram.as_slice(),
-            &[PhysRange::new(0x4000_0000, 0x4000_0000), PhysRange::new(0x1_0000_0000, 0x1000_0000)]
+            &[
+                PhysRange::new(0x4000_0000, 0x4000_0000),
+                PhysRange::new(0x1_0000_0000, 0x1000_0000)
+            ]
         );
         assert_eq!(
             info.reserved.as_slice(),
-            &[PhysRange::new(0x4800_0000, 0x1000), PhysRange::new(0x4e00_0000, 0x20_0000)]
+            &[
+                PhysRange::new(0x4800_0000, 0x1000),
+                PhysRange::new(0x4e00_0000, 0x20_0000)
+            ]
         );
         assert_eq!(info.dtb, PhysRange::new(0x4400_0000, b.len() as u64));
     }

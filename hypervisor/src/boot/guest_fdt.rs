@@ -16,7 +16,10 @@ pub struct GuestFdtSpec<'a> {
 pub fn build(spec: &GuestFdtSpec<'_>) -> Result<Vec<u8>, vm_fdt::Error> {
     let mut w = vm_fdt::FdtWriter::new()?;
     let root = w.begin_node("")?;
-    w.property_string_list("compatible", alloc::vec!["halyard,guest".into(), "linux,dummy-virt".into()])?;
+    w.property_string_list(
+        "compatible",
+        alloc::vec!["halyard,guest".into(), "linux,dummy-virt".into()],
+    )?;
     w.property_u32("#address-cells", 2)?;
     w.property_u32("#size-cells", 2)?;
 
@@ -47,7 +50,10 @@ pub fn build(spec: &GuestFdtSpec<'_>) -> Result<Vec<u8>, vm_fdt::Error> {
     w.end_node(cpus)?;
 
     let psci = w.begin_node("psci")?;
-    w.property_string_list("compatible", alloc::vec!["arm,psci-1.0".into(), "arm,psci-0.2".into()])?;
+    w.property_string_list(
+        "compatible",
+        alloc::vec!["arm,psci-1.0".into(), "arm,psci-0.2".into()],
+    )?;
     w.property_string("method", "hvc")?;
     w.end_node(psci)?;
 
@@ -71,11 +77,17 @@ mod tests {
         let fdt = fdt::Fdt::new(&blob).unwrap();
         assert_eq!(fdt.chosen().bootargs(), Some("console=hvc0"));
         let r: Vec<_> = fdt.memory().regions().collect();
-        assert_eq!((r[0].starting_address as u64, r[0].size), (0x4000_0000, Some(64 << 20)));
+        assert_eq!(
+            (r[0].starting_address as u64, r[0].size),
+            (0x4000_0000, Some(64 << 20))
+        );
         assert_eq!(fdt.cpus().count(), 2);
         let psci = fdt.find_node("/psci").unwrap();
         assert_eq!(psci.property("method").unwrap().as_str(), Some("hvc"));
         let chosen = fdt.find_node("/chosen").unwrap();
-        assert_eq!(chosen.property("linux,initrd-end").unwrap().as_usize(), Some(0x4300_1000));
+        assert_eq!(
+            chosen.property("linux,initrd-end").unwrap().as_usize(),
+            Some(0x4300_1000)
+        );
     }
 }

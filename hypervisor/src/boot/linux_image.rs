@@ -36,7 +36,8 @@ pub fn parse(kernel: &[u8]) -> Result<ImageHeader, ImageError> {
     if magic != MAGIC {
         return Err(ImageError::BadMagic);
     }
-    let (mut text_offset, mut image_size, flags) = (u64_at(kernel, 8), u64_at(kernel, 16), u64_at(kernel, 24));
+    let (mut text_offset, mut image_size, flags) =
+        (u64_at(kernel, 8), u64_at(kernel, 16), u64_at(kernel, 24));
     if image_size == 0 {
         text_offset = LEGACY_TEXT_OFFSET;
         image_size = kernel.len() as u64;
@@ -44,7 +45,11 @@ pub fn parse(kernel: &[u8]) -> Result<ImageHeader, ImageError> {
     if flags & 1 != 0 {
         return Err(ImageError::BigEndian);
     }
-    Ok(ImageHeader { text_offset, image_size: image_size.max(kernel.len() as u64), flags })
+    Ok(ImageHeader {
+        text_offset,
+        image_size: image_size.max(kernel.len() as u64),
+        flags,
+    })
 }
 
 #[cfg(test)]

@@ -8,18 +8,29 @@ use sha2::{Digest, Sha256};
 pub enum ModuleError {
     Table(FormatError),
     /// The table says it sits somewhere other than where we found it.
-    Misplaced { expected: u64, found: u64 },
-    HashMismatch { index: usize },
+    Misplaced {
+        expected: u64,
+        found: u64,
+    },
+    HashMismatch {
+        index: usize,
+    },
 }
 
 /// Parse the table that starts `table_offset` bytes into the image at
 /// `image`. `image` must cover the whole image (header's `image_size`).
 pub fn parse_table(image: &[u8], table_offset: u64) -> Result<ModuleTable<'_>, ModuleError> {
-    let start = usize::try_from(table_offset).map_err(|_| ModuleError::Table(FormatError::Truncated))?;
-    let bytes = image.get(start..).ok_or(ModuleError::Table(FormatError::Truncated))?;
+    let start =
+        usize::try_from(table_offset).map_err(|_| ModuleError::Table(FormatError::Truncated))?;
+    let bytes = image
+        .get(start..)
+        .ok_or(ModuleError::Table(FormatError::Truncated))?;
     let table = ModuleTable::parse(bytes).map_err(ModuleError::Table)?;
     if table.header.table_offset != table_offset {
-        return Err(ModuleError::Misplaced { expected: table_offset, found: table.header.table_offset });
+        return Err(ModuleError::Misplaced {
+            expected: table_offset,
+            found: table.header.table_offset,
+        });
     }
     Ok(table)
 }
@@ -34,7 +45,10 @@ pub fn module_bytes<'a>(image: &'a [u8], m: &ModuleEntry<'_>) -> Option<&'a [u8]
 /// Check every module's hash; the first mismatch is reported by index.
 pub fn verify_hashes(image: &[u8], table: &ModuleTable<'_>) -> Result<(), ModuleError> {
     for (index, m) in table.modules().enumerate() {
-        let bytes = module_bytes(image, &m).ok_or(ModuleError::Table(FormatError::ModuleOutOfImage { module: index }))?;
+        let bytes =
+            module_bytes(image, &m).ok_or(ModuleError::Table(FormatError::ModuleOutOfImage {
+                module: index,
+            }))?;
         if Sha256::digest(bytes).as_slice() != m.sha256 {
             return Err(ModuleError::HashMismatch { index });
         }
@@ -51,7 +65,13 @@ mod tests {
         let payload = b"kernel bytes".to_vec();
         let l = layout(
             0x1000,
-            &[DomainSpec { id: 1, flags: 0, vcpus: 1, memory_bytes: 1 << 26, name: "d".into() }],
+            &[DomainSpec {
+                id: 1,
+                flags: 0,
+                vcpus: 1,
+                memory_bytes: 1 << 26,
+                name: "d".into(),
+            }],
             &[ModuleSpec {
                 kind: ModuleKind::Kernel,
                 domain: 1,
@@ -75,7 +95,10 @@ mod tests {
         let mut bad = img.clone();
         bad[0x2000] ^= 0x80;
         let t = parse_table(&bad, 0x1000).unwrap();
-        assert_eq!(verify_hashes(&bad, &t), Err(ModuleError::HashMismatch { index: 0 }));
+        assert_eq!(
+            verify_hashes(&bad, &t),
+            Err(ModuleError::HashMismatch { index: 0 })
+        );
     }
 
     #[test]
@@ -84,8 +107,14 @@ mod tests {
         img.splice(0..0, [0u8; 0x1000]);
         assert_eq!(
             parse_table(&img, 0x2000).unwrap_err(),
-            ModuleError::Misplaced { expected: 0x2000, found: 0x1000 }
+            ModuleError::Misplaced {
+                expected: 0x2000,
+                found: 0x1000
+            }
         );
-        assert!(matches!(parse_table(&img, 0x10_0000), Err(ModuleError::Table(_))));
+        assert!(matches!(
+            parse_table(&img, 0x10_0000),
+            Err(ModuleError::Table(_))
+        ));
     }
 }

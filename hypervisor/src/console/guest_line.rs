@@ -13,7 +13,10 @@ pub struct GuestLine {
 
 impl GuestLine {
     pub const fn new() -> Self {
-        Self { buf: [0; LINE_MAX], len: 0 }
+        Self {
+            buf: [0; LINE_MAX],
+            len: 0,
+        }
     }
 
     /// Feed bytes; `emit` is called with each complete (or full) line,
@@ -24,7 +27,11 @@ impl GuestLine {
                 b'\n' => self.flush(&mut emit),
                 b'\r' => {}
                 _ => {
-                    self.buf[self.len] = if b == b'\t' || (0x20..0x7f).contains(&b) { b } else { b'?' };
+                    self.buf[self.len] = if b == b'\t' || (0x20..0x7f).contains(&b) {
+                        b
+                    } else {
+                        b'?'
+                    };
                     self.len += 1;
                     if self.len == LINE_MAX {
                         self.flush(&mut emit);
@@ -65,7 +72,10 @@ mod tests {
 
     #[test]
     fn joins_chunks_and_splits_lines() {
-        assert_eq!(feed(&[b"ok 1", b" - a\nok 2\r\n", b"tail"]), ["ok 1 - a", "ok 2"]);
+        assert_eq!(
+            feed(&[b"ok 1", b" - a\nok 2\r\n", b"tail"]),
+            ["ok 1 - a", "ok 2"]
+        );
     }
 
     #[test]

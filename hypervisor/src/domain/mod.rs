@@ -73,7 +73,9 @@ impl Domain {
     /// Bytes the guest wrote to its console.
     pub fn console_write(&self, bytes: &[u8]) {
         let (id, bare) = (self.id, self.hardware);
-        self.console.lock().push(bytes, |line| print_line(id, bare, line));
+        self.console
+            .lock()
+            .push(bytes, |line| print_line(id, bare, line));
     }
 
     pub fn is_running(&self) -> bool {
@@ -84,7 +86,9 @@ impl Domain {
     pub fn shut_down(&self) {
         self.running.store(false, Ordering::Release);
         let (id, bare) = (self.id, self.hardware);
-        self.console.lock().flush(&mut |line| print_line(id, bare, line));
+        self.console
+            .lock()
+            .flush(&mut |line| print_line(id, bare, line));
     }
 }
 
@@ -93,30 +97,6 @@ fn print_line(id: u16, bare: bool, line: &str) {
         crate::console::print(format_args!("{line}\n"));
     } else {
         crate::console::print(format_args!("(d{id}) {line}\n"));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ipa_translation_is_bounded() {
-        let d = Domain::new(
-            1,
-            "t".into(),
-            false,
-            PhysRange::new(0x4000_0000, 0x100_0000),
-            0x8000_0000,
-            PageTable { root: 0, root_level: 0 },
-            1,
-            BootVcpu { entry: 0, arg0: 0 },
-        );
-        assert_eq!(d.ipa_to_pa(0x4000_1000, 16), Some(0x8000_1000));
-        assert_eq!(d.ipa_to_pa(0x40ff_fff0, 16), Some(0x80ff_fff0));
-        assert_eq!(d.ipa_to_pa(0x40ff_fff0, 17), None);
-        assert_eq!(d.ipa_to_pa(0x3fff_ffff, 1), None);
-        assert_eq!(d.ipa_to_pa(u64::MAX, 2), None);
     }
 }
 
@@ -135,4 +115,31 @@ pub fn all() -> &'static [Domain] {
 /// the hardware domain stops, or the last domain does.
 pub fn machine_should_stop(stopped: &Domain) -> bool {
     stopped.hardware || all().iter().all(|d| !d.is_running())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipa_translation_is_bounded() {
+        let d = Domain::new(
+            1,
+            "t".into(),
+            false,
+            PhysRange::new(0x4000_0000, 0x100_0000),
+            0x8000_0000,
+            PageTable {
+                root: 0,
+                root_level: 0,
+            },
+            1,
+            BootVcpu { entry: 0, arg0: 0 },
+        );
+        assert_eq!(d.ipa_to_pa(0x4000_1000, 16), Some(0x8000_1000));
+        assert_eq!(d.ipa_to_pa(0x40ff_fff0, 16), Some(0x80ff_fff0));
+        assert_eq!(d.ipa_to_pa(0x40ff_fff0, 17), None);
+        assert_eq!(d.ipa_to_pa(0x3fff_ffff, 1), None);
+        assert_eq!(d.ipa_to_pa(u64::MAX, 2), None);
+    }
 }

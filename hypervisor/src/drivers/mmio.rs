@@ -18,7 +18,10 @@ impl MmioBlock {
     }
 
     pub fn reg32(&self, offset: usize) -> Reg32<'_> {
-        Reg32 { addr: self.base + offset, _block: PhantomData }
+        Reg32 {
+            addr: self.base + offset,
+            _block: PhantomData,
+        }
     }
 }
 

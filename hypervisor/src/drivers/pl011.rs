@@ -18,7 +18,9 @@ impl Pl011 {
     /// board we boot from.
     pub const unsafe fn new(base: usize) -> Self {
         // SAFETY: forwarded from this function's contract.
-        Self { regs: unsafe { MmioBlock::new(base) } }
+        Self {
+            regs: unsafe { MmioBlock::new(base) },
+        }
     }
 
     pub fn put(&self, byte: u8) {

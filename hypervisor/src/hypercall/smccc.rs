@@ -38,9 +38,17 @@ pub fn handle(x: &[u64; 8]) -> SmcccOutcome {
     // The function ID is w0; the upper half of x0 is ignored (SMCCC 1.1+).
     match x[0] as u32 {
         SMCCC_VERSION => ret(0x1_0001),
-        SMCCC_ARCH_FEATURES => ret(if x[1] as u32 == SMCCC_VERSION { 0 } else { NOT_SUPPORTED }),
+        SMCCC_ARCH_FEATURES => ret(if x[1] as u32 == SMCCC_VERSION {
+            0
+        } else {
+            NOT_SUPPORTED
+        }),
         PSCI_VERSION => ret(0x1_0001),
-        PSCI_FEATURES => ret(if implemented(x[1] as u32) { 0 } else { NOT_SUPPORTED }),
+        PSCI_FEATURES => ret(if implemented(x[1] as u32) {
+            0
+        } else {
+            NOT_SUPPORTED
+        }),
         PSCI_MIGRATE_INFO_TYPE => ret(TOS_NOT_PRESENT),
         PSCI_SYSTEM_OFF => SmcccOutcome::SystemOff,
         PSCI_SYSTEM_RESET => SmcccOutcome::SystemReset,

@@ -36,7 +36,9 @@ fn console_io(args: &[u64; 5], mem: &dyn GuestMemory, sink: &mut dyn FnMut(&[u8]
             let mut done = 0u64;
             while done < count {
                 let n = (count - done).min(CHUNK as u64) as usize;
-                let Some(gva) = buf.checked_add(done) else { return EFAULT };
+                let Some(gva) = buf.checked_add(done) else {
+                    return EFAULT;
+                };
                 if let Err(GuestFault { .. }) = mem.read(gva, &mut chunk[..n]) {
                     return EFAULT;
                 }
@@ -64,7 +66,10 @@ mod tests {
     impl GuestMemory for Fake {
         fn read(&self, gva: u64, buf: &mut [u8]) -> Result<(), GuestFault> {
             let off = gva.checked_sub(self.base).ok_or(GuestFault { gva })? as usize;
-            let src = self.data.get(off..off + buf.len()).ok_or(GuestFault { gva })?;
+            let src = self
+                .data
+                .get(off..off + buf.len())
+                .ok_or(GuestFault { gva })?;
             buf.copy_from_slice(src);
             Ok(())
         }
@@ -72,23 +77,32 @@ mod tests {
 
     fn write(mem: &Fake, count: u64, buf: u64) -> (i64, Vec<u8>) {
         let mut out = Vec::new();
-        let rc = handle(HYPERVISOR_CONSOLE_IO, &[CONSOLEIO_WRITE, count, buf, 0, 0], mem, &mut |b| {
-            out.extend_from_slice(b)
-        });
+        let rc = handle(
+            HYPERVISOR_CONSOLE_IO,
+            &[CONSOLEIO_WRITE, count, buf, 0, 0],
+            mem,
+            &mut |b| out.extend_from_slice(b),
+        );
         (rc, out)
     }
 
     #[test]
     fn console_write_copies_in_chunks() {
         let text: Vec<u8> = (0..300).map(|i| b'a' + (i % 26) as u8).collect();
-        let mem = Fake { base: 0x4000_0000, data: text.clone() };
+        let mem = Fake {
+            base: 0x4000_0000,
+            data: text.clone(),
+        };
         assert_eq!(write(&mem, 300, 0x4000_0000), (0, text));
         assert_eq!(write(&mem, 0, 0).0, 0);
     }
 
     #[test]
     fn bad_buffers_are_efault_or_einval() {
-        let mem = Fake { base: 0x4000_0000, data: vec![b'x'; 200] };
+        let mem = Fake {
+            base: 0x4000_0000,
+            data: vec![b'x'; 200],
+        };
         assert_eq!(write(&mem, 10, 0x1000).0, EFAULT);
         // Runs off the end of guest memory part-way.
         assert_eq!(write(&mem, 300, 0x4000_0000).0, EFAULT);
@@ -98,9 +112,15 @@ mod tests {
 
     #[test]
     fn unknown_calls_are_enosys() {
-        let mem = Fake { base: 0, data: vec![] };
+        let mem = Fake {
+            base: 0,
+            data: vec![],
+        };
         let mut sink = |_: &[u8]| panic!("no output expected");
         assert_eq!(handle(999, &[0; 5], &mem, &mut sink), ENOSYS);
-        assert_eq!(handle(HYPERVISOR_CONSOLE_IO, &[7, 0, 0, 0, 0], &mem, &mut sink), ENOSYS);
+        assert_eq!(
+            handle(HYPERVISOR_CONSOLE_IO, &[7, 0, 0, 0, 0], &mem, &mut sink),
+            ENOSYS
+        );
     }
 }

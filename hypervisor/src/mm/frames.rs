@@ -27,7 +27,10 @@ pub struct FrameAllocator {
 
 impl FrameAllocator {
     pub const fn new() -> Self {
-        Self { ranges: [PhysRange::new(0, 0); MAX_RANGES], len: 0 }
+        Self {
+            ranges: [PhysRange::new(0, 0); MAX_RANGES],
+            len: 0,
+        }
     }
 
     pub fn ranges(&self) -> &[PhysRange] {
@@ -50,7 +53,11 @@ impl FrameAllocator {
         if self.len == MAX_RANGES {
             return Err(FrameError::TooFragmented);
         }
-        let pos = self.ranges().iter().position(|x| x.base > base).unwrap_or(self.len);
+        let pos = self
+            .ranges()
+            .iter()
+            .position(|x| x.base > base)
+            .unwrap_or(self.len);
         self.ranges.copy_within(pos..self.len, pos + 1);
         self.ranges[pos] = PhysRange::new(base, end - base);
         self.len += 1;

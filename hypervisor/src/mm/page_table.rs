@@ -25,10 +25,26 @@ pub struct Perms {
 }
 
 impl Perms {
-    pub const RW: Self = Self { read: true, write: true, exec: false };
-    pub const RX: Self = Self { read: true, write: false, exec: true };
-    pub const RO: Self = Self { read: true, write: false, exec: false };
-    pub const RWX: Self = Self { read: true, write: true, exec: true };
+    pub const RW: Self = Self {
+        read: true,
+        write: true,
+        exec: false,
+    };
+    pub const RX: Self = Self {
+        read: true,
+        write: false,
+        exec: true,
+    };
+    pub const RO: Self = Self {
+        read: true,
+        write: false,
+        exec: false,
+    };
+    pub const RWX: Self = Self {
+        read: true,
+        write: true,
+        exec: true,
+    };
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,7 +86,9 @@ pub enum MapError {
     /// Address or size not page-aligned, or beyond the regime's input range.
     BadRange,
     /// The range overlaps an existing mapping.
-    AlreadyMapped { va: u64 },
+    AlreadyMapped {
+        va: u64,
+    },
 }
 
 /// A translation table tree rooted at `root`, starting at `root_level`
@@ -111,7 +129,7 @@ impl PageTable {
         size: u64,
         attrs: Attrs,
     ) -> Result<(), MapError> {
-        let aligned = |v: u64| v % PAGE_SIZE == 0;
+        let aligned = |v: u64| v.is_multiple_of(PAGE_SIZE);
         if !aligned(va) || !aligned(pa) || !aligned(size) || size == 0 {
             return Err(MapError::BadRange);
         }
@@ -168,7 +186,11 @@ impl PageTable {
     }
 
     /// Translate `va`; returns the output address and the leaf descriptor.
-    pub fn translate<F: DescriptorFormat>(&self, mem: &mut dyn TableMemory, va: u64) -> Option<(u64, u64)> {
+    pub fn translate<F: DescriptorFormat>(
+        &self,
+        mem: &mut dyn TableMemory,
+        va: u64,
+    ) -> Option<(u64, u64)> {
         if va >= self.input_limit() {
             return None;
         }
@@ -216,7 +238,9 @@ pub(crate) mod tests {
             Some(self.next)
         }
         fn table(&mut self, pa: u64) -> &mut [u64; ENTRIES] {
-            self.tables.get_mut(&pa).expect("walk reached a non-table address")
+            self.tables
+                .get_mut(&pa)
+                .expect("walk reached a non-table address")
         }
     }
 
@@ -243,17 +267,22 @@ pub(crate) mod tests {
         }
     }
 
-    const RW: Attrs = Attrs { mem: MemType::Normal, perms: Perms::RW };
+    const RW: Attrs = Attrs {
+        mem: MemType::Normal,
+        perms: Perms::RW,
+    };
 
     #[test]
     fn picks_largest_blocks() {
         let mut m = FakeMem::default();
         let pt = PageTable::new(&mut m, 0).unwrap();
         // 4 KiB + 2 MiB-aligned middle + 1 GiB block region.
-        pt.map::<TestFormat>(&mut m, 0x4000_0000, 0x4000_0000, 0x4000_0000, RW).unwrap();
+        pt.map::<TestFormat>(&mut m, 0x4000_0000, 0x4000_0000, 0x4000_0000, RW)
+            .unwrap();
         // One 1 GiB block: root + level-1 table only.
         assert_eq!(m.tables.len(), 2);
-        pt.map::<TestFormat>(&mut m, 0x8020_0000, 0x9020_0000, 0x20_1000, RW).unwrap();
+        pt.map::<TestFormat>(&mut m, 0x8020_0000, 0x9020_0000, 0x20_1000, RW)
+            .unwrap();
         // Level-2 table, then a level-3 table for the trailing page.
         assert_eq!(m.tables.len(), 4);
         let (pa, _) = pt.translate::<TestFormat>(&mut m, 0x8020_1234).unwrap();
@@ -270,20 +299,33 @@ pub(crate) mod tests {
     fn rejects_overlap_misalignment_and_range() {
         let mut m = FakeMem::default();
         let pt = PageTable::new(&mut m, 1).unwrap();
-        pt.map::<TestFormat>(&mut m, 0x20_0000, 0x20_0000, 0x20_0000, RW).unwrap();
+        pt.map::<TestFormat>(&mut m, 0x20_0000, 0x20_0000, 0x20_0000, RW)
+            .unwrap();
         assert_eq!(
             pt.map::<TestFormat>(&mut m, 0x20_0000, 0, PAGE_SIZE, RW),
             Err(MapError::AlreadyMapped { va: 0x20_0000 })
         );
-        assert_eq!(pt.map::<TestFormat>(&mut m, 0x123, 0, PAGE_SIZE, RW), Err(MapError::BadRange));
-        assert_eq!(pt.map::<TestFormat>(&mut m, 1 << 39, 0, PAGE_SIZE, RW), Err(MapError::BadRange));
-        assert_eq!(pt.map::<TestFormat>(&mut m, 0, 0, 0, RW), Err(MapError::BadRange));
+        assert_eq!(
+            pt.map::<TestFormat>(&mut m, 0x123, 0, PAGE_SIZE, RW),
+            Err(MapError::BadRange)
+        );
+        assert_eq!(
+            pt.map::<TestFormat>(&mut m, 1 << 39, 0, PAGE_SIZE, RW),
+            Err(MapError::BadRange)
+        );
+        assert_eq!(
+            pt.map::<TestFormat>(&mut m, 0, 0, 0, RW),
+            Err(MapError::BadRange)
+        );
         assert!(pt.translate::<TestFormat>(&mut m, 1 << 40).is_none());
     }
 
     #[test]
     fn out_of_tables_is_an_error() {
-        let mut m = FakeMem { limit: 2, ..Default::default() };
+        let mut m = FakeMem {
+            limit: 2,
+            ..Default::default()
+        };
         let pt = PageTable::new(&mut m, 0).unwrap();
         assert_eq!(
             pt.map::<TestFormat>(&mut m, 0x1000, 0x1000, PAGE_SIZE, RW),

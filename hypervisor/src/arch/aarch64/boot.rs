@@ -75,12 +75,26 @@ impl BuildEnv for Env<'_> {
         self.frames.alloc(size, align).ok()
     }
     fn new_stage2(&mut self) -> Option<PageTable> {
-        PageTable::new(&mut FrameTables { frames: self.frames, lowest: u64::MAX }, stage2::root_level()).ok()
+        PageTable::new(
+            &mut FrameTables {
+                frames: self.frames,
+                lowest: u64::MAX,
+            },
+            stage2::root_level(),
+        )
+        .ok()
     }
     fn map_ram(&mut self, pt: &PageTable, ipa: u64, pa: u64, size: u64) -> bool {
-        let attrs = Attrs { mem: MemType::Normal, perms: Perms::RWX };
-        let mut t = FrameTables { frames: self.frames, lowest: u64::MAX };
-        pt.map::<stage2::Stage2Format>(&mut t, ipa, pa, size, attrs).is_ok()
+        let attrs = Attrs {
+            mem: MemType::Normal,
+            perms: Perms::RWX,
+        };
+        let mut t = FrameTables {
+            frames: self.frames,
+            lowest: u64::MAX,
+        };
+        pt.map::<stage2::Stage2Format>(&mut t, ipa, pa, size, attrs)
+            .is_ok()
     }
     fn write(&mut self, pa: u64, bytes: &[u8]) {
         // SAFETY: the domain builder only writes into RAM it allocated
@@ -91,7 +105,7 @@ impl BuildEnv for Env<'_> {
 
 /// Read the DTB header the loader handed us; returns the blob.
 fn dtb_blob<B: Board>(dtb: u64) -> &'static [u8] {
-    if dtb == 0 || dtb % 8 != 0 || !B::RAM_WINDOW.contains(dtb) {
+    if dtb == 0 || !dtb.is_multiple_of(8) || !B::RAM_WINDOW.contains(dtb) {
         fatal::<B>("no device tree in x0 (boot with a DTB, e.g. QEMU -kernel on an Image)");
     }
     // SAFETY: the boot protocol hands us a DTB at x0 in RAM; the header
@@ -99,7 +113,7 @@ fn dtb_blob<B: Board>(dtb: u64) -> &'static [u8] {
     let head = unsafe { core::slice::from_raw_parts(dtb as *const u8, 8) };
     let magic = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
     let size = u32::from_be_bytes([head[4], head[5], head[6], head[7]]) as u64;
-    if magic != DTB_MAGIC || size < 40 || size > (2 << 20) {
+    if magic != DTB_MAGIC || !(40..=(2 << 20)).contains(&size) {
         fatal::<B>("x0 does not point to a device tree");
     }
     // SAFETY: as above, now with the blob's own size (bounded to 2 MiB).
@@ -113,17 +127,28 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
     }
     // SAFETY: linker-script symbols; only their addresses are used.
     let (start, text_end, rodata_end, hyp_end, stack_top) = unsafe {
-        (sym(&__hyp_start), sym(&__text_end), sym(&__rodata_end), sym(&__hyp_end), sym(&__boot_stack_top))
+        (
+            sym(&__hyp_start),
+            sym(&__text_end),
+            sym(&__rodata_end),
+            sym(&__hyp_end),
+            sym(&__boot_stack_top),
+        )
     };
     let blob = dtb_blob::<B>(dtb as u64);
-    let info = dt::parse(blob, dtb as u64).unwrap_or_else(|_| fatal::<B>("cannot read RAM banks from the device tree"));
+    let info = dt::parse(blob, dtb as u64)
+        .unwrap_or_else(|_| fatal::<B>("cannot read RAM banks from the device tree"));
 
     // The Image header's image_size (offset 16) covers the hypervisor and
     // every module, as image-builder wrote it.
     // SAFETY: offset 16 of our own loaded image.
     let image_size = unsafe { core::ptr::read((start + 16) as *const u64) };
     let image_range = PhysRange::new(start, image_size);
-    let in_ram = info.ram.as_slice().iter().any(|b| b.base <= start && image_range.end() <= b.end());
+    let in_ram = info
+        .ram
+        .as_slice()
+        .iter()
+        .any(|b| b.base <= start && image_range.end() <= b.end());
     if image_size < hyp_end - start || !in_ram {
         fatal::<B>("image_size in the Image header is wrong: not an image-builder image?");
     }
@@ -136,7 +161,11 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
             fatal::<B>("too many RAM banks");
         }
     }
-    let reserved = info.reserved.as_slice().iter().chain([&image_range, &info.dtb]);
+    let reserved = info
+        .reserved
+        .as_slice()
+        .iter()
+        .chain([&image_range, &info.dtb]);
     for r in reserved {
         if frames.remove(*r).is_err() {
             fatal::<B>("too many reserved regions");
@@ -148,10 +177,25 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
         rodata: PhysRange::new(text_end, rodata_end - text_end),
         data: PhysRange::new(rodata_end, hyp_end - rodata_end),
     };
-    let mut tables = FrameTables { frames: &mut frames, lowest: u64::MAX };
-    let pt = mmu::build(&mut tables, sections, info.ram.as_slice(), B::DEVICE_WINDOWS)
-        .unwrap_or_else(|_| fatal::<B>("cannot build the hypervisor page tables"));
-    let top = B::RAM_WINDOW.end().min(info.ram.as_slice().iter().map(|b| b.end()).max().unwrap_or(0));
+    let mut tables = FrameTables {
+        frames: &mut frames,
+        lowest: u64::MAX,
+    };
+    let pt = mmu::build(
+        &mut tables,
+        sections,
+        info.ram.as_slice(),
+        B::DEVICE_WINDOWS,
+    )
+    .unwrap_or_else(|_| fatal::<B>("cannot build the hypervisor page tables"));
+    let top = B::RAM_WINDOW.end().min(
+        info.ram
+            .as_slice()
+            .iter()
+            .map(|b| b.end())
+            .max()
+            .unwrap_or(0),
+    );
     cache::invalidate_range(tables.lowest as usize, top as usize);
     // SAFETY: `pt` maps the image, all RAM and the board's devices
     // (including the console) and its tables were just invalidated.
@@ -161,13 +205,21 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
     // the hypervisor transmits on it.
     unsafe { console::init(B::CONSOLE) };
     let ram_mib: u64 = info.ram.as_slice().iter().map(|b| b.size).sum::<u64>() >> 20;
-    info!("Halyard {} on {} at EL2: {} MiB RAM, image {} KiB + modules", env!("CARGO_PKG_VERSION"), B::NAME, ram_mib, (hyp_end - start) >> 10);
+    info!(
+        "Halyard {} on {} at EL2: {} MiB RAM, image {} KiB + modules",
+        env!("CARGO_PKG_VERSION"),
+        B::NAME,
+        ram_mib,
+        (hyp_end - start) >> 10
+    );
 
-    let heap = frames.alloc(HEAP_SIZE, PAGE_SIZE).unwrap_or_else(|_| fatal::<B>("no memory for the heap"));
+    let heap = frames
+        .alloc(HEAP_SIZE, PAGE_SIZE)
+        .unwrap_or_else(|_| fatal::<B>("no memory for the heap"));
     // SAFETY: a fresh, mapped, otherwise unused block; called once.
     unsafe { crate::mm::heap::init(heap as usize, HEAP_SIZE as usize) };
 
-    let domains = build_domains::<B>(&mut frames, image, hyp_end - start);
+    let domains = build_domains(&mut frames, image, hyp_end - start);
     drop(frames);
     let domains = crate::domain::install(domains);
     let Some(first) = domains.first() else {
@@ -175,12 +227,19 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
         vcpu::halt()
     };
     for d in &domains[1..] {
-        info!("d{}: not started: this build runs one domain per CPU and uses only the boot CPU", d.id);
+        info!(
+            "d{}: not started: this build runs one domain per CPU and uses only the boot CPU",
+            d.id
+        );
     }
     vcpu::run(first, stack_top as usize)
 }
 
-fn build_domains<B: Board>(frames: &mut FrameAllocator, image: &[u8], table_offset: u64) -> Vec<crate::domain::Domain> {
+fn build_domains(
+    frames: &mut FrameAllocator,
+    image: &[u8],
+    table_offset: u64,
+) -> Vec<crate::domain::Domain> {
     let table = match modules::parse_table(image, table_offset) {
         Ok(t) => t,
         Err(e) => {
@@ -190,13 +249,22 @@ fn build_domains<B: Board>(frames: &mut FrameAllocator, image: &[u8], table_offs
     };
     let mut out = Vec::new();
     for d in table.domains() {
-        let mine: Vec<_> = table.modules().enumerate().filter(|(_, m)| m.domain == d.id).collect();
+        let mine: Vec<_> = table
+            .modules()
+            .enumerate()
+            .filter(|(_, m)| m.domain == d.id)
+            .collect();
         let bad = mine.iter().find(|(_, m)| {
             let bytes = modules::module_bytes(image, m);
             bytes.is_none_or(|b| <sha2::Sha256 as sha2::Digest>::digest(b).as_slice() != m.sha256)
         });
         if let Some((i, m)) = bad {
-            info!("d{} ({}): module {i} ({}) fails its SHA-256 check: domain refused", d.id, d.name, m.kind.name());
+            info!(
+                "d{} ({}): module {i} ({}) fails its SHA-256 check: domain refused",
+                d.id,
+                d.name,
+                m.kind.name()
+            );
             if d.is_hardware() {
                 info!("the hardware domain cannot be built: halting");
                 vcpu::halt();
@@ -205,7 +273,14 @@ fn build_domains<B: Board>(frames: &mut FrameAllocator, image: &[u8], table_offs
         }
         match domain_builder::build_domain(&mut Env { frames }, image, &table, &d) {
             Ok(dom) => {
-                info!("d{} ({}): {} MiB RAM at host {:#x}, {} module(s) verified", d.id, d.name, d.memory_bytes >> 20, dom.ram_pa, mine.len());
+                info!(
+                    "d{} ({}): {} MiB RAM at host {:#x}, {} module(s) verified",
+                    d.id,
+                    d.name,
+                    d.memory_bytes >> 20,
+                    dom.ram_pa,
+                    mine.len()
+                );
                 out.push(dom);
             }
             Err(e) => info!("d{} ({}): cannot build: {e:?}", d.id, d.name),

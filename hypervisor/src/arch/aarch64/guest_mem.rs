@@ -30,7 +30,10 @@ impl GuestMemory for CurrentGuest<'_> {
             let va = gva.checked_add(done as u64).ok_or(GuestFault { gva })?;
             let n = ((PAGE - (va % PAGE)) as usize).min(buf.len() - done);
             let ipa = gva_to_ipa(va).ok_or(GuestFault { gva: va })?;
-            let pa = self.domain.ipa_to_pa(ipa, n as u64).ok_or(GuestFault { gva: va })?;
+            let pa = self
+                .domain
+                .ipa_to_pa(ipa, n as u64)
+                .ok_or(GuestFault { gva: va })?;
             // SAFETY: `pa..pa+n` lies inside the domain's RAM (checked by
             // ipa_to_pa), which the hypervisor maps read-write; the guest
             // is stopped while we copy (it trapped into us).

@@ -45,13 +45,21 @@ fn inject(frame: &mut TrapFrame, esr: u64, far: Option<u64>) {
 
 /// A data abort at guest virtual address `far`.
 pub fn data_abort(frame: &mut TrapFrame, far: u64) {
-    let ec = if from_el0(frame.spsr) { EC_DABT_LOWER } else { EC_DABT_CUR };
+    let ec = if from_el0(frame.spsr) {
+        EC_DABT_LOWER
+    } else {
+        EC_DABT_CUR
+    };
     inject(frame, (ec << 26) | IL | FSC_EXTERNAL, Some(far));
 }
 
 /// A prefetch (instruction) abort at `far`.
 pub fn prefetch_abort(frame: &mut TrapFrame, far: u64) {
-    let ec = if from_el0(frame.spsr) { EC_IABT_LOWER } else { EC_IABT_CUR };
+    let ec = if from_el0(frame.spsr) {
+        EC_IABT_LOWER
+    } else {
+        EC_IABT_CUR
+    };
     inject(frame, (ec << 26) | IL | FSC_EXTERNAL, Some(far));
 }
 

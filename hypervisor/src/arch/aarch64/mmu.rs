@@ -6,7 +6,9 @@ use aarch64_cpu::asm::barrier;
 use aarch64_cpu::registers::*;
 
 use crate::board::PhysRange;
-use crate::mm::page_table::{Attrs, DescriptorFormat, MapError, MemType, PageTable, Perms, TableMemory};
+use crate::mm::page_table::{
+    Attrs, DescriptorFormat, MapError, MemType, PageTable, Perms, TableMemory,
+};
 
 const VALID: u64 = 1;
 const TABLE_OR_PAGE: u64 = 1 << 1;
@@ -87,7 +89,16 @@ pub fn build(
         if r.size == 0 {
             return Ok(());
         }
-        pt.map::<El2Format>(mem, r.base, r.base, r.size, Attrs { mem: mem_type, perms })
+        pt.map::<El2Format>(
+            mem,
+            r.base,
+            r.base,
+            r.size,
+            Attrs {
+                mem: mem_type,
+                perms,
+            },
+        )
     };
     map(mem, image.text, MemType::Normal, Perms::RX)?;
     map(mem, image.rodata, MemType::Normal, Perms::RO)?;
@@ -125,7 +136,16 @@ pub unsafe fn enable(pt: &PageTable) {
     TTBR0_EL2.set(pt.root);
     barrier::isb(barrier::SY);
     // SAFETY: drops stale EL2 translations and instructions; nothing else.
-    unsafe { core::arch::asm!("tlbi alle2", "dsb nsh", "ic iallu", "dsb nsh", "isb", options(nostack)) };
+    unsafe {
+        core::arch::asm!(
+            "tlbi alle2",
+            "dsb nsh",
+            "ic iallu",
+            "dsb nsh",
+            "isb",
+            options(nostack)
+        )
+    };
     // RES1 bits | M | C | SA | I | WXN (writable implies never-execute).
     let sctlr = 0x30c5_0830u64 | 1 | (1 << 2) | (1 << 3) | (1 << 12) | (1 << 19);
     SCTLR_EL2.set(sctlr);

@@ -57,13 +57,21 @@ impl DescriptorFormat for Stage2Format {
 /// Root level for stage-2 tables on this CPU: 4 levels for IPA sizes above
 /// 39 bits, otherwise 3 (a single root table in both cases).
 pub fn root_level() -> usize {
-    if super::mmu::pa_range().1 > 39 { 0 } else { 1 }
+    if super::mmu::pa_range().1 > 39 {
+        0
+    } else {
+        1
+    }
 }
 
 /// Program VTCR_EL2 for the IPA size `root_level` implies.
 pub fn configure() {
     let (ps, bits) = super::mmu::pa_range();
-    let (t0sz, sl0) = if bits > 39 { (64 - bits.min(48) as u64, 2) } else { (25, 1) };
+    let (t0sz, sl0) = if bits > 39 {
+        (64 - bits.min(48) as u64, 2)
+    } else {
+        (25, 1)
+    };
     // Inner/outer write-back walks, inner shareable, 4 KiB granule, RES1 bit 31.
     let vtcr = t0sz | (sl0 << 6) | (1 << 8) | (1 << 10) | (3 << 12) | (ps << 16) | (1 << 31);
     VTCR_EL2.set(vtcr);

@@ -20,10 +20,15 @@ const XEN_HVC_IMM: u64 = 0xea1;
 extern "C" fn halyard_trap(k: u64, frame: &mut TrapFrame) {
     match k {
         kind::LOWER_SYNC => guest_sync(frame),
-        kind::LOWER_IRQ | kind::LOWER_FIQ => info!("unexpected physical interrupt while in a guest"),
+        kind::LOWER_IRQ | kind::LOWER_FIQ => {
+            info!("unexpected physical interrupt while in a guest")
+        }
         kind::LOWER_SERROR => info!("SError from d{} at {:#x}", vcpu::current().id, frame.elr),
         kind::AARCH32 => {
-            info!("d{}: AArch32 is not supported; stopping the domain", vcpu::current().id);
+            info!(
+                "d{}: AArch32 is not supported; stopping the domain",
+                vcpu::current().id
+            );
             vcpu::stop_current();
         }
         _ => hypervisor_fault(k, frame),
@@ -45,7 +50,11 @@ fn guest_sync(frame: &mut TrapFrame) {
         EC_WFX => frame.elr += 4,
         EC_DABT_LOWER | EC_IABT_LOWER => stage2_abort(frame, ec, esr),
         _ => {
-            info!("d{}: unhandled trap EC {ec:#x} ISS {iss:#x} at {:#x}: undefined instruction", vcpu::current().id, frame.elr);
+            info!(
+                "d{}: unhandled trap EC {ec:#x} ISS {iss:#x} at {:#x}: undefined instruction",
+                vcpu::current().id,
+                frame.elr
+            );
             inject::undefined(frame);
         }
     }
@@ -65,7 +74,9 @@ fn xen_call(frame: &mut TrapFrame) {
     let domain = vcpu::current();
     let args = [frame.x[0], frame.x[1], frame.x[2], frame.x[3], frame.x[4]];
     let mem = CurrentGuest { domain };
-    let rc = xen::handle(frame.x[16], &args, &mem, &mut |bytes| domain.console_write(bytes));
+    let rc = xen::handle(frame.x[16], &args, &mem, &mut |bytes| {
+        domain.console_write(bytes)
+    });
     frame.x[0] = rc as u64;
 }
 
@@ -73,7 +84,11 @@ fn stage2_abort(frame: &mut TrapFrame, ec: u64, esr: u64) {
     let far = FAR_EL2.get();
     let ipa = ((HPFAR_EL2.get() & 0x0000_0fff_ffff_fff0) << 8) | (far & 0xfff);
     let d = vcpu::current();
-    let what = if ec == EC_DABT_LOWER { "data" } else { "instruction" };
+    let what = if ec == EC_DABT_LOWER {
+        "data"
+    } else {
+        "instruction"
+    };
     info!(
         "d{}: stage-2 {what} abort at IPA {ipa:#x} (VA {far:#x}, PC {:#x}, ESR {esr:#x}): outside guest memory, injecting abort",
         d.id, frame.elr

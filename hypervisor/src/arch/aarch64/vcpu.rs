@@ -53,7 +53,9 @@ pub fn run(d: &'static Domain, stack_top: usize) -> ! {
     // vCPU 0: affinity 0.0.0.0 (bit 31 is RES1).
     VMPIDR_EL2.set(1 << 31);
     // SAFETY: VPIDR_EL2 only sets what the guest reads as MIDR_EL1.
-    unsafe { core::arch::asm!("mrs {t}, midr_el1", "msr vpidr_el2, {t}", t = out(reg) _, options(nostack)) };
+    unsafe {
+        core::arch::asm!("mrs {t}, midr_el1", "msr vpidr_el2, {t}", t = out(reg) _, options(nostack))
+    };
     // The guest may use the EL1 physical timer and counter directly.
     CNTHCTL_EL2.set(0b11);
     CNTVOFF_EL2.set(0);
@@ -67,7 +69,10 @@ pub fn run(d: &'static Domain, stack_top: usize) -> ! {
     frame.x[0] = d.boot_vcpu.arg0;
     frame.elr = d.boot_vcpu.entry;
     frame.spsr = SPSR_EL1H_MASKED;
-    info!("d{} ({}): starting at {:#x}, device tree at {:#x}", d.id, d.name, d.boot_vcpu.entry, d.boot_vcpu.arg0);
+    info!(
+        "d{} ({}): starting at {:#x}, device tree at {:#x}",
+        d.id, d.name, d.boot_vcpu.entry, d.boot_vcpu.arg0
+    );
     // SAFETY: the frame is on the heap, not on the stack being reset; EL1
     // and stage-2 state were set up above.
     unsafe { vectors::enter(&frame, stack_top) }
@@ -76,7 +81,15 @@ pub fn run(d: &'static Domain, stack_top: usize) -> ! {
 /// The current domain asked for SYSTEM_OFF (or SYSTEM_RESET).
 pub fn power_off_requested(reset: bool) -> ! {
     let d = current();
-    info!("d{}: {}", d.id, if reset { "PSCI SYSTEM_RESET" } else { "PSCI SYSTEM_OFF" });
+    info!(
+        "d{}: {}",
+        d.id,
+        if reset {
+            "PSCI SYSTEM_RESET"
+        } else {
+            "PSCI SYSTEM_OFF"
+        }
+    );
     stop(d, reset)
 }
 
@@ -88,9 +101,20 @@ pub fn stop_current() -> ! {
 fn stop(d: &Domain, reset: bool) -> ! {
     d.shut_down();
     if domain::machine_should_stop(d) {
-        info!("{}", if reset { "resetting the board" } else { "powering off the board" });
+        info!(
+            "{}",
+            if reset {
+                "resetting the board"
+            } else {
+                "powering off the board"
+            }
+        );
         crate::console::flush();
-        let rc = if reset { firmware::system_reset() } else { firmware::system_off() };
+        let rc = if reset {
+            firmware::system_reset()
+        } else {
+            firmware::system_off()
+        };
         info!("firmware refused power control (returned {:#x})", rc);
     }
     halt()

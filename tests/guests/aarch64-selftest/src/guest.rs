@@ -58,30 +58,65 @@ impl Tap {
 }
 
 pub fn main(dtb: u64) -> ! {
-    let mut tap = Tap { out: Console { buf: [0; 160], len: 0 }, n: 0, failed: 0 };
+    let mut tap = Tap {
+        out: Console {
+            buf: [0; 160],
+            len: 0,
+        },
+        n: 0,
+        failed: 0,
+    };
     let plan = b"1..8\n";
     let rc = console_write(plan);
     tap.check(rc == 0, "console write returns 0", format_args!("rc {rc}"));
 
     // SAFETY: x0 is the DTB's guest-physical address; with the MMU off that
     // is the address we read; an unmapped value would fault into our vector.
-    let magic = if dtb != 0 && dtb % 8 == 0 { unsafe { core::ptr::read_volatile(dtb as *const u32) } } else { 0 };
-    tap.check(u32::from_be(magic) == 0xd00d_feed, "device tree in x0", format_args!("x0 {dtb:#x}"));
+    let magic = if dtb != 0 && dtb.is_multiple_of(8) {
+        unsafe { core::ptr::read_volatile(dtb as *const u32) }
+    } else {
+        0
+    };
+    tap.check(
+        u32::from_be(magic) == 0xd00d_feed,
+        "device tree in x0",
+        format_args!("x0 {dtb:#x}"),
+    );
 
     let v = smccc_hvc(PSCI_VERSION)[0];
-    tap.check(v == 0x1_0001, "psci version is 1.1 over hvc", format_args!("{:#x}", v));
+    tap.check(
+        v == 0x1_0001,
+        "psci version is 1.1 over hvc",
+        format_args!("{:#x}", v),
+    );
 
     let v = smccc_smc(PSCI_VERSION)[0];
-    tap.check(v == 0x1_0001, "psci version is 1.1 over smc", format_args!("{:#x}", v));
+    tap.check(
+        v == 0x1_0001,
+        "psci version is 1.1 over smc",
+        format_args!("{:#x}", v),
+    );
 
     let v = smccc_hvc(UNKNOWN_SMCCC)[0];
-    tap.check(v as i64 == -1, "unknown smccc call returns -1", format_args!("{}", v as i64));
+    tap.check(
+        v as i64 == -1,
+        "unknown smccc call returns -1",
+        format_args!("{}", v as i64),
+    );
 
     let rc = xen_hypercall(4242, [0; 3]);
-    tap.check(rc == ENOSYS, "unknown xen hypercall returns -ENOSYS", format_args!("{rc}"));
+    tap.check(
+        rc == ENOSYS,
+        "unknown xen hypercall returns -ENOSYS",
+        format_args!("{rc}"),
+    );
 
     let rc = xen_hypercall(HYPERVISOR_CONSOLE_IO, [CONSOLEIO_WRITE, 16, HOLE]);
-    tap.check(rc == EFAULT, "console write from an unmapped buffer returns -EFAULT", format_args!("{rc}"));
+    tap.check(
+        rc == EFAULT,
+        "console write from an unmapped buffer returns -EFAULT",
+        format_args!("{rc}"),
+    );
 
     let before = start::sync_exceptions();
     // SAFETY: deliberately reads a hole; our own vector catches the abort
@@ -90,12 +125,21 @@ pub fn main(dtb: u64) -> ! {
     let (esr, far) = start::last_exception();
     let ec = esr >> 26;
     let caught = start::sync_exceptions() == before + 1 && ec == 0x25 && far == HOLE;
-    tap.check(caught, "data abort outside guest memory caught by own vector", format_args!("EC {ec:#x} FAR {far:#x}"));
+    tap.check(
+        caught,
+        "data abort outside guest memory caught by own vector",
+        format_args!("EC {ec:#x} FAR {far:#x}"),
+    );
 
     if tap.failed == 0 && tap.n == CHECKS {
         let _ = writeln!(tap.out, "# all checks passed");
     } else {
-        let _ = writeln!(tap.out, "# {} of {} checks failed", tap.failed + CHECKS - tap.n.min(CHECKS), CHECKS);
+        let _ = writeln!(
+            tap.out,
+            "# {} of {} checks failed",
+            tap.failed + CHECKS - tap.n.min(CHECKS),
+            CHECKS
+        );
     }
     smccc_hvc(PSCI_SYSTEM_OFF);
     let _ = writeln!(tap.out, "not ok - PSCI SYSTEM_OFF returned");
@@ -111,7 +155,10 @@ fn aarch64_wfi() {
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    let mut c = Console { buf: [0; 160], len: 0 };
+    let mut c = Console {
+        buf: [0; 160],
+        len: 0,
+    };
     let _ = writeln!(c, "Bail out! guest panic: {info}");
     smccc_hvc(PSCI_SYSTEM_OFF);
     loop {

@@ -131,5 +131,10 @@ pub fn sync_exceptions() -> u64 {
 
 pub fn last_exception() -> (u64, u64) {
     // SAFETY: plain statics, single CPU.
-    unsafe { (addr_of!(LAST_ESR).read_volatile(), addr_of!(LAST_FAR).read_volatile()) }
+    unsafe {
+        (
+            addr_of!(LAST_ESR).read_volatile(),
+            addr_of!(LAST_FAR).read_volatile(),
+        )
+    }
 }
