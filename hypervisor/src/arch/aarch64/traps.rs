@@ -47,17 +47,24 @@ fn guest_sync(frame: &mut TrapFrame) {
             frame.elr += 4;
             smccc_call(frame);
         }
+        EC_HVC64 => {
+            // HVC returns past itself; an UNDEF must point at the HVC.
+            frame.elr -= 4;
+            unhandled(frame, ec, iss);
+        }
         EC_WFX => frame.elr += 4,
         EC_DABT_LOWER | EC_IABT_LOWER => stage2_abort(frame, ec, esr),
-        _ => {
-            info!(
-                "d{}: unhandled trap EC {ec:#x} ISS {iss:#x} at {:#x}: undefined instruction",
-                vcpu::current().id,
-                frame.elr
-            );
-            inject::undefined(frame);
-        }
+        _ => unhandled(frame, ec, iss),
     }
+}
+
+fn unhandled(frame: &mut TrapFrame, ec: u64, iss: u64) {
+    let id = vcpu::current().id;
+    info!(
+        "d{id}: unhandled trap EC {ec:#x} ISS {iss:#x} at {:#x}: undefined instruction",
+        frame.elr
+    );
+    inject::undefined(frame);
 }
 
 fn smccc_call(frame: &mut TrapFrame) {

@@ -16,7 +16,8 @@ const EFAULT: i64 = -14;
 const ENOSYS: i64 = -38;
 /// Guest-physical address with nothing behind it (RAM starts at 0x40000000).
 const HOLE: u64 = 0x1000_0000;
-const CHECKS: u32 = 8;
+const CHECKS: u32 = 10;
+const EINVAL: i64 = -22;
 
 /// Lines go out through the console hypercall, one write per line.
 struct Console {
@@ -66,7 +67,7 @@ pub fn main(dtb: u64) -> ! {
         n: 0,
         failed: 0,
     };
-    let plan = b"1..8\n";
+    let plan = b"1..10\n";
     let rc = console_write(plan);
     tap.check(rc == 0, "console write returns 0", format_args!("rc {rc}"));
 
@@ -129,6 +130,28 @@ pub fn main(dtb: u64) -> ! {
         caught,
         "data abort outside guest memory caught by own vector",
         format_args!("EC {ec:#x} FAR {far:#x}"),
+    );
+
+    let rc = xen_hypercall(
+        HYPERVISOR_CONSOLE_IO,
+        [CONSOLEIO_WRITE, 1 << 30, 0x4000_0000],
+    );
+    tap.check(
+        rc == EINVAL,
+        "oversized console write returns -EINVAL",
+        format_args!("{rc}"),
+    );
+
+    let before = start::sync_exceptions();
+    let hvc_at = calls::hvc_unknown_immediate();
+    let (esr, _) = start::last_exception();
+    let (ec, elr) = (esr >> 26, start::last_elr());
+    let undef = start::sync_exceptions() == before + 1 && ec == 0 && elr == hvc_at;
+    let detail = format_args!("EC {ec:#x} ELR {elr:#x}, hvc at {hvc_at:#x}");
+    tap.check(
+        undef,
+        "hvc with an unknown immediate is an undefined instruction",
+        detail,
     );
 
     if tap.failed == 0 && tap.n == CHECKS {

@@ -44,3 +44,15 @@ pub fn xen_hypercall(nr: u64, args: [u64; 3]) -> i64 {
 pub fn console_write(bytes: &[u8]) -> i64 {
     xen_hypercall(18, [0, bytes.len() as u64, bytes.as_ptr() as u64])
 }
+
+/// `hvc #0x1234`: neither SMCCC nor Xen; the hypervisor must answer with an
+/// undefined-instruction exception into our own vector. Returns the HVC's
+/// address, which the exception must report.
+pub fn hvc_unknown_immediate() -> u64 {
+    let at: u64;
+    // SAFETY: our vector steps over the instruction; only `at` is written.
+    unsafe {
+        core::arch::asm!("adr {at}, 1f", "1: hvc #0x1234", at = out(reg) at, options(nostack))
+    };
+    at
+}

@@ -94,6 +94,7 @@ unexpected:
 static mut SYNC_COUNT: u64 = 0;
 static mut LAST_ESR: u64 = 0;
 static mut LAST_FAR: u64 = 0;
+static mut LAST_ELR: u64 = 0;
 
 #[unsafe(no_mangle)]
 extern "C" fn guest_main(dtb: u64) -> ! {
@@ -112,6 +113,7 @@ extern "C" fn guest_on_sync() {
     unsafe {
         addr_of_mut!(LAST_ESR).write_volatile(esr);
         addr_of_mut!(LAST_FAR).write_volatile(far);
+        addr_of_mut!(LAST_ELR).write_volatile(elr);
         let n = addr_of!(SYNC_COUNT).read_volatile();
         addr_of_mut!(SYNC_COUNT).write_volatile(n + 1);
         // Step over the faulting instruction.
@@ -137,4 +139,10 @@ pub fn last_exception() -> (u64, u64) {
             addr_of!(LAST_FAR).read_volatile(),
         )
     }
+}
+
+/// Where the last synchronous exception was taken.
+pub fn last_elr() -> u64 {
+    // SAFETY: plain static, single CPU.
+    unsafe { addr_of!(LAST_ELR).read_volatile() }
 }
