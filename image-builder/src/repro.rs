@@ -58,8 +58,8 @@ impl ReproReport {
                 Some(off) => format!("DIFFER (first difference at offset {off:#x})"),
             };
             s += &format!(
-                "{:<10} A {}\n{:<10} B {}  {verdict}\n",
-                c.name, c.sha256[0], "", c.sha256[1]
+                "{}: {verdict}\n  A {}\n  B {}\n",
+                c.name, c.sha256[0], c.sha256[1]
             );
         }
         s
@@ -173,9 +173,12 @@ pub fn repro(opts: &ReproOptions) -> Result<ReproReport> {
     let _cleanup = TempTree(base.clone());
 
     let roots = copy_roots(&base);
+    // B is copied from A, so both see the same sources even if the tree is
+    // being edited meanwhile.
+    copy_tree(root, &roots[0], &files)?;
+    copy_tree(&roots[0], &roots[1], &files)?;
     let mut outputs = Vec::new();
     for (label, copy) in ["A", "B"].iter().zip(&roots) {
-        copy_tree(root, copy, &files)?;
         // An image manifest inside the tree is taken from the copy.
         let image = opts.image.as_ref().map(|p| match p.strip_prefix(root) {
             Ok(rel) => copy.join(rel),
@@ -249,11 +252,9 @@ mod tests {
         assert!(!r.identical());
         let s = r.render();
         assert!(s.contains("tree B: /t/bb (5 chars)"), "{s}");
-        assert!(s.contains("B 11  OK"), "{s}");
-        assert!(
-            s.contains("B 33  DIFFER (first difference at offset 0x1f)"),
-            "{s}"
-        );
+        assert!(s.contains("boot.img: OK\n  A 11\n  B 11\n"), "{s}");
+        let differ = "build.json: DIFFER (first difference at offset 0x1f)\n  A 22\n  B 33\n";
+        assert!(s.contains(differ), "{s}");
     }
 
     #[test]
