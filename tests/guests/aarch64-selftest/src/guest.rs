@@ -9,6 +9,7 @@ use calls::{console_write, smccc_hvc, smccc_smc, xen_hypercall};
 
 const PSCI_VERSION: u64 = 0x8400_0000;
 const PSCI_SYSTEM_OFF: u64 = 0x8400_0008;
+const PSCI_SYSTEM_RESET: u64 = 0x8400_0009;
 const UNKNOWN_SMCCC: u64 = 0xc2ff_0010;
 const CONSOLEIO_WRITE: u64 = 0;
 const HYPERVISOR_CONSOLE_IO: u64 = 18;
@@ -164,11 +165,25 @@ pub fn main(dtb: u64) -> ! {
             CHECKS
         );
     }
-    smccc_hvc(PSCI_SYSTEM_OFF);
-    let _ = writeln!(tap.out, "not ok - PSCI SYSTEM_OFF returned");
+    // `selftest.end=reset` on the command line ends with SYSTEM_RESET.
+    let reset = bootargs(dtb).is_some_and(|a| a.split(' ').any(|w| w == "selftest.end=reset"));
+    let (call, name) = if reset {
+        (PSCI_SYSTEM_RESET, "RESET")
+    } else {
+        (PSCI_SYSTEM_OFF, "OFF")
+    };
+    let _ = writeln!(tap.out, "# requesting PSCI SYSTEM_{name}");
+    smccc_hvc(call);
+    let _ = writeln!(tap.out, "not ok - PSCI SYSTEM_{name} returned");
     loop {
         aarch64_wfi();
     }
+}
+
+fn bootargs(dtb: u64) -> Option<&'static str> {
+    // SAFETY: checked above to hold an FDT header; the blob stays in place.
+    let fdt = unsafe { fdt::Fdt::from_ptr(dtb as *const u8) }.ok()?;
+    fdt.chosen().bootargs()
 }
 
 fn aarch64_wfi() {
