@@ -2,33 +2,27 @@
 //! binaries → assembled image → outputs and build record. Everything that
 //! can be checked without compiling is checked first, so bad input fails fast.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use image_format::ModuleKind;
 
 use crate::assemble::{assemble, domain_spec, Module};
 use crate::cargo::{rustc_program, tool_version, Cargo, PROFILE};
 use crate::digest::sha256_hex;
 use crate::elf::{elf_to_flat, End, Flat};
-use crate::manifest::{
-    image_manifest_path, load_board, load_image, BoardManifest, ImageFormat, ImageManifest,
-    ModuleSource,
-};
+use crate::manifest::{image_manifest_path, load_board, load_image, BoardManifest, ImageFormat};
+use crate::modules::{build_guests, plan_modules, Pending};
 use crate::output::write_all_or_nothing;
 use crate::record::{
-    display_path, file_record, read_file_record, source_date_epoch, BuildRecord, ElfRecord,
-    EpochSource, Inputs, ModuleRecord, Toolchain, RECORD_VERSION,
+    file_record, read_file_record, source_date_epoch, BuildRecord, ElfRecord, EpochSource, Inputs,
+    ModuleRecord, Toolchain, RECORD_VERSION,
 };
-use crate::sniff::{check_module, is_arm64_image, ARM64_MAGIC_OFFSET};
+use crate::sniff::{is_arm64_image, ARM64_MAGIC_OFFSET};
 use crate::workspace::Workspace;
 
 /// The symbol that marks the end of the hypervisor (4 KiB aligned, after
 /// .bss); the module table starts there.
 pub const HYP_END_SYMBOL: &str = "__hyp_end";
-/// Directory of the in-tree guest crates, relative to the workspace root.
-pub const GUESTS_DIR: &str = "tests/guests";
 
 /// What to build. Relative paths are taken relative to the workspace root.
 #[derive(Clone, Debug)]
@@ -68,22 +62,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildOutput> {
     build_with(opts, &Overrides::default())
 }
 
-/// A module whose bytes are known, or a guest still to be built.
-enum Pending {
-    Ready(Vec<u8>),
-    Guest(String),
-}
-
-struct PlannedModule {
-    domain: String,
-    domain_id: u16,
-    kind: ModuleKind,
-    source: String,
-    cmdline: String,
-    pending: Pending,
-}
-
-fn resolve(root: &Path, p: &Path) -> PathBuf {
+pub(crate) fn resolve(root: &Path, p: &Path) -> PathBuf {
     if p.is_absolute() {
         p.to_path_buf()
     } else {
@@ -123,26 +102,7 @@ pub(crate) fn build_with(opts: &BuildOptions, ov: &Overrides) -> Result<BuildOut
     let (hyp, hyp_record) = build_hypervisor(&cargo, &board)?;
 
     // In-tree guests, each built once however often it is used.
-    let mut guests: BTreeMap<String, (Vec<u8>, ElfRecord)> = BTreeMap::new();
-    let mut module_elves = Vec::new();
-    for m in &mut modules {
-        if let Pending::Guest(name) = &m.pending {
-            if !guests.contains_key(name) {
-                let built = build_guest(&cargo, name).with_context(|| {
-                    format!("domain '{}': {}: {}", m.domain, m.kind.name(), m.source)
-                })?;
-                guests.insert(name.clone(), built);
-            }
-            let (bytes, rec) = &guests[name];
-            check_module(m.kind, board.arch, bytes).map_err(|e| {
-                anyhow::anyhow!("domain '{}': {} {}: {e}", m.domain, m.kind.name(), m.source)
-            })?;
-            module_elves.push(Some(rec.clone()));
-            m.pending = Pending::Ready(bytes.clone());
-        } else {
-            module_elves.push(None);
-        }
-    }
+    let module_elves = build_guests(&cargo, board.arch, &mut modules)?;
 
     let domains = image
         .domains
@@ -238,64 +198,7 @@ fn epoch_with_warning(root: &Path) -> Result<u64> {
     Ok(epoch)
 }
 
-/// Resolve every module source, reading and checking files now; guests are
-/// only checked to exist (they are built later).
-fn plan_modules(
-    root: &Path,
-    board: &BoardManifest,
-    image: &ImageManifest,
-) -> Result<Vec<PlannedModule>> {
-    let mut out = Vec::new();
-    for d in &image.domains {
-        let sources = [
-            (ModuleKind::Kernel, Some(&d.kernel)),
-            (ModuleKind::Ramdisk, d.ramdisk.as_ref()),
-            (ModuleKind::DeviceTree, d.device_tree.as_ref()),
-        ];
-        for (kind, source) in sources {
-            let Some(source) = source else { continue };
-            let what = format!("domain '{}': {}", d.name, kind.name());
-            let (source, pending) = match source {
-                ModuleSource::Guest(name) => {
-                    let dir = root.join(GUESTS_DIR).join(name);
-                    if name.contains(['/', '\\']) || !dir.join("Cargo.toml").is_file() {
-                        bail!(
-                            "{what}: guest '{name}': no crate at {} (in-tree guests live in {GUESTS_DIR}/<name>/)",
-                            display_path(root, &dir)
-                        );
-                    }
-                    (format!("guest:{name}"), Pending::Guest(name.clone()))
-                }
-                ModuleSource::File(p) => {
-                    let path = resolve(root, p);
-                    let bytes = std::fs::read(&path)
-                        .with_context(|| format!("{what}: cannot read file {}", path.display()))?;
-                    check_module(kind, board.arch, &bytes)
-                        .map_err(|e| anyhow::anyhow!("{what}: {}: {e}", path.display()))?;
-                    (
-                        format!("file:{}", display_path(root, &path)),
-                        Pending::Ready(bytes),
-                    )
-                }
-            };
-            out.push(PlannedModule {
-                domain: d.name.clone(),
-                domain_id: d.id,
-                kind,
-                source,
-                cmdline: if kind == ModuleKind::Kernel {
-                    d.cmdline.clone()
-                } else {
-                    String::new()
-                },
-                pending,
-            });
-        }
-    }
-    Ok(out)
-}
-
-fn elf_record(cargo: &Cargo, package: &str, elf: &[u8], flat: &Flat) -> ElfRecord {
+pub(crate) fn elf_record(cargo: &Cargo, package: &str, elf: &[u8], flat: &Flat) -> ElfRecord {
     ElfRecord {
         package: package.to_string(),
         target: cargo.target.clone(),
@@ -341,15 +244,6 @@ fn check_hypervisor(flat: &Flat, board: &BoardManifest, path: &Path) -> Result<(
     }
 }
 
-fn build_guest(cargo: &Cargo, name: &str) -> Result<(Vec<u8>, ElfRecord)> {
-    let path = cargo.build(name)?;
-    let elf = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let flat = elf_to_flat(&elf, End::SegmentsEnd)
-        .with_context(|| format!("guest ELF {}", path.display()))?;
-    let rec = elf_record(cargo, name, &elf, &flat);
-    Ok((flat.bytes, rec))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -389,73 +283,6 @@ mod tests {
         let e = e.to_string();
         assert!(
             e.contains("bsp.elf") && e.contains("no Linux arm64 Image header"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn plan_reads_and_checks_files_in_manifest_order() {
-        let t = tempfile::tempdir().unwrap();
-        let root = t.path();
-        let mut kernel = vec![0u8; 128];
-        kernel[56..60].copy_from_slice(&ARM64_MAGIC);
-        std::fs::write(root.join("k.img"), &kernel).unwrap();
-        std::fs::write(root.join("rd.cpio"), b"070701rest").unwrap();
-        std::fs::write(root.join("d.dtb"), [0xd0, 0x0d, 0xfe, 0xed]).unwrap();
-        std::fs::create_dir_all(root.join("tests/guests/g1")).unwrap();
-        std::fs::write(root.join("tests/guests/g1/Cargo.toml"), "").unwrap();
-        let yaml = "image: t\nboards: [qemu-virt]\ndomains:\n\
-            - {name: a, id: 4, vcpus: 1, memory_mib: 8, kernel: {file: k.img}, device_tree: {file: d.dtb}, ramdisk: {file: rd.cpio}, cmdline: 'x y'}\n\
-            - {name: b, id: 2, vcpus: 1, memory_mib: 8, kernel: {guest: g1}}\n";
-        let image: ImageManifest = serde_norway::from_str(yaml).unwrap();
-        let plan = plan_modules(root, &board(), &image).unwrap();
-        let got: Vec<_> = plan
-            .iter()
-            .map(|m| {
-                (
-                    m.domain.as_str(),
-                    m.domain_id,
-                    m.kind,
-                    m.source.as_str(),
-                    m.cmdline.as_str(),
-                )
-            })
-            .collect();
-        assert_eq!(
-            got,
-            [
-                ("a", 4, ModuleKind::Kernel, "file:k.img", "x y"),
-                ("a", 4, ModuleKind::Ramdisk, "file:rd.cpio", ""),
-                ("a", 4, ModuleKind::DeviceTree, "file:d.dtb", ""),
-                ("b", 2, ModuleKind::Kernel, "guest:g1", ""),
-            ]
-        );
-        assert!(matches!(plan[0].pending, Pending::Ready(ref b) if *b == kernel));
-        assert!(matches!(plan[3].pending, Pending::Guest(ref g) if g == "g1"));
-
-        let fail = |yaml: &str| {
-            let image: ImageManifest = serde_norway::from_str(yaml).unwrap();
-            format!("{:#}", plan_modules(root, &board(), &image).err().unwrap())
-        };
-        let head =
-            "image: t\nboards: [qemu-virt]\ndomains:\n- {name: a, id: 1, vcpus: 1, memory_mib: 8, ";
-        let e = fail(&format!("{head}kernel: {{guest: nope}}}}\n"));
-        assert!(
-            e.contains("domain 'a': kernel: guest 'nope': no crate at tests/guests/nope"),
-            "{e}"
-        );
-        let e = fail(&format!("{head}kernel: {{file: gone.img}}}}\n"));
-        assert!(
-            e.contains("domain 'a': kernel: cannot read file") && e.contains("gone.img"),
-            "{e}"
-        );
-        let e = fail(&format!(
-            "{head}kernel: {{file: k.img}}, ramdisk: {{file: d.dtb}}}}\n"
-        ));
-        assert!(
-            e.contains("domain 'a': ramdisk:")
-                && e.contains("d.dtb")
-                && e.contains("found a flattened device tree"),
             "{e}"
         );
     }

@@ -188,9 +188,14 @@ pub(crate) mod tests {
     /// Build a 64-bit little-endian aarch64 executable with `segs` and
     /// absolute symbols `syms` (name, value), using object's ELF writer.
     pub(crate) fn make_elf(segs: &[TestSeg], syms: &[(&str, u64)]) -> Vec<u8> {
+        make_elf_class(true, segs, syms)
+    }
+
+    /// As [`make_elf`], 64-bit aarch64 or 32-bit x86.
+    pub(crate) fn make_elf_class(is_64: bool, segs: &[TestSeg], syms: &[(&str, u64)]) -> Vec<u8> {
         let mut out = Vec::new();
         let mut buf = StreamingBuffer::new(&mut out);
-        let mut w = Writer::new(object::Endianness::Little, true, &mut buf);
+        let mut w = Writer::new(object::Endianness::Little, is_64, &mut buf);
         w.reserve_file_header();
         w.reserve_program_headers(segs.len() as u32);
         let offsets: Vec<u64> = segs
@@ -217,7 +222,7 @@ pub(crate) mod tests {
             os_abi: elf::ELFOSABI_NONE,
             abi_version: 0,
             e_type: elf::ET_EXEC,
-            e_machine: elf::EM_AARCH64,
+            e_machine: if is_64 { elf::EM_AARCH64 } else { elf::EM_386 },
             e_entry: segs.first().map_or(0, |s| s.vaddr),
             e_flags: elf::FileFlags(0),
         })
@@ -337,6 +342,27 @@ pub(crate) mod tests {
             e.to_string().contains("below every loadable segment"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn elf32_works_too() {
+        let elf = make_elf_class(
+            false,
+            &[
+                TestSeg::new(0x10_0000, &[1, 2], 2),
+                TestSeg::new(0x10_0010, &[3], 4),
+            ],
+            &[("__hyp_end", 0x10_1000)],
+        );
+        assert_eq!(&elf[..5], b"\x7fELF\x01", "a 32-bit ELF");
+        let f = elf_to_flat(&elf, End::SegmentsEnd).unwrap();
+        assert_eq!(f.base, 0x10_0000);
+        assert_eq!(
+            f.bytes,
+            [1, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0]
+        );
+        let f = elf_to_flat(&elf, End::Symbol("__hyp_end")).unwrap();
+        assert_eq!(f.bytes.len(), 0x1000);
     }
 
     #[test]

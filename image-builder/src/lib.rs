@@ -13,6 +13,7 @@ mod assemble;
 mod cargo;
 mod digest;
 mod elf;
+mod modules;
 mod output;
 mod record;
 mod sniff;

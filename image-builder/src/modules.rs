@@ -1,0 +1,212 @@
+//! Domain modules: where each one's bytes come from (a file, or an in-tree
+//! guest crate to build), in manifest order, and the check that each is what
+//! its kind says. Files are read and checked before anything is compiled.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use image_format::ModuleKind;
+
+use crate::build::{elf_record, resolve};
+use crate::cargo::Cargo;
+use crate::elf::{elf_to_flat, End};
+use crate::manifest::{Arch, BoardManifest, ImageManifest, ModuleSource};
+use crate::record::{display_path, ElfRecord};
+use crate::sniff::check_module;
+
+/// Directory of the in-tree guest crates, relative to the workspace root.
+pub const GUESTS_DIR: &str = "tests/guests";
+
+/// A module whose bytes are known, or a guest still to be built.
+pub(crate) enum Pending {
+    Ready(Vec<u8>),
+    Guest(String),
+}
+
+pub(crate) struct PlannedModule {
+    pub domain: String,
+    pub domain_id: u16,
+    pub kind: ModuleKind,
+    pub source: String,
+    pub cmdline: String,
+    pub pending: Pending,
+}
+
+/// Resolve every module source, reading and checking files now; guests are
+/// only checked to exist (they are built later).
+pub(crate) fn plan_modules(
+    root: &Path,
+    board: &BoardManifest,
+    image: &ImageManifest,
+) -> Result<Vec<PlannedModule>> {
+    let mut out = Vec::new();
+    for d in &image.domains {
+        let sources = [
+            (ModuleKind::Kernel, Some(&d.kernel)),
+            (ModuleKind::Ramdisk, d.ramdisk.as_ref()),
+            (ModuleKind::DeviceTree, d.device_tree.as_ref()),
+        ];
+        for (kind, source) in sources {
+            let Some(source) = source else { continue };
+            let what = format!("domain '{}': {}", d.name, kind.name());
+            let (source, pending) = match source {
+                ModuleSource::Guest(name) => {
+                    let dir = root.join(GUESTS_DIR).join(name);
+                    if name.contains(['/', '\\']) || !dir.join("Cargo.toml").is_file() {
+                        bail!(
+                            "{what}: guest '{name}': no crate at {} (in-tree guests live in {GUESTS_DIR}/<name>/)",
+                            display_path(root, &dir)
+                        );
+                    }
+                    (format!("guest:{name}"), Pending::Guest(name.clone()))
+                }
+                ModuleSource::File(p) => {
+                    let path = resolve(root, p);
+                    let bytes = std::fs::read(&path)
+                        .with_context(|| format!("{what}: cannot read file {}", path.display()))?;
+                    check_module(kind, board.arch, &bytes)
+                        .map_err(|e| anyhow::anyhow!("{what}: {}: {e}", path.display()))?;
+                    (
+                        format!("file:{}", display_path(root, &path)),
+                        Pending::Ready(bytes),
+                    )
+                }
+            };
+            out.push(PlannedModule {
+                domain: d.name.clone(),
+                domain_id: d.id,
+                kind,
+                source,
+                cmdline: if kind == ModuleKind::Kernel {
+                    d.cmdline.clone()
+                } else {
+                    String::new()
+                },
+                pending,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Build the guests `modules` name (each once), check them like files, and
+/// turn them into ready modules. Returns, per module, the ELF it came from.
+pub(crate) fn build_guests(
+    cargo: &Cargo,
+    arch: Arch,
+    modules: &mut [PlannedModule],
+) -> Result<Vec<Option<ElfRecord>>> {
+    let mut guests: BTreeMap<String, (Vec<u8>, ElfRecord)> = BTreeMap::new();
+    let mut elves = Vec::new();
+    for m in modules {
+        let Pending::Guest(name) = &m.pending else {
+            elves.push(None);
+            continue;
+        };
+        if !guests.contains_key(name) {
+            let built = build_guest(cargo, name).with_context(|| {
+                format!("domain '{}': {}: {}", m.domain, m.kind.name(), m.source)
+            })?;
+            guests.insert(name.clone(), built);
+        }
+        let (bytes, rec) = &guests[name];
+        check_module(m.kind, arch, bytes).map_err(|e| {
+            anyhow::anyhow!("domain '{}': {} {}: {e}", m.domain, m.kind.name(), m.source)
+        })?;
+        elves.push(Some(rec.clone()));
+        m.pending = Pending::Ready(bytes.clone());
+    }
+    Ok(elves)
+}
+
+fn build_guest(cargo: &Cargo, name: &str) -> Result<(Vec<u8>, ElfRecord)> {
+    let path = cargo.build(name)?;
+    let elf = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let flat = elf_to_flat(&elf, End::SegmentsEnd)
+        .with_context(|| format!("guest ELF {}", path.display()))?;
+    let rec = elf_record(cargo, name, &elf, &flat);
+    Ok((flat.bytes, rec))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::load_board;
+    use crate::sniff::ARM64_MAGIC;
+    use crate::workspace::Workspace;
+
+    fn board() -> BoardManifest {
+        let ws = Workspace {
+            root: Path::new(env!("CARGO_MANIFEST_DIR")).join(".."),
+        };
+        load_board(&ws, "qemu-virt").unwrap()
+    }
+
+    #[test]
+    fn plan_reads_and_checks_files_in_manifest_order() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        let mut kernel = vec![0u8; 128];
+        kernel[56..60].copy_from_slice(&ARM64_MAGIC);
+        std::fs::write(root.join("k.img"), &kernel).unwrap();
+        std::fs::write(root.join("rd.cpio"), b"070701rest").unwrap();
+        std::fs::write(root.join("d.dtb"), [0xd0, 0x0d, 0xfe, 0xed]).unwrap();
+        std::fs::create_dir_all(root.join("tests/guests/g1")).unwrap();
+        std::fs::write(root.join("tests/guests/g1/Cargo.toml"), "").unwrap();
+        let yaml = "image: t\nboards: [qemu-virt]\ndomains:\n\
+            - {name: a, id: 4, vcpus: 1, memory_mib: 8, kernel: {file: k.img}, device_tree: {file: d.dtb}, ramdisk: {file: rd.cpio}, cmdline: 'x y'}\n\
+            - {name: b, id: 2, vcpus: 1, memory_mib: 8, kernel: {guest: g1}}\n";
+        let image: ImageManifest = serde_norway::from_str(yaml).unwrap();
+        let plan = plan_modules(root, &board(), &image).unwrap();
+        let got: Vec<_> = plan
+            .iter()
+            .map(|m| {
+                (
+                    m.domain.as_str(),
+                    m.domain_id,
+                    m.kind,
+                    m.source.as_str(),
+                    m.cmdline.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a", 4, ModuleKind::Kernel, "file:k.img", "x y"),
+                ("a", 4, ModuleKind::Ramdisk, "file:rd.cpio", ""),
+                ("a", 4, ModuleKind::DeviceTree, "file:d.dtb", ""),
+                ("b", 2, ModuleKind::Kernel, "guest:g1", ""),
+            ]
+        );
+        assert!(matches!(plan[0].pending, Pending::Ready(ref b) if *b == kernel));
+        assert!(matches!(plan[3].pending, Pending::Guest(ref g) if g == "g1"));
+
+        let fail = |yaml: &str| {
+            let image: ImageManifest = serde_norway::from_str(yaml).unwrap();
+            format!("{:#}", plan_modules(root, &board(), &image).err().unwrap())
+        };
+        let head =
+            "image: t\nboards: [qemu-virt]\ndomains:\n- {name: a, id: 1, vcpus: 1, memory_mib: 8, ";
+        let e = fail(&format!("{head}kernel: {{guest: nope}}}}\n"));
+        assert!(
+            e.contains("domain 'a': kernel: guest 'nope': no crate at tests/guests/nope"),
+            "{e}"
+        );
+        let e = fail(&format!("{head}kernel: {{file: gone.img}}}}\n"));
+        assert!(
+            e.contains("domain 'a': kernel: cannot read file") && e.contains("gone.img"),
+            "{e}"
+        );
+        let e = fail(&format!(
+            "{head}kernel: {{file: k.img}}, ramdisk: {{file: d.dtb}}}}\n"
+        ));
+        assert!(
+            e.contains("domain 'a': ramdisk:")
+                && e.contains("d.dtb")
+                && e.contains("found a flattened device tree"),
+            "{e}"
+        );
+    }
+}
