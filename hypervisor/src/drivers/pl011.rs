@@ -18,9 +18,8 @@ impl Pl011 {
     /// board we boot from.
     pub const unsafe fn new(base: usize) -> Self {
         // SAFETY: forwarded from this function's contract.
-        Self {
-            regs: unsafe { MmioBlock::new(base) },
-        }
+        let regs = unsafe { MmioBlock::new(base) };
+        Self { regs }
     }
 
     pub fn put(&self, byte: u8) {

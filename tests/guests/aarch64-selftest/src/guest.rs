@@ -72,9 +72,9 @@ pub fn main(dtb: u64) -> ! {
     let rc = console_write(plan);
     tap.check(rc == 0, "console write returns 0", format_args!("rc {rc}"));
 
-    // SAFETY: x0 is the DTB's guest-physical address; with the MMU off that
-    // is the address we read; an unmapped value would fault into our vector.
     let magic = if dtb != 0 && dtb.is_multiple_of(8) {
+        // SAFETY: x0 is the DTB's guest-physical address; with the MMU off
+        // that is the address we read; an unmapped one faults into our vector.
         unsafe { core::ptr::read_volatile(dtb as *const u32) }
     } else {
         0
