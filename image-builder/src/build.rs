@@ -251,10 +251,7 @@ mod tests {
     use crate::sniff::ARM64_MAGIC;
 
     fn board() -> BoardManifest {
-        let ws = Workspace {
-            root: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."),
-        };
-        load_board(&ws, "qemu-virt").unwrap()
+        crate::test_support::qemu_virt()
     }
 
     fn hyp_elf(base: u64, with_header: bool) -> Flat {

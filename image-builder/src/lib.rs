@@ -20,3 +20,20 @@ mod sniff;
 
 pub use build::{build, BuildOptions, BuildOutput};
 pub use repro::{repro, ReproOptions, ReproReport};
+
+/// Shared by unit tests: the real tree this crate sits in.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use crate::manifest::{load_board, BoardManifest};
+    use crate::workspace::Workspace;
+
+    pub fn in_tree() -> Workspace {
+        Workspace {
+            root: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".."),
+        }
+    }
+
+    pub fn qemu_virt() -> BoardManifest {
+        load_board(&in_tree(), "qemu-virt").unwrap()
+    }
+}

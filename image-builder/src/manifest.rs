@@ -218,10 +218,7 @@ mod tests {
     use super::*;
 
     fn board() -> BoardManifest {
-        let ws = Workspace {
-            root: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."),
-        };
-        load_board(&ws, "qemu-virt").unwrap()
+        crate::test_support::qemu_virt()
     }
 
     #[test]

@@ -132,15 +132,10 @@ fn build_guest(cargo: &Cargo, name: &str) -> Result<(Vec<u8>, ElfRecord)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::load_board;
     use crate::sniff::ARM64_MAGIC;
-    use crate::workspace::Workspace;
 
     fn board() -> BoardManifest {
-        let ws = Workspace {
-            root: Path::new(env!("CARGO_MANIFEST_DIR")).join(".."),
-        };
-        load_board(&ws, "qemu-virt").unwrap()
+        crate::test_support::qemu_virt()
     }
 
     #[test]

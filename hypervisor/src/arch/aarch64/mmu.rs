@@ -10,8 +10,8 @@ use crate::mm::page_table::{
     Attrs, DescriptorFormat, MapError, MemType, PageTable, Perms, TableMemory,
 };
 
-const VALID: u64 = 1;
-const TABLE_OR_PAGE: u64 = 1 << 1;
+use super::vmsa::{TABLE_OR_PAGE, VALID};
+
 const ATTR_NORMAL: u64 = 0 << 2;
 const ATTR_DEVICE: u64 = 1 << 2;
 /// AP[1] is RES1 in the non-VHE EL2 regime; AP[2] makes it read-only.
@@ -20,7 +20,6 @@ const AP_RO: u64 = 1 << 7;
 const SH_INNER: u64 = 3 << 8;
 const AF: u64 = 1 << 10;
 const XN: u64 = 1 << 54;
-pub const ADDR_MASK: u64 = 0x0000_ffff_ffff_f000;
 
 /// MAIR_EL2: attr0 normal write-back, attr1 Device-nGnRE.
 const MAIR: u64 = 0xff | (0x04 << 8);
@@ -43,21 +42,7 @@ impl DescriptorFormat for El2Format {
         }
         d
     }
-    fn table(pa: u64) -> u64 {
-        pa | VALID | TABLE_OR_PAGE
-    }
-    fn is_valid(d: u64) -> bool {
-        d & VALID != 0
-    }
-    fn is_table(level: usize, d: u64) -> bool {
-        level < 3 && d & TABLE_OR_PAGE != 0
-    }
-    fn table_addr(d: u64) -> u64 {
-        d & ADDR_MASK
-    }
-    fn leaf_addr(level: usize, d: u64) -> u64 {
-        d & ADDR_MASK & !((1u64 << (12 + 9 * (3 - level))) - 1)
-    }
+    super::vmsa::vmsa_common_methods!();
 }
 
 /// Physical-address size this CPU supports, as the PS/PARange encoding

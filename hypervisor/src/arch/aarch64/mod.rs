@@ -10,3 +10,4 @@ pub mod stage2;
 pub mod traps;
 pub mod vcpu;
 pub mod vectors;
+pub mod vmsa;

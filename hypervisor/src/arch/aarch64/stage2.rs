@@ -4,10 +4,8 @@ use aarch64_cpu::registers::*;
 
 use crate::mm::page_table::{Attrs, DescriptorFormat, MemType};
 
-use super::mmu::ADDR_MASK;
+use super::vmsa::{TABLE_OR_PAGE, VALID};
 
-const VALID: u64 = 1;
-const TABLE_OR_PAGE: u64 = 1 << 1;
 const MEMATTR_NORMAL_WB: u64 = 0b1111 << 2;
 const MEMATTR_DEVICE_NGNRE: u64 = 0b0001 << 2;
 const S2AP_R: u64 = 1 << 6;
@@ -37,21 +35,7 @@ impl DescriptorFormat for Stage2Format {
         }
         d
     }
-    fn table(pa: u64) -> u64 {
-        pa | VALID | TABLE_OR_PAGE
-    }
-    fn is_valid(d: u64) -> bool {
-        d & VALID != 0
-    }
-    fn is_table(level: usize, d: u64) -> bool {
-        level < 3 && d & TABLE_OR_PAGE != 0
-    }
-    fn table_addr(d: u64) -> u64 {
-        d & ADDR_MASK
-    }
-    fn leaf_addr(level: usize, d: u64) -> u64 {
-        d & ADDR_MASK & !((1u64 << (12 + 9 * (3 - level))) - 1)
-    }
+    super::vmsa::vmsa_common_methods!();
 }
 
 /// Root level for stage-2 tables on this CPU: 4 levels for IPA sizes above
