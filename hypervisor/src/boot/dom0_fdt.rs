@@ -1,0 +1,252 @@
+//! The hardware domain's device tree, rewritten from the host's: the
+//! devices stay (dom0 drives them), while memory, command line, ramdisk,
+//! CPUs and the PSCI conduit become dom0's view, and nodes for hardware the
+//! hypervisor keeps or does not virtualise are dropped.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::board::PhysRange;
+
+pub struct Dom0FdtSpec<'a> {
+    /// Dom0's RAM (guest-physical = host-physical).
+    pub ram: &'a [PhysRange],
+    pub vcpus: u16,
+    pub bootargs: &'a str,
+    pub initrd: Option<PhysRange>,
+    /// Node paths removed with their subtrees (e.g. "/pmu").
+    pub remove: &'a [&'a str],
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dom0FdtError {
+    BadHostTree,
+    Write,
+}
+
+impl From<vm_fdt::Error> for Dom0FdtError {
+    fn from(_: vm_fdt::Error) -> Self {
+        Self::Write
+    }
+}
+
+/// Whether a node is a RAM bank (replaced by dom0's own memory node).
+fn is_memory(node: &fdt::node::FdtNode<'_, '_>) -> bool {
+    node.property("device_type").and_then(|p| p.as_str()) == Some("memory")
+}
+
+/// CPU nodes under /cpus numbered at or beyond `vcpus` (by document order).
+fn cpu_index(path: &str) -> Option<&str> {
+    path.strip_prefix("/cpus/cpu@")
+        .filter(|rest| !rest.contains('/'))
+}
+
+pub fn build(host: &[u8], spec: &Dom0FdtSpec<'_>) -> Result<Vec<u8>, Dom0FdtError> {
+    let fdt = fdt::Fdt::new(host).map_err(|_| Dom0FdtError::BadHostTree)?;
+    let reserve: Vec<_> = fdt
+        .memory_reservations()
+        .filter_map(|m| vm_fdt::FdtReserveEntry::new(m.address() as u64, m.size() as u64).ok())
+        .collect();
+    let mut w = vm_fdt::FdtWriter::new_with_mem_reserv(&reserve)?;
+    let root = fdt.find_node("/").ok_or(Dom0FdtError::BadHostTree)?;
+    let mut cpus_seen = 0u16;
+    copy_node(&mut w, &root, "", spec, &mut cpus_seen)?;
+    w.finish().map_err(Dom0FdtError::from)
+}
+
+fn copy_node(
+    w: &mut vm_fdt::FdtWriter,
+    node: &fdt::node::FdtNode<'_, '_>,
+    path: &str,
+    spec: &Dom0FdtSpec<'_>,
+    cpus_seen: &mut u16,
+) -> Result<(), Dom0FdtError> {
+    let is_root = path.is_empty();
+    let handle = w.begin_node(if is_root { "" } else { node.name })?;
+    for prop in node.properties() {
+        let value = match (path, prop.name) {
+            ("/chosen", "bootargs" | "linux,initrd-start" | "linux,initrd-end") => continue,
+            ("/psci", "method") => b"hvc\0".as_slice(),
+            _ => prop.value,
+        };
+        w.property(prop.name, value)?;
+    }
+    if path == "/chosen" {
+        write_chosen(w, spec)?;
+    }
+    for child in node.children() {
+        let child_path = format!("{path}/{}", child.name);
+        if is_memory(&child) || spec.remove.contains(&child_path.as_str()) {
+            continue;
+        }
+        if cpu_index(&child_path).is_some() {
+            if *cpus_seen >= spec.vcpus {
+                continue;
+            }
+            *cpus_seen += 1;
+        }
+        copy_node(w, &child, &child_path, spec, cpus_seen)?;
+    }
+    if is_root {
+        if node.children().all(|c| c.name != "chosen") {
+            let chosen = w.begin_node("chosen")?;
+            write_chosen(w, spec)?;
+            w.end_node(chosen)?;
+        }
+        write_memory(w, spec.ram)?;
+    }
+    w.end_node(handle)?;
+    Ok(())
+}
+
+fn write_chosen(w: &mut vm_fdt::FdtWriter, spec: &Dom0FdtSpec<'_>) -> Result<(), Dom0FdtError> {
+    w.property_string("bootargs", spec.bootargs)?;
+    if let Some(rd) = spec.initrd {
+        w.property_u64("linux,initrd-start", rd.base)?;
+        w.property_u64("linux,initrd-end", rd.end())?;
+    }
+    Ok(())
+}
+
+/// One memory node listing every bank (root uses 2 address and 2 size cells
+/// on every board we support; `build` is only called on such trees).
+fn write_memory(w: &mut vm_fdt::FdtWriter, ram: &[PhysRange]) -> Result<(), Dom0FdtError> {
+    let Some(first) = ram.first() else {
+        return Ok(());
+    };
+    let name: String = format!("memory@{:x}", first.base);
+    let node = w.begin_node(&name)?;
+    w.property_string("device_type", "memory")?;
+    let cells: Vec<u64> = ram.iter().flat_map(|r| [r.base, r.size]).collect();
+    w.property_array_u64("reg", &cells)?;
+    w.end_node(node)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host() -> Vec<u8> {
+        let mut w = vm_fdt::FdtWriter::new_with_mem_reserv(&[vm_fdt::FdtReserveEntry::new(
+            0x4000_0000,
+            0x1000,
+        )
+        .unwrap()])
+        .unwrap();
+        let root = w.begin_node("").unwrap();
+        w.property_u32("#address-cells", 2).unwrap();
+        w.property_u32("#size-cells", 2).unwrap();
+        w.property_string("compatible", "linux,dummy-virt").unwrap();
+        let chosen = w.begin_node("chosen").unwrap();
+        w.property_string("stdout-path", "/pl011@9000000").unwrap();
+        w.property_string("bootargs", "host args").unwrap();
+        w.end_node(chosen).unwrap();
+        let mem = w.begin_node("memory@40000000").unwrap();
+        w.property_string("device_type", "memory").unwrap();
+        w.property_array_u64("reg", &[0x4000_0000, 0x4000_0000])
+            .unwrap();
+        w.end_node(mem).unwrap();
+        let psci = w.begin_node("psci").unwrap();
+        w.property_string("method", "smc").unwrap();
+        w.end_node(psci).unwrap();
+        let cpus = w.begin_node("cpus").unwrap();
+        for i in 0..4 {
+            let c = w.begin_node(&format!("cpu@{i}")).unwrap();
+            w.property_u32("reg", i).unwrap();
+            w.end_node(c).unwrap();
+        }
+        w.end_node(cpus).unwrap();
+        let gic = w.begin_node("intc@8000000").unwrap();
+        w.property_u32("phandle", 0x8001).unwrap();
+        let its = w.begin_node("its@8080000").unwrap();
+        w.end_node(its).unwrap();
+        w.end_node(gic).unwrap();
+        let pmu = w.begin_node("pmu").unwrap();
+        w.end_node(pmu).unwrap();
+        let uart = w.begin_node("pl011@9000000").unwrap();
+        w.property_array_u64("reg", &[0x900_0000, 0x1000]).unwrap();
+        w.end_node(uart).unwrap();
+        w.end_node(root).unwrap();
+        w.finish().unwrap()
+    }
+
+    #[test]
+    fn rewrites_for_dom0() {
+        let ram = [
+            PhysRange::new(0x4000_0000, 0x20_0000),
+            PhysRange::new(0x4800_0000, 0x1000_0000),
+        ];
+        let spec = Dom0FdtSpec {
+            ram: &ram,
+            vcpus: 2,
+            bootargs: "console=ttyAMA0",
+            initrd: Some(PhysRange::new(0x5000_0000, 0x1000)),
+            remove: &["/pmu", "/intc@8000000/its@8080000"],
+        };
+        let blob = build(&host(), &spec).unwrap();
+        let f = fdt::Fdt::new(&blob).unwrap();
+        assert_eq!(f.chosen().bootargs(), Some("console=ttyAMA0"));
+        assert_eq!(f.chosen().stdout().map(|s| s.name), Some("pl011@9000000"));
+        let chosen = f.find_node("/chosen").unwrap();
+        assert_eq!(
+            chosen.property("linux,initrd-start").unwrap().as_usize(),
+            Some(0x5000_0000)
+        );
+        let banks: Vec<_> = f
+            .memory()
+            .regions()
+            .map(|r| (r.starting_address as u64, r.size))
+            .collect();
+        assert_eq!(
+            banks,
+            [
+                (0x4000_0000, Some(0x20_0000)),
+                (0x4800_0000, Some(0x1000_0000))
+            ]
+        );
+        assert_eq!(
+            f.find_node("/psci")
+                .unwrap()
+                .property("method")
+                .unwrap()
+                .as_str(),
+            Some("hvc")
+        );
+        assert_eq!(f.cpus().count(), 2);
+        assert!(f.find_node("/pmu").is_none());
+        assert!(f.find_node("/intc@8000000/its@8080000").is_none());
+        assert_eq!(
+            f.find_node("/intc@8000000")
+                .unwrap()
+                .property("phandle")
+                .unwrap()
+                .as_usize(),
+            Some(0x8001)
+        );
+        assert!(f.find_node("/pl011@9000000").is_some());
+        assert_eq!(f.memory_reservations().count(), 1);
+        // Exactly one memory node.
+        assert_eq!(
+            f.find_node("/")
+                .unwrap()
+                .children()
+                .filter(|c| c.name.starts_with("memory"))
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn garbage_host_tree_is_an_error() {
+        let spec = Dom0FdtSpec {
+            ram: &[],
+            vcpus: 1,
+            bootargs: "",
+            initrd: None,
+            remove: &[],
+        };
+        assert_eq!(build(&[0u8; 100], &spec), Err(Dom0FdtError::BadHostTree));
+    }
+}
