@@ -128,49 +128,7 @@ fn write_memory(w: &mut vm_fdt::FdtWriter, ram: &[PhysRange]) -> Result<(), Dom0
 mod tests {
     use super::*;
 
-    fn host() -> Vec<u8> {
-        let mut w = vm_fdt::FdtWriter::new_with_mem_reserv(&[vm_fdt::FdtReserveEntry::new(
-            0x4000_0000,
-            0x1000,
-        )
-        .unwrap()])
-        .unwrap();
-        let root = w.begin_node("").unwrap();
-        w.property_u32("#address-cells", 2).unwrap();
-        w.property_u32("#size-cells", 2).unwrap();
-        w.property_string("compatible", "linux,dummy-virt").unwrap();
-        let chosen = w.begin_node("chosen").unwrap();
-        w.property_string("stdout-path", "/pl011@9000000").unwrap();
-        w.property_string("bootargs", "host args").unwrap();
-        w.end_node(chosen).unwrap();
-        let mem = w.begin_node("memory@40000000").unwrap();
-        w.property_string("device_type", "memory").unwrap();
-        w.property_array_u64("reg", &[0x4000_0000, 0x4000_0000])
-            .unwrap();
-        w.end_node(mem).unwrap();
-        let psci = w.begin_node("psci").unwrap();
-        w.property_string("method", "smc").unwrap();
-        w.end_node(psci).unwrap();
-        let cpus = w.begin_node("cpus").unwrap();
-        for i in 0..4 {
-            let c = w.begin_node(&format!("cpu@{i}")).unwrap();
-            w.property_u32("reg", i).unwrap();
-            w.end_node(c).unwrap();
-        }
-        w.end_node(cpus).unwrap();
-        let gic = w.begin_node("intc@8000000").unwrap();
-        w.property_u32("phandle", 0x8001).unwrap();
-        let its = w.begin_node("its@8080000").unwrap();
-        w.end_node(its).unwrap();
-        w.end_node(gic).unwrap();
-        let pmu = w.begin_node("pmu").unwrap();
-        w.end_node(pmu).unwrap();
-        let uart = w.begin_node("pl011@9000000").unwrap();
-        w.property_array_u64("reg", &[0x900_0000, 0x1000]).unwrap();
-        w.end_node(uart).unwrap();
-        w.end_node(root).unwrap();
-        w.finish().unwrap()
-    }
+    use crate::boot::test_env::sample_host_dtb as host;
 
     #[test]
     fn rewrites_for_dom0() {

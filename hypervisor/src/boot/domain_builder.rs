@@ -149,6 +149,14 @@ pub trait BuildEnv {
         pa: u64,
         size: u64,
     ) -> bool;
+    /// Map device MMIO `[ipa, ipa+size)` to host `pa` (device memory, RW, XN).
+    fn map_device(
+        &mut self,
+        pt: &crate::mm::page_table::PageTable,
+        ipa: u64,
+        pa: u64,
+        size: u64,
+    ) -> bool;
     /// Copy into host-physical memory.
     fn write(&mut self, pa: u64, bytes: &[u8]);
 }
@@ -230,8 +238,10 @@ pub fn build_domain(
         d.id,
         alloc::string::String::from(d.name),
         d.is_hardware(),
-        ram,
-        ram_pa,
+        alloc::vec![crate::domain::Bank {
+            ipa: ram,
+            pa: ram_pa
+        }],
         stage2,
         d.vcpus,
         crate::domain::BootVcpu {
@@ -244,70 +254,16 @@ pub fn build_domain(
 #[cfg(test)]
 mod build_tests {
     use super::*;
-    use crate::mm::page_table::PageTable;
-    use image_format::{layout, DomainSpec, ModuleKind, ModuleSpec, ModuleTable};
-    use sha2::{Digest, Sha256};
+    use image_format::{ModuleKind, ModuleTable};
 
-    #[derive(Default)]
-    struct FakeEnv {
-        writes: Vec<(u64, Vec<u8>)>,
-        maps: Vec<(u64, u64, u64)>,
-        mem_left: u64,
-    }
-
-    impl BuildEnv for FakeEnv {
-        fn guest_ram_base(&self) -> u64 {
-            0x4000_0000
-        }
-        fn alloc(&mut self, size: u64, _align: u64) -> Option<u64> {
-            self.mem_left = self.mem_left.checked_sub(size)?;
-            Some(0x1_0000_0000)
-        }
-        fn new_stage2(&mut self) -> Option<PageTable> {
-            Some(PageTable {
-                root: 0x1000,
-                root_level: 0,
-            })
-        }
-        fn map_ram(&mut self, _pt: &PageTable, ipa: u64, pa: u64, size: u64) -> bool {
-            self.maps.push((ipa, pa, size));
-            true
-        }
-        fn write(&mut self, pa: u64, bytes: &[u8]) {
-            self.writes.push((pa, bytes.to_vec()));
-        }
-    }
+    use crate::boot::test_env::{arm64_image, image_with, FakeEnv};
 
     fn kernel() -> Vec<u8> {
-        let mut k = vec![0u8; 8192];
-        k[16..24].copy_from_slice(&8192u64.to_le_bytes());
-        k[56..60].copy_from_slice(&crate::boot::linux_image::MAGIC.to_le_bytes());
-        k
+        arm64_image(8192)
     }
 
     fn image(kernel: &[u8], memory: u64) -> Vec<u8> {
-        let l = layout(
-            0x1000,
-            &[DomainSpec {
-                id: 3,
-                flags: 0,
-                vcpus: 1,
-                memory_bytes: memory,
-                name: "g".into(),
-            }],
-            &[ModuleSpec {
-                kind: ModuleKind::Kernel,
-                domain: 3,
-                size: kernel.len() as u64,
-                sha256: Sha256::digest(kernel).into(),
-                cmdline: "hello".into(),
-            }],
-        );
-        let mut img = vec![0u8; l.image_size as usize];
-        img[0x1000..0x1000 + l.table.len()].copy_from_slice(&l.table);
-        let o = l.module_offsets[0] as usize;
-        img[o..o + kernel.len()].copy_from_slice(kernel);
-        img
+        image_with(3, 0, memory, &[(ModuleKind::Kernel, kernel.to_vec())])
     }
 
     fn run(img: &[u8], env: &mut FakeEnv) -> Result<crate::domain::Domain, BuildError> {
@@ -324,7 +280,8 @@ mod build_tests {
             ..Default::default()
         };
         let d = run(&img, &mut env).unwrap();
-        assert_eq!((d.id, d.ram.base, d.ram.size), (3, 0x4000_0000, 64 << 20));
+        assert_eq!(d.id, 3);
+        assert_eq!(d.banks[0].ipa, PhysRange::new(0x4000_0000, 64 << 20));
         assert_eq!(d.boot_vcpu.entry, 0x4000_0000);
         assert_eq!(d.boot_vcpu.arg0, 0x43e0_0000);
         assert_eq!(env.maps, vec![(0x4000_0000, 0x1_0000_0000, 64 << 20)]);
@@ -333,7 +290,7 @@ mod build_tests {
         assert_eq!(*dtb_pa, 0x1_0000_0000 + (62 << 20));
         assert_eq!(
             fdt::Fdt::new(dtb).unwrap().chosen().bootargs(),
-            Some("hello")
+            Some("console=ttyAMA0")
         );
     }
 

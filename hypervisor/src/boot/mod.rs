@@ -5,5 +5,8 @@ pub mod dom0_fdt;
 pub mod domain_builder;
 pub mod dt;
 pub mod guest_fdt;
+pub mod hardware_domain;
 pub mod linux_image;
 pub mod modules;
+#[cfg(test)]
+pub(crate) mod test_env;

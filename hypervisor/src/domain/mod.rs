@@ -1,6 +1,7 @@
 //! Domains: a guest's identity, memory, console and run state.
 
 use alloc::string::String;
+use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use crate::board::PhysRange;
@@ -15,15 +16,20 @@ pub struct BootVcpu {
     pub arg0: u64,
 }
 
+/// A block of guest RAM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bank {
+    pub ipa: PhysRange,
+    pub pa: u64,
+}
+
 pub struct Domain {
     pub id: u16,
     pub name: String,
     /// Owns the devices the hypervisor does not keep; its output is printed bare.
     pub hardware: bool,
-    /// Guest-physical RAM.
-    pub ram: PhysRange,
-    /// Host-physical base of that RAM (contiguous).
-    pub ram_pa: u64,
+    /// RAM banks: guest-physical range and host-physical base of each.
+    pub banks: Vec<Bank>,
     pub stage2: PageTable,
     pub vcpus: u16,
     pub boot_vcpu: BootVcpu,
@@ -43,8 +49,7 @@ impl Domain {
         id: u16,
         name: String,
         hardware: bool,
-        ram: PhysRange,
-        ram_pa: u64,
+        banks: Vec<Bank>,
         stage2: PageTable,
         vcpus: u16,
         boot_vcpu: BootVcpu,
@@ -53,8 +58,7 @@ impl Domain {
             id,
             name,
             hardware,
-            ram,
-            ram_pa,
+            banks,
             stage2,
             vcpus,
             boot_vcpu,
@@ -64,10 +68,17 @@ impl Domain {
     }
 
     /// Host-physical address of guest-physical `[ipa, ipa+len)`, if it is
-    /// all inside the domain's RAM.
+    /// all inside one RAM bank of the domain.
     pub fn ipa_to_pa(&self, ipa: u64, len: u64) -> Option<u64> {
         let end = ipa.checked_add(len)?;
-        (ipa >= self.ram.base && end <= self.ram.end()).then(|| self.ram_pa + (ipa - self.ram.base))
+        self.banks
+            .iter()
+            .find(|b| ipa >= b.ipa.base && end <= b.ipa.end())
+            .map(|b| b.pa + (ipa - b.ipa.base))
+    }
+
+    pub fn ram_bytes(&self) -> u64 {
+        self.banks.iter().map(|b| b.ipa.size).sum()
     }
 
     /// Bytes the guest wrote to its console.
@@ -127,8 +138,16 @@ mod tests {
             1,
             "t".into(),
             false,
-            PhysRange::new(0x4000_0000, 0x100_0000),
-            0x8000_0000,
+            alloc::vec![
+                Bank {
+                    ipa: PhysRange::new(0x4000_0000, 0x100_0000),
+                    pa: 0x8000_0000
+                },
+                Bank {
+                    ipa: PhysRange::new(0x5000_0000, 0x1000),
+                    pa: 0x5000_0000
+                },
+            ],
             PageTable {
                 root: 0,
                 root_level: 0,
@@ -141,5 +160,9 @@ mod tests {
         assert_eq!(d.ipa_to_pa(0x40ff_fff0, 17), None);
         assert_eq!(d.ipa_to_pa(0x3fff_ffff, 1), None);
         assert_eq!(d.ipa_to_pa(u64::MAX, 2), None);
+        assert_eq!(d.ipa_to_pa(0x5000_0ff8, 8), Some(0x5000_0ff8));
+        // Not across banks, even adjacent ones.
+        assert_eq!(d.ipa_to_pa(0x5000_0ff8, 9), None);
+        assert_eq!(d.ram_bytes(), 0x100_1000);
     }
 }

@@ -96,6 +96,18 @@ impl BuildEnv for Env<'_> {
         pt.map::<stage2::Stage2Format>(&mut t, ipa, pa, size, attrs)
             .is_ok()
     }
+    fn map_device(&mut self, pt: &PageTable, ipa: u64, pa: u64, size: u64) -> bool {
+        let attrs = Attrs {
+            mem: MemType::Device,
+            perms: Perms::RW,
+        };
+        let mut t = FrameTables {
+            frames: self.frames,
+            lowest: u64::MAX,
+        };
+        pt.map::<stage2::Stage2Format>(&mut t, ipa, pa, size, attrs)
+            .is_ok()
+    }
     fn write(&mut self, pa: u64, bytes: &[u8]) {
         // SAFETY: the domain builder only writes into RAM it allocated
         // through `alloc` for this domain, which the EL2 map covers.
@@ -278,7 +290,7 @@ fn build_domains(
                     d.id,
                     d.name,
                     d.memory_bytes >> 20,
-                    dom.ram_pa,
+                    dom.banks[0].pa,
                     mine.len()
                 );
                 out.push(dom);

@@ -1,0 +1,189 @@
+//! Building the hardware domain (dom0): direct-mapped RAM (everything the
+//! hypervisor does not keep), the host's devices passed through 1:1, and a
+//! device tree rewritten from the host's.
+
+use alloc::vec::Vec;
+
+use crate::board::PhysRange;
+use crate::boot::domain_builder::{BuildEnv, BuildError, DTB_MAX};
+use crate::boot::{direct_map, dom0_fdt, linux_image, modules};
+use crate::domain::{Bank, BootVcpu, Domain};
+use image_format::{DomainEntry, ModuleKind, ModuleTable};
+
+pub struct HardwareInputs<'a> {
+    /// The firmware's device tree.
+    pub host_dtb: &'a [u8],
+    /// RAM dom0 gets (host-physical; mapped 1:1).
+    pub ram: &'a [PhysRange],
+    /// Parts of that RAM the kernel, ramdisk and DTB must not be placed in
+    /// (the boot modules they are copied from).
+    pub avoid: &'a [PhysRange],
+    /// MMIO passed through 1:1.
+    pub devices: &'a [PhysRange],
+    /// Host device-tree nodes dom0 must not see.
+    pub remove_nodes: &'a [&'a str],
+}
+
+pub fn build(
+    env: &mut dyn BuildEnv,
+    image: &[u8],
+    table: &ModuleTable<'_>,
+    d: &DomainEntry<'_>,
+    inputs: &HardwareInputs<'_>,
+) -> Result<Domain, BuildError> {
+    let bytes_of = |kind| {
+        table
+            .module(d.id, kind)
+            .and_then(|m| modules::module_bytes(image, &m).map(|b| (m, b)))
+    };
+    let (kmod, kernel) = bytes_of(ModuleKind::Kernel).ok_or(BuildError::NoKernel)?;
+    let header = linux_image::parse(kernel).map_err(BuildError::Kernel)?;
+    let ramdisk = bytes_of(ModuleKind::Ramdisk).map(|(_, b)| b);
+    let total: u64 = inputs.ram.iter().map(|r| r.size).sum();
+    if total < d.memory_bytes {
+        return Err(BuildError::OutOfMemory {
+            need: d.memory_bytes,
+        });
+    }
+
+    let mut layout = direct_map::plan(
+        inputs.ram,
+        inputs.avoid,
+        &header,
+        ramdisk.map(|r| r.len() as u64),
+        0,
+    )
+    .map_err(BuildError::Layout)?;
+    let dtb = dom0_fdt::build(
+        inputs.host_dtb,
+        &dom0_fdt::Dom0FdtSpec {
+            ram: inputs.ram,
+            vcpus: d.vcpus,
+            bootargs: kmod.cmdline,
+            initrd: layout.initrd,
+            remove: inputs.remove_nodes,
+        },
+    )
+    .map_err(|_| BuildError::DeviceTree)?;
+    if dtb.len() as u64 > DTB_MAX {
+        return Err(BuildError::DeviceTree);
+    }
+    layout.dtb.size = dtb.len() as u64;
+
+    let stage2 = env.new_stage2().ok_or(BuildError::Stage2)?;
+    for r in inputs.ram {
+        if !env.map_ram(&stage2, r.base, r.base, r.size) {
+            return Err(BuildError::Stage2);
+        }
+    }
+    for r in inputs.devices {
+        if !env.map_device(&stage2, r.base, r.base, r.size) {
+            return Err(BuildError::Stage2);
+        }
+    }
+    env.write(layout.kernel.base, kernel);
+    if let (Some(rd), Some(bytes)) = (layout.initrd, ramdisk) {
+        env.write(rd.base, bytes);
+    }
+    env.write(layout.dtb.base, &dtb);
+
+    let banks: Vec<Bank> = inputs
+        .ram
+        .iter()
+        .map(|r| Bank {
+            ipa: *r,
+            pa: r.base,
+        })
+        .collect();
+    Ok(Domain::new(
+        d.id,
+        alloc::string::String::from(d.name),
+        true,
+        banks,
+        stage2,
+        d.vcpus,
+        BootVcpu {
+            entry: layout.kernel.base,
+            arg0: layout.dtb.base,
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::boot::test_env::{arm64_image, image_with, sample_host_dtb, FakeEnv};
+    use image_format::domain_flags::{DIRECT_MAP, HARDWARE};
+
+    const MIB: u64 = 1 << 20;
+
+    #[test]
+    fn builds_dom0_direct_mapped() {
+        let kernel = arm64_image(3 * MIB as usize);
+        let rd = vec![0x1f; 5000];
+        let img = image_with(
+            0,
+            HARDWARE | DIRECT_MAP,
+            256 * MIB,
+            &[
+                (ModuleKind::Kernel, kernel.clone()),
+                (ModuleKind::Ramdisk, rd.clone()),
+            ],
+        );
+        let t = ModuleTable::parse(&img[0x1000..]).unwrap();
+        let d = t.domains().next().unwrap();
+        let ram = [
+            PhysRange::new(0x4000_0000, 0x20_0000),
+            PhysRange::new(0x4400_0000, 0x3c00_0000),
+        ];
+        let avoid = [PhysRange::new(0x4400_0000, 8 * MIB)];
+        let devices = [PhysRange::new(0x0900_0000, 0x1000)];
+        let inputs = HardwareInputs {
+            host_dtb: &sample_host_dtb(),
+            ram: &ram,
+            avoid: &avoid,
+            devices: &devices,
+            remove_nodes: &["/pmu"],
+        };
+        let mut env = FakeEnv::default();
+        let dom = build(&mut env, &img, &t, &d, &inputs).unwrap();
+        assert!(dom.hardware);
+        // Kernel: the first 2 MiB-aligned slot clear of the modules.
+        assert_eq!(dom.boot_vcpu.entry, 0x4480_0000);
+        assert_eq!(
+            env.maps,
+            vec![
+                (0x4000_0000, 0x4000_0000, 0x20_0000),
+                (0x4400_0000, 0x4400_0000, 0x3c00_0000)
+            ]
+        );
+        assert_eq!(env.devices, vec![(0x0900_0000, 0x0900_0000, 0x1000)]);
+        assert_eq!(env.writes[0], (0x4480_0000, kernel));
+        let (rd_at, rd_bytes) = &env.writes[1];
+        assert_eq!(rd_bytes, &rd);
+        let (dtb_at, dtb) = &env.writes[2];
+        assert_eq!(*dtb_at, dom.boot_vcpu.arg0);
+        let f = fdt::Fdt::new(dtb).unwrap();
+        assert_eq!(f.chosen().bootargs(), Some("console=ttyAMA0"));
+        let chosen = f.find_node("/chosen").unwrap();
+        assert_eq!(
+            chosen.property("linux,initrd-start").unwrap().as_usize(),
+            Some(*rd_at as usize)
+        );
+        assert_eq!(f.memory().regions().count(), 2);
+        assert_eq!(dom.ipa_to_pa(0x4400_1000, 8), Some(0x4400_1000));
+        // Not enough RAM for the declared minimum.
+        let small = image_with(
+            0,
+            HARDWARE | DIRECT_MAP,
+            2048 * MIB,
+            &[(ModuleKind::Kernel, arm64_image(4096))],
+        );
+        let t = ModuleTable::parse(&small[0x1000..]).unwrap();
+        let d = t.domains().next().unwrap();
+        assert!(matches!(
+            build(&mut FakeEnv::default(), &small, &t, &d, &inputs),
+            Err(BuildError::OutOfMemory { .. })
+        ));
+    }
+}
