@@ -2,6 +2,7 @@
 pub mod boot;
 pub mod cache;
 pub mod firmware;
+pub mod gic_cpu;
 pub mod guest_mem;
 pub mod head;
 pub mod inject;
