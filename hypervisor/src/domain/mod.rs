@@ -1,6 +1,9 @@
 //! Domains: a guest's identity, memory, console and run state.
 
+pub mod power;
+
 use alloc::string::String;
+
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
 
