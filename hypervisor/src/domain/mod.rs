@@ -3,7 +3,6 @@
 pub mod power;
 
 use alloc::string::String;
-
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
 

@@ -75,7 +75,7 @@ impl VcpuPower {
         let vcpu = self.by_mpidr(mpidr).ok_or(psci_ret::INVALID_PARAMETERS)?;
         // The entry point is a guest address; anything but 4-byte aligned
         // cannot be an instruction.
-        if entry % 4 != 0 {
+        if !entry.is_multiple_of(4) {
             return Err(psci_ret::INVALID_PARAMETERS);
         }
         match self.state[vcpu].compare_exchange(
