@@ -103,5 +103,11 @@ pub trait Board: 'static {
     const RAM_WINDOW: PhysRange;
     /// MMIO windows the hypervisor maps as device memory.
     const DEVICE_WINDOWS: &'static [PhysRange];
+    /// MMIO the hypervisor keeps (e.g. the interrupt controller): never
+    /// passed through to the hardware domain.
+    const HYPERVISOR_DEVICES: &'static [PhysRange];
+    /// Host device-tree nodes the hardware domain must not see, because
+    /// the hypervisor keeps or does not virtualise that hardware.
+    const DOM0_HIDDEN_NODES: &'static [&'static str];
     const SPMC: Option<Spmc> = None;
 }

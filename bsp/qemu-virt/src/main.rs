@@ -26,8 +26,18 @@ impl Board for QemuVirt {
     const BOOT: BootProtocol = BootProtocol::LinuxArm64Image;
     const MAX_CPUS: usize = 8;
     const RAM_WINDOW: PhysRange = PhysRange::new(0x4000_0000, 255 << 30);
-    // GIC, UART, RTC, GPIO, fw_cfg, virtio-mmio, PCIe MMIO: below RAM, above flash.
-    const DEVICE_WINDOWS: &'static [PhysRange] = &[PhysRange::new(0x0800_0000, 0x3800_0000)];
+    const DEVICE_WINDOWS: &'static [PhysRange] = &[
+        // GIC, UART, RTC, GPIO, fw_cfg, virtio-mmio, PCIe MMIO and I/O: below RAM, above flash.
+        PhysRange::new(0x0800_0000, 0x3800_0000),
+        // PCIe ECAM (highmem).
+        PhysRange::new(0x40_1000_0000, 0x1000_0000),
+        // PCIe 64-bit MMIO (highmem).
+        PhysRange::new(0x80_0000_0000, 0x80_0000_0000),
+    ];
+    // The GIC: distributor, v2m, ITS and redistributors (0x0800_0000..0x0900_0000).
+    const HYPERVISOR_DEVICES: &'static [PhysRange] = &[PhysRange::new(0x0800_0000, 0x0100_0000)];
+    // No ITS or PMU emulation yet: dom0 must not find them.
+    const DOM0_HIDDEN_NODES: &'static [&'static str] = &["/intc@8000000/its@8080000", "/pmu"];
 }
 
 hypervisor::board_main!(QemuVirt);

@@ -183,3 +183,49 @@ mod tests {
         assert_eq!(passthrough(&w, &[PhysRange::new(0, 1 << 40)]), []);
     }
 }
+
+/// RAM for the hardware domain: the free ranges plus regions it gets back
+/// once they have served their purpose (boot modules, the firmware's DTB),
+/// sorted and with touching ranges merged.
+pub fn merge_ranges(free: &[PhysRange], give_back: &[PhysRange]) -> Vec<PhysRange> {
+    let mut all: Vec<PhysRange> = free
+        .iter()
+        .chain(give_back)
+        .copied()
+        .filter(|r| r.size > 0)
+        .collect();
+    all.sort_unstable_by_key(|r| r.base);
+    let mut out: Vec<PhysRange> = Vec::new();
+    for r in all {
+        match out.last_mut() {
+            Some(last) if r.base <= last.end() => last.size = last.size.max(r.end() - last.base),
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod merge_tests {
+    use super::*;
+
+    #[test]
+    fn merges_sorted_and_touching() {
+        let free = [
+            PhysRange::new(0x5000_0000, 0x1000_0000),
+            PhysRange::new(0x4000_0000, 0x20_0000),
+        ];
+        let back = [
+            PhysRange::new(0x4040_0000, 0x0fc0_0000),
+            PhysRange::new(0x5800_0000, 0x1000),
+        ];
+        assert_eq!(
+            merge_ranges(&free, &back),
+            [
+                PhysRange::new(0x4000_0000, 0x20_0000),
+                PhysRange::new(0x4040_0000, 0x1fc0_0000)
+            ]
+        );
+        assert_eq!(merge_ranges(&[], &[PhysRange::new(1, 0)]), []);
+    }
+}

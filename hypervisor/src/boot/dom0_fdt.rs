@@ -77,7 +77,9 @@ fn copy_node(
     }
     for child in node.children() {
         let child_path = format!("{path}/{}", child.name);
-        if is_memory(&child) || spec.remove.contains(&child_path.as_str()) {
+        // The host's CPU topology is not the vCPUs'.
+        let topology = child_path == "/cpus/cpu-map";
+        if topology || is_memory(&child) || spec.remove.contains(&child_path.as_str()) {
             continue;
         }
         if cpu_index(&child_path).is_some() {
@@ -174,6 +176,7 @@ mod tests {
         );
         assert_eq!(f.cpus().count(), 2);
         assert!(f.find_node("/pmu").is_none());
+        assert!(f.find_node("/cpus/cpu-map").is_none());
         assert!(f.find_node("/intc@8000000/its@8080000").is_none());
         assert_eq!(
             f.find_node("/intc@8000000")

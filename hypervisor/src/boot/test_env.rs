@@ -65,6 +65,8 @@ pub fn sample_host_dtb() -> Vec<u8> {
     w.property_string("method", "smc").unwrap();
     w.end_node(psci).unwrap();
     let cpus = w.begin_node("cpus").unwrap();
+    let map = w.begin_node("cpu-map").unwrap();
+    w.end_node(map).unwrap();
     for i in 0..4 {
         let c = w.begin_node(&format!("cpu@{i}")).unwrap();
         w.property_u32("reg", i).unwrap();

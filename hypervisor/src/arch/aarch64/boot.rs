@@ -5,11 +5,12 @@
 use aarch64_cpu::registers::*;
 use alloc::vec::Vec;
 
-use super::{cache, mmu, stage2, vcpu};
-use crate::board::{Board, PhysRange};
+use super::{cache, gic_cpu, mmu, stage2, vcpu};
+use crate::board::{Board, InterruptController, PhysRange};
 use crate::boot::domain_builder::{self, BuildEnv};
-use crate::boot::{dt, modules};
+use crate::boot::{direct_map, dt, hardware_domain, modules};
 use crate::console;
+use crate::drivers::gicv3::{Distributor, Redistributor};
 use crate::info;
 use crate::mm::frames::{FrameAllocator, PAGE_SIZE};
 use crate::mm::page_table::{Attrs, MemType, PageTable, Perms, TableMemory, ENTRIES};
@@ -132,6 +133,29 @@ fn dtb_blob<B: Board>(dtb: u64) -> &'static [u8] {
     unsafe { core::slice::from_raw_parts(dtb as *const u8, size as usize) }
 }
 
+/// Bring up the physical interrupt controller for the boot CPU.
+fn init_gic<B: Board>() {
+    let InterruptController::GicV3 { gicd, gicr } = B::INTERRUPT_CONTROLLER else {
+        fatal::<B>("only GICv3 is supported on aarch64 so far")
+    };
+    let aff = MPIDR_EL1.get() & 0xff_00ff_ffff;
+    // SAFETY: the board's GICD/GICR lie in a mapped device window and the
+    // hypervisor is the only one to program them.
+    let dist = unsafe { Distributor::new(gicd as usize) };
+    dist.init(aff);
+    // SAFETY: as above.
+    let Some(rd) = (unsafe { Redistributor::find(gicr as usize, aff) }) else {
+        fatal::<B>("no GICv3 redistributor for the boot CPU")
+    };
+    rd.init();
+    gic_cpu::init();
+    info!(
+        "GICv3: {} interrupt IDs, {} list registers",
+        dist.lines(),
+        gic_cpu::nr_lrs()
+    );
+}
+
 /// Entered once on the boot CPU, at EL2, MMU off, from `_start`.
 pub fn primary_main<B: Board>(dtb: usize) -> ! {
     if (CurrentEL.get() >> 2) & 3 != 2 {
@@ -231,7 +255,21 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
     // SAFETY: a fresh, mapped, otherwise unused block; called once.
     unsafe { crate::mm::heap::init(heap as usize, HEAP_SIZE as usize) };
 
-    let domains = build_domains(&mut frames, image, hyp_end - start);
+    init_gic::<B>();
+
+    let image_end = crate::mm::frames::align_up(image_range.end(), PAGE_SIZE);
+    let dtb_range = PhysRange::new(
+        crate::mm::frames::align_down(info.dtb.base, PAGE_SIZE),
+        crate::mm::frames::align_up(info.dtb.end(), PAGE_SIZE)
+            - crate::mm::frames::align_down(info.dtb.base, PAGE_SIZE),
+    );
+    let hw = HardwareSources {
+        host_dtb: blob,
+        give_back: [PhysRange::new(hyp_end, image_end - hyp_end), dtb_range],
+        devices: direct_map::passthrough(B::DEVICE_WINDOWS, B::HYPERVISOR_DEVICES),
+        hidden_nodes: B::DOM0_HIDDEN_NODES,
+    };
+    let domains = build_domains(&mut frames, image, hyp_end - start, &hw);
     drop(frames);
     let domains = crate::domain::install(domains);
     let Some(first) = domains.first() else {
@@ -247,10 +285,27 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
     vcpu::run(first, stack_top as usize)
 }
 
+/// What the hardware domain is built from, besides the modules.
+struct HardwareSources<'a> {
+    host_dtb: &'a [u8],
+    /// Regions that become dom0 RAM once copied from: the modules, the DTB.
+    give_back: [PhysRange; 2],
+    devices: Vec<PhysRange>,
+    hidden_nodes: &'static [&'static str],
+}
+
+/// Memory the hypervisor keeps back from the hardware domain for its own
+/// later needs (stage-2 tables, per-CPU stacks).
+const HYP_RESERVE: u64 = 16 << 20;
+
+/// Build every domain of the image: ordinary ones first, then the hardware
+/// domain from all RAM that is left. The hardware domain comes first in the
+/// result (it runs on the boot CPU).
 fn build_domains(
     frames: &mut FrameAllocator,
     image: &[u8],
     table_offset: u64,
+    hw: &HardwareSources<'_>,
 ) -> Vec<crate::domain::Domain> {
     let table = match modules::parse_table(image, table_offset) {
         Ok(t) => t,
@@ -260,40 +315,59 @@ fn build_domains(
         }
     };
     let mut out = Vec::new();
-    for d in table.domains() {
-        let mine: Vec<_> = table
-            .modules()
-            .enumerate()
-            .filter(|(_, m)| m.domain == d.id)
-            .collect();
-        let bad = mine.iter().find(|(_, m)| {
-            let bytes = modules::module_bytes(image, m);
-            bytes.is_none_or(|b| <sha2::Sha256 as sha2::Digest>::digest(b).as_slice() != m.sha256)
-        });
-        if let Some((i, m)) = bad {
-            info!(
-                "d{} ({}): module {i} ({}) fails its SHA-256 check: domain refused",
-                d.id,
-                d.name,
-                m.kind.name()
-            );
-            if d.is_hardware() {
-                info!("the hardware domain cannot be built: halting");
-                vcpu::halt();
-            }
-            continue;
-        }
-        match domain_builder::build_domain(&mut Env { frames }, image, &table, &d) {
-            Ok(dom) => {
+    let is_hw = |d: &image_format::DomainEntry<'_>| d.is_hardware() && d.is_direct_mapped();
+    let order = table
+        .domains()
+        .filter(|d| !is_hw(d))
+        .chain(table.domains().filter(is_hw));
+    for d in order {
+        let verified = match modules::verify_domain(image, &table, d.id) {
+            Ok(n) => n,
+            Err(e) => {
                 info!(
-                    "d{} ({}): {} MiB RAM at host {:#x}, {} module(s) verified",
-                    d.id,
-                    d.name,
-                    d.memory_bytes >> 20,
-                    dom.banks[0].pa,
-                    mine.len()
+                    "d{} ({}): {e:?}: a module fails its SHA-256 check; domain refused",
+                    d.id, d.name
                 );
-                out.push(dom);
+                if d.is_hardware() {
+                    info!("the hardware domain cannot be built: halting");
+                    vcpu::halt();
+                }
+                continue;
+            }
+        };
+        let built = if is_hw(&d) {
+            let reserve = frames.alloc(HYP_RESERVE, PAGE_SIZE);
+            let ram = direct_map::merge_ranges(frames.ranges(), &hw.give_back);
+            for r in &ram {
+                let _ = frames.remove(*r);
+            }
+            if let Ok(base) = reserve {
+                let _ = frames.free(base, HYP_RESERVE);
+            }
+            let inputs = hardware_domain::HardwareInputs {
+                host_dtb: hw.host_dtb,
+                ram: &ram,
+                avoid: &hw.give_back,
+                devices: &hw.devices,
+                remove_nodes: hw.hidden_nodes,
+            };
+            hardware_domain::build(&mut Env { frames }, image, &table, &d, &inputs)
+        } else {
+            domain_builder::build_domain(&mut Env { frames }, image, &table, &d)
+        };
+        match built {
+            Ok(dom) => {
+                let mib = dom.ram_bytes() >> 20;
+                let where_ = dom.banks.first().map_or(0, |b| b.pa);
+                info!(
+                    "d{} ({}): {mib} MiB RAM from host {where_:#x}, {verified} module(s) verified",
+                    d.id, d.name
+                );
+                if dom.hardware {
+                    out.insert(0, dom);
+                } else {
+                    out.push(dom);
+                }
             }
             Err(e) => info!("d{} ({}): cannot build: {e:?}", d.id, d.name),
         }
