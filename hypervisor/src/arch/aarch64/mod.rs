@@ -1,6 +1,7 @@
 //! AArch64 at EL2 (non-VHE): the only code that touches system registers.
 pub mod boot;
 pub mod cache;
+pub mod esr;
 pub mod firmware;
 pub mod gic_cpu;
 pub mod guest_mem;
