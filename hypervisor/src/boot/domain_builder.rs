@@ -174,6 +174,11 @@ pub enum BuildError {
     },
     Stage2,
     DeviceTree,
+    /// More vCPUs than physical CPUs to pin them to.
+    TooManyVcpus {
+        vcpus: u16,
+        cpus: usize,
+    },
 }
 
 /// Build domain `d` of `table` from the module bytes in `image`: allocate
@@ -243,7 +248,7 @@ pub fn build_domain(
             pa: ram_pa
         }],
         stage2,
-        d.vcpus,
+        (0..u64::from(d.vcpus)).collect(),
         crate::domain::BootVcpu {
             entry: layout.kernel.base,
             arg0: layout.dtb.base,

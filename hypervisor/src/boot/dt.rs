@@ -5,6 +5,7 @@ use crate::board::PhysRange;
 
 pub const MAX_BANKS: usize = 16;
 pub const MAX_RESERVED: usize = 32;
+pub const MAX_CPUS: usize = 64;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DtError {
@@ -48,6 +49,9 @@ impl<const N: usize> Default for RangeList<N> {
 
 #[derive(Clone, Copy, Debug)]
 pub struct DtBootInfo {
+    /// MPIDR affinity of each CPU, in /cpus order (CPU 0 boots).
+    pub cpus: [u64; MAX_CPUS],
+    pub nr_cpus: usize,
     pub ram: RangeList<MAX_BANKS>,
     pub reserved: RangeList<MAX_RESERVED>,
     /// The blob itself.
@@ -58,6 +62,8 @@ pub struct DtBootInfo {
 pub fn parse(blob: &[u8], dtb_addr: u64) -> Result<DtBootInfo, DtError> {
     let fdt = fdt::Fdt::new(blob).map_err(|_| DtError::Malformed)?;
     let mut info = DtBootInfo {
+        cpus: [0; MAX_CPUS],
+        nr_cpus: 0,
         ram: RangeList::new(),
         reserved: RangeList::new(),
         dtb: PhysRange::new(dtb_addr, fdt.total_size() as u64),
@@ -78,6 +84,21 @@ pub fn parse(blob: &[u8], dtb_addr: u64) -> Result<DtBootInfo, DtError> {
     }
     if info.ram.as_slice().is_empty() {
         return Err(DtError::NoMemory);
+    }
+    let cpus = fdt
+        .find_node("/cpus")
+        .into_iter()
+        .flat_map(|n| n.children());
+    for cpu in cpus.filter(|c| c.property("device_type").and_then(|p| p.as_str()) == Some("cpu")) {
+        if info.nr_cpus == MAX_CPUS {
+            return Err(DtError::TooManyRegions);
+        }
+        let reg = cpu
+            .property("reg")
+            .and_then(|p| p.as_usize())
+            .ok_or(DtError::Malformed)?;
+        info.cpus[info.nr_cpus] = reg as u64;
+        info.nr_cpus += 1;
     }
     for m in fdt.memory_reservations() {
         info.reserved
@@ -110,6 +131,16 @@ mod tests {
         let root = w.begin_node("").unwrap();
         w.property_u32("#address-cells", 2).unwrap();
         w.property_u32("#size-cells", 2).unwrap();
+        let cpus = w.begin_node("cpus").unwrap();
+        w.property_u32("#address-cells", 1).unwrap();
+        w.property_u32("#size-cells", 0).unwrap();
+        for reg in [0u32, 0x100] {
+            let c = w.begin_node(&format!("cpu@{reg:x}")).unwrap();
+            w.property_string("device_type", "cpu").unwrap();
+            w.property_u32("reg", reg).unwrap();
+            w.end_node(c).unwrap();
+        }
+        w.end_node(cpus).unwrap();
         if with_memory {
             let m = w.begin_node("memory@40000000").unwrap();
             w.property_string("device_type", "memory").unwrap();
@@ -152,6 +183,7 @@ mod tests {
             ]
         );
         assert_eq!(info.dtb, PhysRange::new(0x4400_0000, b.len() as u64));
+        assert_eq!(&info.cpus[..info.nr_cpus], &[0, 0x100]);
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub struct HardwareInputs<'a> {
     pub devices: &'a [PhysRange],
     /// Host device-tree nodes dom0 must not see.
     pub remove_nodes: &'a [&'a str],
+    /// MPIDRs of the physical CPUs; vCPU i runs on CPU i and reports its MPIDR.
+    pub cpus: &'a [u64],
 }
 
 pub fn build(
@@ -39,6 +41,12 @@ pub fn build(
     let (kmod, kernel) = bytes_of(ModuleKind::Kernel).ok_or(BuildError::NoKernel)?;
     let header = linux_image::parse(kernel).map_err(BuildError::Kernel)?;
     let ramdisk = bytes_of(ModuleKind::Ramdisk).map(|(_, b)| b);
+    if usize::from(d.vcpus) > inputs.cpus.len() {
+        return Err(BuildError::TooManyVcpus {
+            vcpus: d.vcpus,
+            cpus: inputs.cpus.len(),
+        });
+    }
     let total: u64 = inputs.ram.iter().map(|r| r.size).sum();
     if total < d.memory_bytes {
         return Err(BuildError::OutOfMemory {
@@ -101,7 +109,7 @@ pub fn build(
         true,
         banks,
         stage2,
-        d.vcpus,
+        inputs.cpus[..usize::from(d.vcpus)].to_vec(),
         BootVcpu {
             entry: layout.kernel.base,
             arg0: layout.dtb.base,
@@ -144,10 +152,12 @@ mod tests {
             avoid: &avoid,
             devices: &devices,
             remove_nodes: &["/pmu"],
+            cpus: &[0, 1],
         };
         let mut env = FakeEnv::default();
         let dom = build(&mut env, &img, &t, &d, &inputs).unwrap();
         assert!(dom.hardware);
+        assert_eq!((dom.vcpus, dom.power.mpidr(1)), (2, 1));
         // Kernel: the first 2 MiB-aligned slot clear of the modules.
         assert_eq!(dom.boot_vcpu.entry, 0x4480_0000);
         assert_eq!(

@@ -35,6 +35,8 @@ pub struct Domain {
     pub stage2: PageTable,
     pub vcpus: u16,
     pub boot_vcpu: BootVcpu,
+    /// PSCI state of each vCPU.
+    pub power: power::VcpuPower,
     console: spin::Mutex<GuestLine>,
     running: AtomicBool,
 }
@@ -53,7 +55,7 @@ impl Domain {
         hardware: bool,
         banks: Vec<Bank>,
         stage2: PageTable,
-        vcpus: u16,
+        mpidrs: Vec<u64>,
         boot_vcpu: BootVcpu,
     ) -> Self {
         Self {
@@ -62,8 +64,9 @@ impl Domain {
             hardware,
             banks,
             stage2,
-            vcpus,
+            vcpus: mpidrs.len() as u16,
             boot_vcpu,
+            power: power::VcpuPower::new(mpidrs),
             console: spin::Mutex::new(GuestLine::new()),
             running: AtomicBool::new(true),
         }
@@ -154,7 +157,7 @@ mod tests {
                 root: 0,
                 root_level: 0,
             },
-            1,
+            alloc::vec![0],
             BootVcpu { entry: 0, arg0: 0 },
         );
         assert_eq!(d.ipa_to_pa(0x4000_1000, 16), Some(0x8000_1000));

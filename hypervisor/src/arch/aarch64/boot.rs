@@ -133,6 +133,11 @@ fn dtb_blob<B: Board>(dtb: u64) -> &'static [u8] {
     unsafe { core::slice::from_raw_parts(dtb as *const u8, size as usize) }
 }
 
+/// Physically contiguous, page-aligned memory for the hypervisor itself.
+pub fn alloc_frames(size: u64) -> Result<u64, crate::mm::frames::FrameError> {
+    FRAMES.lock().alloc(size, PAGE_SIZE)
+}
+
 /// Bring up the physical interrupt controller for the boot CPU.
 fn init_gic<B: Board>() {
     let InterruptController::GicV3 { gicd, gicr } = B::INTERRUPT_CONTROLLER else {
@@ -256,6 +261,9 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
     unsafe { crate::mm::heap::init(heap as usize, HEAP_SIZE as usize) };
 
     init_gic::<B>();
+    if let InterruptController::GicV3 { gicr, .. } = B::INTERRUPT_CONTROLLER {
+        super::smp::init(&info.cpus[..info.nr_cpus], gicr);
+    }
 
     let image_end = crate::mm::frames::align_up(image_range.end(), PAGE_SIZE);
     let dtb_range = PhysRange::new(
@@ -268,6 +276,7 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
         give_back: [PhysRange::new(hyp_end, image_end - hyp_end), dtb_range],
         devices: direct_map::passthrough(B::DEVICE_WINDOWS, B::HYPERVISOR_DEVICES),
         hidden_nodes: B::DOM0_HIDDEN_NODES,
+        cpus: &info.cpus[..info.nr_cpus],
     };
     let domains = build_domains(&mut frames, image, hyp_end - start, &hw);
     drop(frames);
@@ -282,7 +291,13 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
             d.id
         );
     }
-    vcpu::run(first, stack_top as usize)
+    vcpu::run(
+        first,
+        0,
+        first.boot_vcpu.entry,
+        first.boot_vcpu.arg0,
+        stack_top as usize,
+    )
 }
 
 /// What the hardware domain is built from, besides the modules.
@@ -292,6 +307,7 @@ struct HardwareSources<'a> {
     give_back: [PhysRange; 2],
     devices: Vec<PhysRange>,
     hidden_nodes: &'static [&'static str],
+    cpus: &'a [u64],
 }
 
 /// Memory the hypervisor keeps back from the hardware domain for its own
@@ -350,6 +366,7 @@ fn build_domains(
                 avoid: &hw.give_back,
                 devices: &hw.devices,
                 remove_nodes: hw.hidden_nodes,
+                cpus: hw.cpus,
             };
             hardware_domain::build(&mut Env { frames }, image, &table, &d, &inputs)
         } else {

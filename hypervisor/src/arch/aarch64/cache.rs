@@ -26,3 +26,15 @@ pub fn flush_guest_tlb() {
     barrier::dsb(barrier::ISH);
     barrier::isb(barrier::SY);
 }
+
+/// Clean `[start, end)` to the point of coherency, for a reader whose
+/// caches are off (a CPU that has not turned its MMU on yet).
+pub fn clean_range(start: usize, end: usize) {
+    let mut a = start & !(LINE - 1);
+    while a < end {
+        // SAFETY: cleaning writes back dirty lines; contents are unchanged.
+        unsafe { core::arch::asm!("dc cvac, {}", in(reg) a, options(nostack)) };
+        a += LINE;
+    }
+    barrier::dsb(barrier::SY);
+}

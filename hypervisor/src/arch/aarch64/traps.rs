@@ -3,7 +3,7 @@
 use aarch64_cpu::registers::*;
 
 use super::vectors::{kind, TrapFrame};
-use super::{guest_mem::CurrentGuest, inject, vcpu};
+use super::{guest_mem::CurrentGuest, inject, smp, vcpu};
 use crate::hypercall::smccc::{self, SmcccOutcome};
 use crate::hypercall::xen;
 use crate::info;
@@ -70,10 +70,13 @@ fn unhandled(frame: &mut TrapFrame, ec: u64, iss: u64) {
 fn smccc_call(frame: &mut TrapFrame) {
     let mut regs = [0u64; 8];
     regs.copy_from_slice(&frame.x[..8]);
-    match smccc::handle(&regs) {
+    let domain = vcpu::current();
+    match smccc::handle(&regs, &domain.power) {
         SmcccOutcome::Return(r) => frame.x[..4].copy_from_slice(&r),
         SmcccOutcome::SystemOff => vcpu::power_off_requested(false),
         SmcccOutcome::SystemReset => vcpu::power_off_requested(true),
+        SmcccOutcome::CpuOn { vcpu } => frame.x[0] = smp::start_vcpu(domain, vcpu) as u64,
+        SmcccOutcome::CpuOff => vcpu::cpu_off(),
     }
 }
 

@@ -32,16 +32,35 @@ const SCTLR_EL1_RESET: u64 = 0x30d0_0800;
 /// SPSR: EL1h with all of DAIF masked, as the Linux boot protocol wants.
 const SPSR_EL1H_MASKED: u64 = 0x3c5;
 
-/// The domain whose vCPU this CPU runs.
-pub fn current() -> &'static Domain {
-    // SAFETY: TPIDR_EL2 is set by `run` to a `&'static Domain` before the
-    // guest can trap, and never changed afterwards on this CPU.
-    unsafe { &*(TPIDR_EL2.get() as *const Domain) }
+/// The vCPU a physical CPU runs (one, pinned).
+pub struct Vcpu {
+    pub domain: &'static Domain,
+    pub index: usize,
+    /// Top of this CPU's EL2 stack.
+    pub stack_top: usize,
 }
 
-/// Start vCPU 0 of `d` on this CPU; the EL2 stack restarts at `stack_top`.
-pub fn run(d: &'static Domain, stack_top: usize) -> ! {
-    TPIDR_EL2.set(d as *const Domain as u64);
+/// The vCPU this CPU runs.
+pub fn current_vcpu() -> &'static Vcpu {
+    // SAFETY: TPIDR_EL2 is set by `run` to a leaked, never-freed `Vcpu`
+    // before the guest can trap.
+    unsafe { &*(TPIDR_EL2.get() as *const Vcpu) }
+}
+
+/// The domain whose vCPU this CPU runs.
+pub fn current() -> &'static Domain {
+    current_vcpu().domain
+}
+
+/// Start vCPU `index` of `d` on this CPU at `entry` with x0 = `arg0`; the
+/// EL2 stack restarts at `stack_top`.
+pub fn run(d: &'static Domain, index: usize, entry: u64, arg0: u64, stack_top: usize) -> ! {
+    let v = alloc::boxed::Box::leak(alloc::boxed::Box::new(Vcpu {
+        domain: d,
+        index,
+        stack_top,
+    }));
+    TPIDR_EL2.set(v as *const Vcpu as u64);
     SCTLR_EL1.set(SCTLR_EL1_RESET);
     VBAR_EL1.set(0);
     CPACR_EL1.set(0);
@@ -50,8 +69,8 @@ pub fn run(d: &'static Domain, stack_top: usize) -> ! {
     TTBR1_EL1.set(0);
     MAIR_EL1.set(0);
     CNTKCTL_EL1.set(0);
-    // vCPU 0: affinity 0.0.0.0 (bit 31 is RES1).
-    VMPIDR_EL2.set(1 << 31);
+    // The vCPU's affinity (bit 31 is RES1).
+    VMPIDR_EL2.set((1 << 31) | (d.power.mpidr(index) & 0xff_00ff_ffff));
     // SAFETY: VPIDR_EL2 only sets what the guest reads as MIDR_EL1.
     unsafe {
         core::arch::asm!("mrs {t}, midr_el1", "msr vpidr_el2, {t}", t = out(reg) _, options(nostack))
@@ -66,12 +85,12 @@ pub fn run(d: &'static Domain, stack_top: usize) -> ! {
     cache::flush_guest_tlb();
 
     let mut frame = alloc::boxed::Box::new(TrapFrame::default());
-    frame.x[0] = d.boot_vcpu.arg0;
-    frame.elr = d.boot_vcpu.entry;
+    frame.x[0] = arg0;
+    frame.elr = entry;
     frame.spsr = SPSR_EL1H_MASKED;
     info!(
-        "d{} ({}): starting at {:#x}, device tree at {:#x}",
-        d.id, d.name, d.boot_vcpu.entry, d.boot_vcpu.arg0
+        "d{}v{index} ({}): starting at {entry:#x}, x0 {arg0:#x}",
+        d.id, d.name
     );
     // SAFETY: the frame is on the heap, not on the stack being reset; EL1
     // and stage-2 state were set up above.
@@ -91,6 +110,13 @@ pub fn power_off_requested(reset: bool) -> ! {
         }
     );
     stop(d, reset)
+}
+
+/// PSCI CPU_OFF from the current vCPU: park this CPU until CPU_ON.
+pub fn cpu_off() -> ! {
+    let v = current_vcpu();
+    v.domain.power.cpu_off(v.index);
+    super::smp::run_when_started(v.domain, v.index, v.stack_top)
 }
 
 /// Stop the current domain for good.

@@ -5,7 +5,7 @@ use core::fmt::Write;
 mod calls;
 mod start;
 
-use calls::{console_write, smccc_hvc, smccc_smc, xen_hypercall};
+use calls::{console_write, smccc_hvc, smccc_hvc_args, smccc_smc, xen_hypercall};
 
 const PSCI_VERSION: u64 = 0x8400_0000;
 const PSCI_SYSTEM_OFF: u64 = 0x8400_0008;
@@ -17,7 +17,17 @@ const EFAULT: i64 = -14;
 const ENOSYS: i64 = -38;
 /// Guest-physical address with nothing behind it (RAM starts at 0x40000000).
 const HOLE: u64 = 0x1000_0000;
-const CHECKS: u32 = 10;
+const CHECKS_1CPU: u32 = 10;
+const CHECKS_SMP: u32 = 13;
+const PSCI_CPU_ON: u64 = 0xc400_0003;
+const PSCI_CPU_OFF: u64 = 0x8400_0002;
+const PSCI_AFFINITY_INFO: u64 = 0xc400_0004;
+const AFF_OFF: u64 = 1;
+
+/// Written by vCPU 1 when it runs: its MPIDR affinity | 0x100.
+static mut SECONDARY_RAN: u64 = 0;
+/// vCPU 1's stack.
+static mut SECONDARY_STACK: [u64; 1024] = [0; 1024];
 const EINVAL: i64 = -22;
 
 /// Lines go out through the console hypercall, one write per line.
@@ -68,8 +78,9 @@ pub fn main(dtb: u64) -> ! {
         n: 0,
         failed: 0,
     };
-    let plan = b"1..10\n";
-    let rc = console_write(plan);
+    let smp = cpu_count(dtb) >= 2;
+    let checks = if smp { CHECKS_SMP } else { CHECKS_1CPU };
+    let rc = console_write(if smp { b"1..13\n" } else { b"1..10\n" });
     tap.check(rc == 0, "console write returns 0", format_args!("rc {rc}"));
 
     let magic = if dtb != 0 && dtb.is_multiple_of(8) {
@@ -155,14 +166,18 @@ pub fn main(dtb: u64) -> ! {
         detail,
     );
 
-    if tap.failed == 0 && tap.n == CHECKS {
+    if smp {
+        smp_checks(&mut tap);
+    }
+
+    if tap.failed == 0 && tap.n == checks {
         let _ = writeln!(tap.out, "# all checks passed");
     } else {
+        let missing = checks - tap.n.min(checks);
         let _ = writeln!(
             tap.out,
-            "# {} of {} checks failed",
-            tap.failed + CHECKS - tap.n.min(CHECKS),
-            CHECKS
+            "# {} of {checks} checks failed",
+            tap.failed + missing
         );
     }
     // `selftest.end=reset` on the command line ends with SYSTEM_RESET.
@@ -177,6 +192,72 @@ pub fn main(dtb: u64) -> ! {
     let _ = writeln!(tap.out, "not ok - PSCI SYSTEM_{name} returned");
     loop {
         aarch64_wfi();
+    }
+}
+
+/// Start vCPU 1, see it run and turn itself off, then start it again.
+fn smp_checks(tap: &mut Tap) {
+    for round in 0..2 {
+        set_secondary_ran(0);
+        // Only the stack's address is taken here; vCPU 1 is off.
+        let top = core::ptr::addr_of_mut!(SECONDARY_STACK) as u64 + 8 * 1024;
+        let rc = smccc_hvc_args(PSCI_CPU_ON, [1, start::secondary_entry_point(), top])[0] as i64;
+        let mut off = false;
+        for _ in 0..50_000_000u64 {
+            if smccc_hvc_args(PSCI_AFFINITY_INFO, [1, 0, 0])[0] == AFF_OFF && secondary_ran() != 0 {
+                off = true;
+                break;
+            }
+        }
+        let ran = secondary_ran();
+        let ok = rc == 0 && off && ran == 0x101;
+        let name = if round == 0 {
+            "psci cpu_on starts vCPU 1, which turns itself off"
+        } else {
+            "psci cpu_on starts vCPU 1 again after cpu_off"
+        };
+        tap.check(
+            ok,
+            name,
+            format_args!("rc {rc}, off {off}, marker {ran:#x}"),
+        );
+    }
+    let rc = smccc_hvc_args(PSCI_CPU_ON, [0, start::secondary_entry_point(), 0])[0] as i64;
+    tap.check(
+        rc == -4,
+        "psci cpu_on of the running vCPU 0 returns ALREADY_ON",
+        format_args!("{rc}"),
+    );
+}
+
+fn secondary_ran() -> u64 {
+    // SAFETY: a plain static shared with vCPU 1; the MMU is off, so the
+    // access is not cached and both vCPUs see memory.
+    unsafe { core::ptr::addr_of!(SECONDARY_RAN).read_volatile() }
+}
+
+fn set_secondary_ran(v: u64) {
+    // SAFETY: as in `secondary_ran`.
+    unsafe { core::ptr::addr_of_mut!(SECONDARY_RAN).write_volatile(v) }
+}
+
+/// vCPU 1: record that it ran, then PSCI CPU_OFF.
+pub fn secondary_main() -> ! {
+    let mpidr: u64;
+    // SAFETY: reads this vCPU's affinity.
+    unsafe { core::arch::asm!("mrs {}, mpidr_el1", out(reg) mpidr, options(nomem, nostack)) };
+    set_secondary_ran((mpidr & 0xff) | 0x100);
+    smccc_hvc(PSCI_CPU_OFF);
+    loop {
+        aarch64_wfi();
+    }
+}
+
+fn cpu_count(dtb: u64) -> usize {
+    // SAFETY: see `bootargs`.
+    match unsafe { fdt::Fdt::from_ptr(dtb as *const u8) } {
+        Ok(f) => f.cpus().count(),
+        Err(_) => 0,
     }
 }
 

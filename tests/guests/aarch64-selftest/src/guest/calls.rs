@@ -2,12 +2,17 @@
 
 /// SMCCC call with `hvc #0`; returns x0..x3.
 pub fn smccc_hvc(fid: u64) -> [u64; 4] {
+    smccc_hvc_args(fid, [0; 3])
+}
+
+/// SMCCC call with `hvc #0` and arguments in x1..x3.
+pub fn smccc_hvc_args(fid: u64, a: [u64; 3]) -> [u64; 4] {
     let (mut r0, r1, r2, r3): (u64, u64, u64, u64);
     r0 = fid;
     // SAFETY: an SMCCC call to the hypervisor; x0-x17 may be clobbered.
     unsafe {
-        core::arch::asm!("hvc #0", inout("x0") r0, inout("x1") 0u64 => r1, inout("x2") 0u64 => r2,
-            inout("x3") 0u64 => r3, out("x4") _, out("x5") _, out("x6") _, out("x7") _,
+        core::arch::asm!("hvc #0", inout("x0") r0, inout("x1") a[0] => r1, inout("x2") a[1] => r2,
+            inout("x3") a[2] => r3, out("x4") _, out("x5") _, out("x6") _, out("x7") _,
             out("x8") _, out("x9") _, out("x10") _, out("x11") _, out("x12") _, out("x13") _,
             out("x14") _, out("x15") _, out("x16") _, out("x17") _, options(nostack));
     }

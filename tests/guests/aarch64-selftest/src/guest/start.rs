@@ -39,6 +39,18 @@ _start:
 4:  wfi
     b       4b
 
+    // A secondary vCPU started by PSCI CPU_ON: x0 = context = its stack top.
+    .global secondary_entry
+secondary_entry:
+    mov     sp, x0
+    adrp    x1, guest_vectors
+    add     x1, x1, :lo12:guest_vectors
+    msr     vbar_el1, x1
+    isb
+    bl      guest_secondary_main
+6:  wfi
+    b       6b
+
     .macro vent target
     .balign 0x80
     b       \target
@@ -99,6 +111,20 @@ static mut LAST_ELR: u64 = 0;
 #[unsafe(no_mangle)]
 extern "C" fn guest_main(dtb: u64) -> ! {
     super::main(dtb)
+}
+
+unsafe extern "C" {
+    fn secondary_entry();
+}
+
+/// Address of the secondary vCPU entry point.
+pub fn secondary_entry_point() -> u64 {
+    secondary_entry as *const () as u64
+}
+
+#[unsafe(no_mangle)]
+extern "C" fn guest_secondary_main() -> ! {
+    super::secondary_main()
 }
 
 #[unsafe(no_mangle)]
