@@ -24,9 +24,13 @@ const HCR: u64 = (1 << 0)
     | (1 << 31)
     | (1 << 40)
     | (1 << 41);
-/// CPTR_EL2 (non-VHE): RES1 bits, FP/SIMD not trapped; SVE (TZ) and SME
-/// (TSM) trapped until their state is context-switched.
-const CPTR: u64 = 0x33ff;
+/// CPTR_EL2 (non-VHE): RES1 bits (13, 9, 7:0) with FP/SIMD, SVE (TZ, bit 8)
+/// and SME (TSM, bit 12) not trapped. Each vCPU owns its physical CPU, so
+/// the guest's FP/SVE/SME state never needs switching; the hypervisor
+/// itself is built without FP.
+const CPTR: u64 = (1 << 13) | (1 << 9) | 0xff;
+/// ZCR_EL2 / SMCR_EL2 LEN: the largest vector length (clamped by hardware).
+const MAX_VL: u64 = 0xf;
 /// SCTLR_EL1 out of reset: MMU and caches off, RES1 bits set.
 const SCTLR_EL1_RESET: u64 = 0x30d0_0800;
 /// SPSR: EL1h with all of DAIF masked, as the Linux boot protocol wants.
@@ -79,6 +83,7 @@ pub fn run(d: &'static Domain, index: usize, entry: u64, arg0: u64, stack_top: u
     CNTHCTL_EL2.set(0b11);
     CNTVOFF_EL2.set(0);
     CPTR_EL2.set(CPTR);
+    allow_vector_extensions();
     stage2::configure();
     stage2::activate(d.stage2.root, d.id.wrapping_add(1));
     HCR_EL2.set(HCR);
@@ -110,6 +115,34 @@ pub fn power_off_requested(reset: bool) -> ! {
         }
     );
     stop(d, reset)
+}
+
+/// Let the guest use SVE and SME at their full vector lengths, where the
+/// CPU has them (the registers do not exist otherwise).
+fn allow_vector_extensions() {
+    let sve = (ID_AA64PFR0_EL1.get() >> 32) & 0xf != 0;
+    let sme = (ID_AA64PFR1_EL1.get() >> 24) & 0xf;
+    if sve {
+        // SAFETY: ZCR_EL2 (S3_4_C1_C2_0) exists with SVE; it only limits
+        // the vector length lower ELs see.
+        unsafe { core::arch::asm!("msr S3_4_C1_C2_0, {}", in(reg) MAX_VL, options(nostack)) };
+    }
+    if sme != 0 {
+        let smfr0: u64;
+        // SAFETY: ID_AA64SMFR0_EL1 (S3_0_C0_C4_5) is a read-only ID register.
+        unsafe {
+            core::arch::asm!("mrs {}, S3_0_C0_C4_5", out(reg) smfr0, options(nomem, nostack))
+        };
+        // FA64 (bit 31) if the CPU has it; EZT0 (bit 30) with SME2.
+        let fa64 = if smfr0 >> 63 != 0 { 1 << 31 } else { 0 };
+        let ezt0 = if sme >= 2 { 1 << 30 } else { 0 };
+        // SAFETY: SMCR_EL2 (S3_4_C1_C2_6) exists with SME; it only sets
+        // what lower ELs may use of SME.
+        unsafe {
+            core::arch::asm!("msr S3_4_C1_C2_6, {}", in(reg) MAX_VL | fa64 | ezt0, options(nostack))
+        };
+    }
+    aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
 }
 
 /// PSCI CPU_OFF from the current vCPU: park this CPU until CPU_ON.
