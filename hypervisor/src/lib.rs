@@ -18,6 +18,7 @@ pub mod domain;
 pub mod drivers;
 pub mod hypercall;
 pub mod mm;
+pub mod vgic;
 
 /// Define the board's entry point: the arch boot code calls it with the
 /// boot argument (aarch64: the DTB address) once a stack exists.
