@@ -11,7 +11,7 @@ use crate::cargo::{rustc_program, tool_version, Cargo, PROFILE};
 use crate::digest::sha256_hex;
 use crate::elf::{elf_to_flat, End, Flat};
 use crate::manifest::{image_manifest_path, load_board, load_image, BoardManifest, ImageFormat};
-use crate::modules::{build_guests, plan_modules, Pending};
+use crate::modules::{build_guests, check_memory, plan_modules, Pending, PlanInputs};
 use crate::output::write_all_or_nothing;
 use crate::record::{
     file_record, read_file_record, source_date_epoch, BuildRecord, ElfRecord, EpochSource, Inputs,
@@ -84,11 +84,25 @@ pub(crate) fn build_with(opts: &BuildOptions, ov: &Overrides) -> Result<BuildOut
         .join(format!("{}.yaml", board.board));
 
     // Everything that needs no compiler first.
-    let mut modules = plan_modules(root, &board, &image)?;
     let epoch = match ov.source_date_epoch {
         Some(e) => e,
         None => epoch_with_warning(root)?,
     };
+    let cache = crate::debian::cache_dir(root);
+    let (fetches, lock_file) = crate::packages::fetch_for_build(
+        &crate::apt::Apt::new(),
+        &cache,
+        root,
+        &board.board,
+        &image_path,
+        &image,
+    )?;
+    let inputs = PlanInputs {
+        epoch,
+        fetches: &fetches,
+    };
+    let mut modules = plan_modules(root, &board, &image, &inputs)?;
+    check_memory(&image, &modules)?;
     let cargo_lock = read_file_record(root, &root.join("Cargo.lock"))?;
     let target_dir = resolve(
         root,
@@ -103,6 +117,7 @@ pub(crate) fn build_with(opts: &BuildOptions, ov: &Overrides) -> Result<BuildOut
 
     // In-tree guests, each built once however often it is used.
     let module_elves = build_guests(&cargo, board.arch, &mut modules)?;
+    check_memory(&image, &modules)?;
 
     let domains = image
         .domains
@@ -139,6 +154,8 @@ pub(crate) fn build_with(opts: &BuildOptions, ov: &Overrides) -> Result<BuildOut
             image_manifest: read_file_record(root, &image_path)?,
             cargo_lock,
             hypervisor: hyp_record,
+            lock_file,
+            packages: fetches.values().map(|f| f.locked.clone()).collect(),
         },
         modules: modules
             .iter()
@@ -151,6 +168,9 @@ pub(crate) fn build_with(opts: &BuildOptions, ov: &Overrides) -> Result<BuildOut
                 kind: m.kind.name().to_string(),
                 source: m.source.clone(),
                 elf,
+                packages: m.provenance.packages.clone(),
+                decompressed_from: m.provenance.decompressed_from.clone(),
+                initramfs: m.provenance.initramfs.clone(),
                 offset,
                 size: t.bytes.len() as u64,
                 sha256: sha256_hex(&t.bytes),

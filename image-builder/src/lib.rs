@@ -3,9 +3,20 @@
 //!
 //! The library is what the `image-builder` binary and `qemu-runner` use:
 //! [`build::build`] makes an image, [`repro::repro`] checks that two
-//! checkouts at different paths make the same one.
+//! checkouts at different paths make the same one, [`update_lock`] pins an
+//! image's Debian packages. The Debian and initramfs pieces (`apt`, `deb`,
+//! `debian`, `lock`, `initramfs`, `cpio`, `kernel`) are public so their
+//! integration tests can drive them against the real archive.
+pub mod apt;
 pub mod build;
+pub mod cpio;
+pub mod deb;
+pub mod debian;
+pub mod initramfs;
+pub mod kernel;
+pub mod lock;
 pub mod manifest;
+pub mod packages;
 pub mod repro;
 pub mod workspace;
 
@@ -19,6 +30,7 @@ mod record;
 mod sniff;
 
 pub use build::{build, BuildOptions, BuildOutput};
+pub use packages::{update_lock, LockUpdate};
 pub use repro::{repro, ReproOptions, ReproReport};
 
 /// Shared by unit tests: the real tree this crate sits in.

@@ -1,5 +1,7 @@
 //! Command line of the image builder: `image-builder --board B` builds an
-//! image, `image-builder repro --board B` checks that builds are reproducible.
+//! image, `image-builder --board B --image M --update-lock` re-pins the
+//! image's Debian packages, `image-builder repro --board B` checks that
+//! builds are reproducible.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use image_builder::workspace::Workspace;
-use image_builder::{build, repro, BuildOptions, ReproOptions};
+use image_builder::{build, repro, update_lock, BuildOptions, ReproOptions};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -40,6 +42,11 @@ struct BuildArgs {
     /// Cargo target directory (default: <workspace>/target/image-builder).
     #[arg(long, value_name = "DIR")]
     target_dir: Option<PathBuf>,
+    /// Instead of building: resolve the image's Debian packages to the
+    /// current candidates (after apt-get update), download them and rewrite
+    /// the lock file next to the manifest (<image>.lock.yaml).
+    #[arg(long)]
+    update_lock: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -96,6 +103,18 @@ fn run(cli: Cli) -> Result<bool> {
                 out_dir: absolute(a.out)?,
                 target_dir: absolute(a.target_dir)?,
             };
+            if a.update_lock {
+                let u = update_lock(&opts)?;
+                if !u.written {
+                    println!("the image uses no Debian packages: no lock file needed");
+                    return Ok(true);
+                }
+                println!("{}", u.path.display());
+                for c in &u.changes {
+                    println!("  {c}");
+                }
+                return Ok(true);
+            }
             let out = build(&opts)?;
             println!("{}", out.image.display());
             println!(

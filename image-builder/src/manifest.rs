@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::workspace::Workspace;
 
@@ -87,8 +87,9 @@ pub struct DomainManifest {
     pub cmdline: String,
 }
 
-/// Where a module's bytes come from. In YAML a one-key map: `{guest: NAME}`
-/// or `{file: PATH}`.
+/// Where a module's bytes come from. In YAML a one-key map: `{guest: NAME}`,
+/// `{file: PATH}`, `{debian: {package, arch, [resolve], path}}` or
+/// `{initramfs: {busybox, applets, init, [packages], [files]}}`.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(try_from = "RawSource")]
 pub enum ModuleSource {
@@ -96,6 +97,135 @@ pub enum ModuleSource {
     Guest(String),
     /// A file, relative to the workspace root unless absolute.
     File(PathBuf),
+    /// One file out of a Debian package, pinned by the image's lock file.
+    Debian(DebianFile),
+    /// A ramdisk the builder assembles: busybox, an init script, extra files.
+    Initramfs(InitramfsSpec),
+}
+
+/// A Debian package as a manifest names it.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(deny_unknown_fields)]
+pub struct PackageRef {
+    pub package: String,
+    /// Debian architecture name (`arm64`, `amd64`, ...).
+    pub arch: String,
+    #[serde(default)]
+    pub resolve: Resolve,
+}
+
+/// How a manifest's package name becomes the package that is downloaded.
+#[derive(
+    Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord, Hash,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Resolve {
+    /// The package itself.
+    #[default]
+    Exact,
+    /// The package is a metapackage (e.g. `linux-image-arm64`): use the one
+    /// package it depends on (e.g. `linux-image-6.1.0-41-arm64`).
+    Depends,
+}
+
+/// `{debian: {package, arch, resolve, path}}`: one file from a package.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DebianFile {
+    pub package: String,
+    pub arch: String,
+    #[serde(default)]
+    pub resolve: Resolve,
+    /// Path inside the package's data, without a leading `/`; may be a glob
+    /// (`boot/vmlinuz-*`) that must match exactly one file.
+    pub path: String,
+}
+
+impl DebianFile {
+    pub fn package_ref(&self) -> PackageRef {
+        PackageRef {
+            package: self.package.clone(),
+            arch: self.arch.clone(),
+            resolve: self.resolve,
+        }
+    }
+}
+
+/// `{initramfs: ...}`: a reproducible busybox initramfs (gzip'd cpio newc).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InitramfsSpec {
+    /// The package whose `bin/busybox` becomes `/bin/busybox`.
+    pub busybox: BusyboxRef,
+    /// Applets to link to busybox in `/bin` (checked against the binary's
+    /// applet name table; busybox itself cannot be run on the build host).
+    pub applets: Vec<String>,
+    /// The `/init` script: a file in the tree (mode 0755 in the archive).
+    pub init: PathBuf,
+    /// Whole packages (or the parts matching `include`) unpacked into the archive.
+    #[serde(default)]
+    pub packages: Vec<TreePackage>,
+    /// Extra files from the tree.
+    #[serde(default)]
+    pub files: Vec<ExtraFile>,
+}
+
+/// The busybox package: `{package: busybox-static, arch: arm64}`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BusyboxRef {
+    pub package: String,
+    pub arch: String,
+}
+
+impl BusyboxRef {
+    pub fn package_ref(&self) -> PackageRef {
+        PackageRef {
+            package: self.package.clone(),
+            arch: self.arch.clone(),
+            resolve: Resolve::Exact,
+        }
+    }
+}
+
+/// A package unpacked into the initramfs.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TreePackage {
+    pub package: String,
+    pub arch: String,
+    #[serde(default)]
+    pub resolve: Resolve,
+    /// Globs over paths in the package; empty means everything.
+    #[serde(default)]
+    pub include: Vec<String>,
+}
+
+impl TreePackage {
+    pub fn package_ref(&self) -> PackageRef {
+        PackageRef {
+            package: self.package.clone(),
+            arch: self.arch.clone(),
+            resolve: self.resolve,
+        }
+    }
+}
+
+/// A file from the tree placed in the initramfs.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ExtraFile {
+    /// Path in the tree.
+    pub src: PathBuf,
+    /// Absolute path in the initramfs.
+    pub dest: String,
+    /// Permission bits as an octal string (`"0644"`, the default, or `"0755"`).
+    #[serde(default = "default_file_mode")]
+    pub mode: String,
+}
+
+fn default_file_mode() -> String {
+    "0644".into()
 }
 
 #[derive(Deserialize)]
@@ -103,17 +233,152 @@ pub enum ModuleSource {
 struct RawSource {
     guest: Option<String>,
     file: Option<PathBuf>,
+    debian: Option<DebianFile>,
+    initramfs: Option<InitramfsSpec>,
 }
 
 impl TryFrom<RawSource> for ModuleSource {
     type Error = String;
     fn try_from(r: RawSource) -> std::result::Result<Self, String> {
-        match (r.guest, r.file) {
-            (Some(g), None) => Ok(Self::Guest(g)),
-            (None, Some(f)) => Ok(Self::File(f)),
-            _ => Err("a module source needs exactly one of 'guest' or 'file'".into()),
+        let mut found = Vec::new();
+        if let Some(g) = r.guest {
+            found.push(Self::Guest(g));
+        }
+        if let Some(f) = r.file {
+            found.push(Self::File(f));
+        }
+        if let Some(d) = r.debian {
+            found.push(Self::Debian(d));
+        }
+        if let Some(i) = r.initramfs {
+            found.push(Self::Initramfs(i));
+        }
+        match found.len() {
+            1 => Ok(found.remove(0)),
+            _ => Err(
+                "a module source needs exactly one of 'guest', 'file', 'debian' or 'initramfs'"
+                    .into(),
+            ),
         }
     }
+}
+
+impl ModuleSource {
+    /// The Debian packages this source needs, as the manifest names them.
+    pub fn packages(&self) -> Vec<PackageRef> {
+        match self {
+            Self::Guest(_) | Self::File(_) => Vec::new(),
+            Self::Debian(d) => vec![d.package_ref()],
+            Self::Initramfs(i) => std::iter::once(i.busybox.package_ref())
+                .chain(i.packages.iter().map(TreePackage::package_ref))
+                .collect(),
+        }
+    }
+}
+
+impl ImageManifest {
+    /// Every Debian package the image needs, sorted, each once.
+    pub fn packages(&self) -> Vec<PackageRef> {
+        let set: std::collections::BTreeSet<PackageRef> = self
+            .domains
+            .iter()
+            .flat_map(|d| {
+                [Some(&d.kernel), d.ramdisk.as_ref(), d.device_tree.as_ref()]
+                    .into_iter()
+                    .flatten()
+            })
+            .flat_map(ModuleSource::packages)
+            .collect();
+        set.into_iter().collect()
+    }
+}
+
+/// Debian package names: lowercase letters, digits, `+ - .`, starting with a
+/// letter or digit, at least two characters (Debian Policy 5.6.1). Checked
+/// because they end up on apt-get's command line.
+pub fn valid_package_name(name: &str) -> bool {
+    name.len() >= 2
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c))
+}
+
+/// Debian architecture names: lowercase letters and digits (and `-`).
+pub fn valid_arch(arch: &str) -> bool {
+    !arch.is_empty()
+        && arch.starts_with(|c: char| c.is_ascii_lowercase())
+        && arch
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+fn check_source(ctx: &str, source: &ModuleSource) -> Result<()> {
+    for p in source.packages() {
+        if !valid_package_name(&p.package) {
+            bail!("{ctx}: '{}' is not a Debian package name", p.package);
+        }
+        if !valid_arch(&p.arch) {
+            bail!(
+                "{ctx}: package '{}': '{}' is not a Debian architecture",
+                p.package,
+                p.arch
+            );
+        }
+    }
+    match source {
+        ModuleSource::Debian(d) => {
+            if d.path.is_empty() || d.path.starts_with('/') || d.path.split('/').any(|c| c == "..")
+            {
+                bail!(
+                    "{ctx}: path '{}' must be a relative path inside the package (e.g. boot/vmlinuz-*)",
+                    d.path
+                );
+            }
+            glob::Pattern::new(&d.path).map_err(|e| {
+                anyhow::anyhow!("{ctx}: path '{}' is not a valid glob: {e}", d.path)
+            })?;
+        }
+        ModuleSource::Initramfs(i) => {
+            for a in &i.applets {
+                if a.is_empty()
+                    || a.contains(['/', '\0'])
+                    || a == "."
+                    || a == ".."
+                    || a == "busybox"
+                {
+                    bail!("{ctx}: '{a}' is not a valid applet name");
+                }
+            }
+            for f in &i.files {
+                if !f.dest.starts_with('/') || f.dest.split('/').any(|c| c == "..") {
+                    bail!(
+                        "{ctx}: file dest '{}' must be an absolute path in the initramfs",
+                        f.dest
+                    );
+                }
+                if u32::from_str_radix(&f.mode, 8).map_or(true, |m| m > 0o7777) {
+                    bail!(
+                        "{ctx}: file '{}': mode '{}' is not octal permission bits (e.g. \"0644\")",
+                        f.dest,
+                        f.mode
+                    );
+                }
+            }
+            for p in &i.packages {
+                for g in &p.include {
+                    glob::Pattern::new(g).map_err(|e| {
+                        anyhow::anyhow!(
+                            "{ctx}: package '{}': include '{g}' is not a valid glob: {e}",
+                            p.package
+                        )
+                    })?;
+                }
+            }
+        }
+        ModuleSource::Guest(_) | ModuleSource::File(_) => {}
+    }
+    Ok(())
 }
 
 fn read_yaml<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
@@ -205,6 +470,16 @@ pub fn load_image(path: &Path, board: &BoardManifest) -> Result<ImageManifest> {
         }
         if d.name.is_empty() || d.name.len() > 64 {
             bail!("{ctx}: domain name '{}' must be 1 to 64 characters", d.name);
+        }
+        let sources = [
+            ("kernel", Some(&d.kernel)),
+            ("ramdisk", d.ramdisk.as_ref()),
+            ("device_tree", d.device_tree.as_ref()),
+        ];
+        for (what, source) in sources {
+            if let Some(source) = source {
+                check_source(&format!("{ctx}: domain '{}': {what}", d.name), source)?;
+            }
         }
     }
     if m.domains.iter().filter(|d| d.hardware).count() > 1 {

@@ -1,6 +1,9 @@
-//! Domain modules: where each one's bytes come from (a file, or an in-tree
-//! guest crate to build), in manifest order, and the check that each is what
-//! its kind says. Files are read and checked before anything is compiled.
+//! Domain modules: where each one's bytes come from (a file, a file out of
+//! a pinned Debian package, an initramfs the builder assembles, or an
+//! in-tree guest crate to build), in manifest order, and the checks that
+//! each is what its kind says and that each domain's payload fits in its
+//! memory. Everything but guests is read and checked before anything is
+//! compiled.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -11,6 +14,9 @@ use image_format::ModuleKind;
 use crate::build::{elf_record, resolve};
 use crate::cargo::Cargo;
 use crate::elf::{elf_to_flat, End};
+use crate::initramfs::{Fetches, InitramfsRecord};
+use crate::kernel::Decompressed;
+use crate::lock::LockedPackage;
 use crate::manifest::{Arch, BoardManifest, ImageManifest, ModuleSource};
 use crate::record::{display_path, ElfRecord};
 use crate::sniff::check_module;
@@ -31,14 +37,40 @@ pub(crate) struct PlannedModule {
     pub source: String,
     pub cmdline: String,
     pub pending: Pending,
+    pub provenance: Provenance,
 }
 
-/// Resolve every module source, reading and checking files now; guests are
-/// only checked to exist (they are built later).
+/// Where a module's bytes came from beyond its source string, for build.json.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Provenance {
+    pub packages: Vec<LockedPackage>,
+    pub decompressed_from: Option<Decompressed>,
+    pub initramfs: Option<InitramfsRecord>,
+}
+
+/// What planning needs besides the manifests.
+pub(crate) struct PlanInputs<'a> {
+    /// SOURCE_DATE_EPOCH (initramfs timestamps).
+    pub epoch: u64,
+    /// The image's Debian packages, fetched and checked against the lock.
+    pub fetches: &'a Fetches,
+}
+
+/// A kernel's bytes as the hypervisor loads them: gzip is decompressed.
+fn kernel_bytes(arch: Arch, bytes: Vec<u8>, prov: &mut Provenance) -> Result<Vec<u8>, String> {
+    let k = crate::kernel::prepare(arch, bytes).map_err(|e| e.to_string())?;
+    prov.decompressed_from = k.decompressed_from;
+    Ok(k.bytes)
+}
+
+/// Resolve every module source, reading and checking files, package files
+/// and initramfs archives now; guests are only checked to exist (they are
+/// built later).
 pub(crate) fn plan_modules(
     root: &Path,
     board: &BoardManifest,
     image: &ImageManifest,
+    inputs: &PlanInputs,
 ) -> Result<Vec<PlannedModule>> {
     let mut out = Vec::new();
     for d in &image.domains {
@@ -50,6 +82,7 @@ pub(crate) fn plan_modules(
         for (kind, source) in sources {
             let Some(source) = source else { continue };
             let what = format!("domain '{}': {}", d.name, kind.name());
+            let mut prov = Provenance::default();
             let (source, pending) = match source {
                 ModuleSource::Guest(name) => {
                     let dir = root.join(GUESTS_DIR).join(name);
@@ -63,14 +96,48 @@ pub(crate) fn plan_modules(
                 }
                 ModuleSource::File(p) => {
                     let path = resolve(root, p);
-                    let bytes = std::fs::read(&path)
+                    let mut bytes = std::fs::read(&path)
                         .with_context(|| format!("{what}: cannot read file {}", path.display()))?;
+                    if kind == ModuleKind::Kernel {
+                        bytes = kernel_bytes(board.arch, bytes, &mut prov)
+                            .map_err(|e| anyhow::anyhow!("{what}: {}: {e}", path.display()))?;
+                    }
                     check_module(kind, board.arch, &bytes)
                         .map_err(|e| anyhow::anyhow!("{what}: {}: {e}", path.display()))?;
                     (
                         format!("file:{}", display_path(root, &path)),
                         Pending::Ready(bytes),
                     )
+                }
+                ModuleSource::Debian(deb) => {
+                    let f = inputs.fetches.get(&deb.package_ref()).with_context(|| {
+                        format!(
+                            "internal error: {what}: package {} was not fetched",
+                            deb.package
+                        )
+                    })?;
+                    let pkg = f.locked.spec();
+                    prov.packages.push(f.locked.clone());
+                    let (path, mut bytes) = crate::deb::extract_one(&f.read()?, &deb.path)
+                        .with_context(|| format!("{what}: package {pkg}"))?;
+                    let source = format!("debian:{pkg}:{path}");
+                    if kind == ModuleKind::Kernel {
+                        bytes = kernel_bytes(board.arch, bytes, &mut prov)
+                            .map_err(|e| anyhow::anyhow!("{what}: {source}: {e}"))?;
+                    }
+                    check_module(kind, board.arch, &bytes)
+                        .map_err(|e| anyhow::anyhow!("{what}: {source}: {e}"))?;
+                    (source, Pending::Ready(bytes))
+                }
+                ModuleSource::Initramfs(spec) => {
+                    let i = crate::initramfs::build(root, spec, inputs.fetches, inputs.epoch)
+                        .with_context(|| format!("{what}: building the initramfs"))?;
+                    prov.packages = i.packages;
+                    prov.initramfs = Some(i.record);
+                    let source = format!("initramfs:{}", spec.init.display());
+                    check_module(kind, board.arch, &i.bytes)
+                        .map_err(|e| anyhow::anyhow!("{what}: {source}: {e}"))?;
+                    (source, Pending::Ready(i.bytes))
                 }
             };
             out.push(PlannedModule {
@@ -84,10 +151,30 @@ pub(crate) fn plan_modules(
                     String::new()
                 },
                 pending,
+                provenance: prov,
             });
         }
     }
     Ok(out)
+}
+
+/// Every domain whose kernel is ready must hold kernel, ramdisk and device
+/// tree area in its memory (see [`crate::kernel::check_fits`]).
+pub(crate) fn check_memory(image: &ImageManifest, modules: &[PlannedModule]) -> Result<()> {
+    for d in &image.domains {
+        let ready = |kind| {
+            modules.iter().find_map(|m| match &m.pending {
+                Pending::Ready(b) if m.domain_id == d.id && m.kind == kind => Some(b),
+                _ => None,
+            })
+        };
+        let Some(kernel) = ready(ModuleKind::Kernel) else {
+            continue;
+        };
+        let ramdisk = ready(ModuleKind::Ramdisk).map(Vec::len);
+        crate::kernel::check_fits(&d.name, d.memory_mib, kernel, ramdisk)?;
+    }
+    Ok(())
 }
 
 /// Build the guests `modules` name (each once), check them like files, and
@@ -138,6 +225,14 @@ mod tests {
         crate::test_support::qemu_virt()
     }
 
+    fn no_packages() -> PlanInputs<'static> {
+        static NONE: Fetches = Fetches::new();
+        PlanInputs {
+            epoch: 0,
+            fetches: &NONE,
+        }
+    }
+
     #[test]
     fn plan_reads_and_checks_files_in_manifest_order() {
         let t = tempfile::tempdir().unwrap();
@@ -153,7 +248,7 @@ mod tests {
             - {name: a, id: 4, vcpus: 1, memory_mib: 8, kernel: {file: k.img}, device_tree: {file: d.dtb}, ramdisk: {file: rd.cpio}, cmdline: 'x y'}\n\
             - {name: b, id: 2, vcpus: 1, memory_mib: 8, kernel: {guest: g1}}\n";
         let image: ImageManifest = serde_norway::from_str(yaml).unwrap();
-        let plan = plan_modules(root, &board(), &image).unwrap();
+        let plan = plan_modules(root, &board(), &image, &no_packages()).unwrap();
         let got: Vec<_> = plan
             .iter()
             .map(|m| {
@@ -180,7 +275,12 @@ mod tests {
 
         let fail = |yaml: &str| {
             let image: ImageManifest = serde_norway::from_str(yaml).unwrap();
-            format!("{:#}", plan_modules(root, &board(), &image).err().unwrap())
+            format!(
+                "{:#}",
+                plan_modules(root, &board(), &image, &no_packages())
+                    .err()
+                    .unwrap()
+            )
         };
         let head =
             "image: t\nboards: [qemu-virt]\ndomains:\n- {name: a, id: 1, vcpus: 1, memory_mib: 8, ";

@@ -9,6 +9,10 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
+use crate::initramfs::InitramfsRecord;
+use crate::kernel::Decompressed;
+use crate::lock::LockedPackage;
+
 /// Version of the build.json layout.
 pub const RECORD_VERSION: u32 = 1;
 
@@ -37,6 +41,12 @@ pub struct Inputs {
     pub image_manifest: FileRecord,
     pub cargo_lock: FileRecord,
     pub hypervisor: ElfRecord,
+    /// The image's lock file, when it uses Debian packages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock_file: Option<FileRecord>,
+    /// Every Debian package used (name, arch, version, sha256 of the .deb).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<LockedPackage>,
 }
 
 /// A file: path relative to the workspace root (see [`display_path`]).
@@ -64,11 +74,21 @@ pub struct ModuleRecord {
     pub domain: String,
     pub domain_id: u16,
     pub kind: String,
-    /// `guest:NAME` or `file:PATH` (PATH as for [`FileRecord`]).
+    /// `guest:NAME`, `file:PATH` (PATH as for [`FileRecord`]),
+    /// `debian:NAME:ARCH=VERSION:PATH-IN-PACKAGE` or `initramfs:INIT`.
     pub source: String,
     /// For guest modules: the ELF they were converted from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub elf: Option<ElfRecord>,
+    /// Debian packages the module was taken or assembled from.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<LockedPackage>,
+    /// For a kernel given compressed: what it was before decompression.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decompressed_from: Option<Decompressed>,
+    /// For an initramfs the builder made: the archive inside the gzip.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub initramfs: Option<InitramfsRecord>,
     pub offset: u64,
     pub size: u64,
     pub sha256: String,
@@ -198,6 +218,8 @@ mod tests {
                 image_manifest: file("manifests/images/selftest.yaml"),
                 cargo_lock: file("Cargo.lock"),
                 hypervisor: elf("bsp-qemu-virt"),
+                lock_file: None,
+                packages: Vec::new(),
             },
             modules: vec![
                 ModuleRecord {
@@ -206,6 +228,9 @@ mod tests {
                     kind: "kernel".into(),
                     source: "guest:aarch64-selftest".into(),
                     elf: Some(elf("aarch64-selftest")),
+                    packages: Vec::new(),
+                    decompressed_from: None,
+                    initramfs: None,
                     offset: 0x3000,
                     size: 10,
                     sha256: "ef".repeat(32),
@@ -216,6 +241,9 @@ mod tests {
                     kind: "ramdisk".into(),
                     source: "file:initrd.cpio".into(),
                     elf: None,
+                    packages: Vec::new(),
+                    decompressed_from: None,
+                    initramfs: None,
                     offset: 0x4000,
                     size: 3,
                     sha256: "01".repeat(32),

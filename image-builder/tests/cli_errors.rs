@@ -154,14 +154,99 @@ fn kernel_that_is_not_an_image() {
 }
 
 #[test]
-fn gzip_kernel_is_not_yet_supported() {
+fn truncated_gzip_kernel() {
     let c = Case::new();
     let gz = c.write("vmlinuz", &[0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0]);
     let image = c.image_with_kernel(&format!("{{file: {gz}}}"));
     let o = c.build(&["--image", &image]);
     assert_fails_with(
         &o,
-        &["domain 'dom0': kernel", &gz, "gzip-compressed kernel"],
+        &[
+            "domain 'dom0': kernel",
+            &gz,
+            "gzip-compressed kernel does not decompress",
+        ],
+    );
+    c.assert_no_output();
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+#[test]
+fn gzip_kernel_that_is_not_an_arm64_image() {
+    let c = Case::new();
+    let gz = c.write("vmlinuz", &gzip(b"#!/bin/sh\necho not a kernel\n"));
+    let image = c.image_with_kernel(&format!("{{file: {gz}}}"));
+    let o = c.build(&["--image", &image]);
+    assert_fails_with(
+        &o,
+        &[
+            "domain 'dom0': kernel",
+            &gz,
+            "decompresses to text starting with \"#!/bin/sh echo n\"",
+            "not a Linux arm64 Image",
+        ],
+    );
+    c.assert_no_output();
+}
+
+#[test]
+fn kernel_and_ramdisk_too_large_for_memory() {
+    let c = Case::new();
+    // An arm64 Image header claiming 12 MiB (image_size), gzip'd as Debian ships it.
+    let mut kernel = vec![0u8; 4096];
+    kernel[16..24].copy_from_slice(&(12u64 << 20).to_le_bytes());
+    kernel[56..60].copy_from_slice(b"ARM\x64");
+    let k = c.write("vmlinuz", &gzip(&kernel));
+    let mut rd = b"070701".to_vec();
+    rd.resize(3 << 20, 0);
+    let rd = c.write("initrd.cpio", &rd);
+    let image = c.write(
+        "image.yaml",
+        format!("image: t\nboards: [qemu-virt]\ndomains:\n  - {{name: dom0, id: 0, vcpus: 1, direct_map: true, memory_mib: 16, kernel: {{file: {k}}}, ramdisk: {{file: {rd}}}}}\n").as_bytes(),
+    );
+    let o = c.build(&["--image", &image]);
+    assert_fails_with(
+        &o,
+        &[
+            "domain 'dom0': kernel (12.0 MiB",
+            "ramdisk (3.0 MiB)",
+            "= 17.0 MiB does not fit in memory_mib 16",
+        ],
+    );
+    c.assert_no_output();
+}
+
+#[test]
+fn debian_packages_without_a_lock_file() {
+    let c = Case::new();
+    let init = c.write("init", b"#!/bin/sh\n");
+    let image = c.write(
+        "linux.yaml",
+        format!(
+            "image: linux\nboards: [qemu-virt]\ndomains:\n  - name: dom0\n    id: 0\n    vcpus: 1\n    memory_mib: 64\n    \
+             kernel: {{debian: {{package: linux-image-arm64, arch: arm64, resolve: depends, path: boot/vmlinuz-*}}}}\n    \
+             ramdisk: {{initramfs: {{busybox: {{package: busybox-static, arch: arm64}}, applets: [sh], init: {init}}}}}\n"
+        )
+        .as_bytes(),
+    );
+    let o = c.build(&["--image", &image]);
+    assert_fails_with(
+        &o,
+        &[
+            "image 'linux' uses Debian packages (busybox-static:arm64, linux-image-arm64:arm64 (resolve: depends))",
+            &format!("no lock file {}", c.path("linux.lock.yaml")),
+            &format!("`image-builder --board qemu-virt --image {image} --update-lock`"),
+        ],
+    );
+    assert!(
+        !Path::new(&c.path("linux.lock.yaml")).exists(),
+        "a build does not create the lock"
     );
     c.assert_no_output();
 }

@@ -1,0 +1,232 @@
+//! An image's Debian packages as a whole: a build fetches exactly what the
+//! lock file pins (and refuses to run without one), `--update-lock`
+//! re-resolves every package to the current candidate and rewrites the
+//! lock. Both name the one command that fixes a stale lock.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use crate::apt::PackageSource;
+use crate::build::{resolve, BuildOptions};
+use crate::debian::{cache_dir, fetch_pinned, resolve_current};
+use crate::initramfs::Fetches;
+use crate::lock::{describe, lock_path, LockFile, LockedPackage};
+use crate::manifest::{image_manifest_path, load_board, load_image, ImageManifest};
+use crate::record::{display_path, read_file_record, FileRecord};
+
+/// `path` for messages: relative to the tree if inside it, else as given.
+fn shown(root: &Path, path: &Path) -> PathBuf {
+    match display_path(root, path) {
+        p if p.starts_with("<outside-workspace>") => path.to_path_buf(),
+        p => PathBuf::from(p),
+    }
+}
+
+/// The command that (re)writes the lock of `manifest` for `board`.
+pub fn refresh_command(root: &Path, board: &str, manifest: &Path) -> String {
+    format!(
+        "image-builder --board {board} --image {} --update-lock",
+        shown(root, manifest).display()
+    )
+}
+
+/// Fetch the packages `image` needs, as pinned by its lock file. Returns
+/// them and the lock file's record (`None`: the image uses no packages).
+pub(crate) fn fetch_for_build(
+    src: &dyn PackageSource,
+    cache: &Path,
+    root: &Path,
+    board: &str,
+    manifest: &Path,
+    image: &ImageManifest,
+) -> Result<(Fetches, Option<FileRecord>)> {
+    let requests = image.packages();
+    if requests.is_empty() {
+        return Ok((Fetches::new(), None));
+    }
+    let refresh = refresh_command(root, board, manifest);
+    let path = lock_path(manifest);
+    let shown = shown(root, &path);
+    let Some(lock) = LockFile::read(&path)? else {
+        let names: Vec<String> = requests.iter().map(describe).collect();
+        bail!(
+            "image '{}' uses Debian packages ({}) but has no lock file {}: \
+             a build only uses pinned versions; create the lock with `{refresh}` and commit it",
+            image.image,
+            names.join(", "),
+            shown.display()
+        );
+    };
+    let pins = lock.pins(&requests, &shown, &refresh)?;
+    let mut fetches = Fetches::new();
+    for (r, pin) in requests.iter().zip(pins) {
+        let f = fetch_pinned(src, cache, pin, &shown, &refresh)?;
+        fetches.insert(r.clone(), f);
+    }
+    Ok((fetches, Some(read_file_record(root, &path)?)))
+}
+
+/// What `--update-lock` did.
+#[derive(Clone, Debug)]
+pub struct LockUpdate {
+    pub path: PathBuf,
+    /// One line per package: `name:arch version` or `old -> new`.
+    pub changes: Vec<String>,
+    /// Whether the file was (re)written.
+    pub written: bool,
+}
+
+/// `image-builder --update-lock`: refresh the package lists, resolve every
+/// package the image uses to the current candidate, download and hash it,
+/// and write the lock file atomically.
+pub fn update_lock(opts: &BuildOptions) -> Result<LockUpdate> {
+    let cache = cache_dir(&opts.workspace.root);
+    update_lock_with(&crate::apt::Apt::new(), &cache, opts, true)
+}
+
+pub(crate) fn update_lock_with(
+    src: &dyn PackageSource,
+    cache: &Path,
+    opts: &BuildOptions,
+    refresh_lists: bool,
+) -> Result<LockUpdate> {
+    let root = opts.workspace.root.as_path();
+    let board = load_board(&opts.workspace, &opts.board)?;
+    let manifest = resolve(
+        root,
+        &image_manifest_path(&opts.workspace, opts.image.as_deref(), &board),
+    );
+    let image = load_image(&manifest, &board)?;
+    let path = lock_path(&manifest);
+    let requests = image.packages();
+    if requests.is_empty() {
+        return Ok(LockUpdate {
+            path,
+            changes: Vec::new(),
+            written: false,
+        });
+    }
+    // An unreadable old lock is replaced; it is only used for the report.
+    let old = LockFile::read(&path).ok().flatten();
+    if refresh_lists {
+        let mut archs: Vec<&str> = requests.iter().map(|r| r.arch.as_str()).collect();
+        archs.dedup();
+        for arch in archs {
+            src.prepare(arch, true)?;
+        }
+    }
+    let mut pinned: Vec<LockedPackage> = Vec::new();
+    let mut changes = Vec::new();
+    for r in &requests {
+        let f = resolve_current(src, cache, r).with_context(|| {
+            format!(
+                "resolving {} for {}",
+                describe(r),
+                shown(root, &path).display()
+            )
+        })?;
+        let before = old
+            .as_ref()
+            .and_then(|l| l.packages.iter().find(|p| p.answers(r)));
+        let now = format!("{}={}", f.locked.name, f.locked.version);
+        changes.push(match before {
+            Some(b) if b == &f.locked => format!("{}: {now} (unchanged)", describe(r)),
+            Some(b) => format!("{}: {}={} -> {now}", describe(r), b.name, b.version),
+            None => format!("{}: {now} (new)", describe(r)),
+        });
+        pinned.push(f.locked);
+    }
+    LockFile::new(&image.image, pinned).write(&path)?;
+    Ok(LockUpdate {
+        path,
+        changes,
+        written: true,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::debian::tests::archive;
+    use crate::manifest::BoardManifest;
+    use crate::workspace::Workspace;
+
+    const MANIFEST: &str = "image: deb\nboards: [qemu-virt]\ndomains:\n\
+        - name: dom0\n  id: 0\n  vcpus: 1\n  memory_mib: 64\n\
+        \x20 kernel: {debian: {package: linux-image-arm64, arch: arm64, resolve: depends, path: boot/vmlinuz-*}}\n\
+        \x20 ramdisk: {initramfs: {busybox: {package: busybox-static, arch: arm64}, applets: [sh], init: init}}\n";
+
+    /// A tree with the real board manifest and the manifest above.
+    fn tree() -> (tempfile::TempDir, BuildOptions, BoardManifest) {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        std::fs::create_dir_all(root.join("manifests/boards")).unwrap();
+        std::fs::create_dir_all(root.join("manifests/images")).unwrap();
+        let real = crate::test_support::in_tree()
+            .boards_dir()
+            .join("qemu-virt.yaml");
+        std::fs::copy(real, root.join("manifests/boards/qemu-virt.yaml")).unwrap();
+        std::fs::write(root.join("manifests/images/deb.yaml"), MANIFEST).unwrap();
+        let opts = BuildOptions {
+            workspace: Workspace {
+                root: root.to_path_buf(),
+            },
+            board: "qemu-virt".into(),
+            image: Some("manifests/images/deb.yaml".into()),
+            out_dir: None,
+            target_dir: None,
+        };
+        (t, opts, crate::test_support::qemu_virt())
+    }
+
+    #[test]
+    fn build_without_lock_fails_then_update_lock_pins_and_build_fetches() {
+        let (t, opts, board) = tree();
+        let root = t.path();
+        let manifest = root.join("manifests/images/deb.yaml");
+        let image = load_image(&manifest, &board).unwrap();
+        let a = archive();
+        let cache = root.join("cache");
+
+        let e = fetch_for_build(&a, &cache, root, "qemu-virt", &manifest, &image)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("image 'deb' uses Debian packages (busybox-static:arm64, linux-image-arm64:arm64 (resolve: depends))")
+                && e.contains("no lock file manifests/images/deb.lock.yaml")
+                && e.contains("`image-builder --board qemu-virt --image manifests/images/deb.yaml --update-lock`"),
+            "{e}"
+        );
+        assert!(
+            !root.join("manifests/images/deb.lock.yaml").exists(),
+            "a build never writes the lock"
+        );
+
+        let u = update_lock_with(&a, &cache, &opts, false).unwrap();
+        assert!(u.written);
+        assert_eq!(
+            u.changes,
+            [
+                "busybox-static:arm64: busybox-static=1:1.35.0-5 (new)",
+                "linux-image-arm64:arm64 (resolve: depends): linux-image-6.1.0-41-arm64=6.1.158-1 (new)"
+            ]
+        );
+        let lock = LockFile::read(&u.path).unwrap().unwrap();
+        assert_eq!(lock.image, "deb");
+        assert_eq!(lock.packages.len(), 2);
+
+        let (fetches, rec) =
+            fetch_for_build(&a, &cache, root, "qemu-virt", &manifest, &image).unwrap();
+        assert_eq!(fetches.len(), 2);
+        assert_eq!(rec.unwrap().path, "manifests/images/deb.lock.yaml");
+
+        // A second update reports no change.
+        let u = update_lock_with(&a, &cache, &opts, false).unwrap();
+        assert!(
+            u.changes.iter().all(|c| c.ends_with("(unchanged)")),
+            "{:?}",
+            u.changes
+        );
+    }
+}
