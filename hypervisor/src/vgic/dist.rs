@@ -138,8 +138,10 @@ impl Vgic {
     fn write_ctlr(&mut self, w: u64, accessor: Option<usize>) {
         self.grp0 = w & CTLR_ENABLE_GRP0 != 0;
         self.grp1 = w & CTLR_ENABLE_GRP1 != 0;
+        // Newly deliverable interrupts, or loaded ones a disabled group withdraws.
         for v in 0..self.nr_vcpus() {
-            if Some(v) != accessor && self.highest_pending(v).is_some() {
+            let loaded = self.vcpus[v].nr_loaded > 0;
+            if Some(v) != accessor && (loaded || self.highest_pending(v).is_some()) {
                 self.push_effect(super::Effect::Kick(v));
             }
         }

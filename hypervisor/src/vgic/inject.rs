@@ -53,7 +53,10 @@ impl Vgic {
         }
         // The old holder must give it up; the new target may take it.
         self.note_change(0, intid, accessor);
-        let deliverable = self.irq(0, intid).is_some_and(|i| self.deliverable(i));
+        // (If a list register holds it, the holder's sync kicks the target.)
+        let deliverable = self
+            .irq(0, intid)
+            .is_some_and(|i| i.in_lr().is_none() && self.deliverable(i));
         match target.map(usize::from) {
             Some(t) if deliverable && Some(t) != accessor => self.push_effect(Effect::Kick(t)),
             _ => {}

@@ -23,13 +23,16 @@
 //!   calls return the vCPUs to kick (IPI if running elsewhere, wake if in WFI;
 //!   the current vCPU needs nothing: it flushes at entry).
 //! - Guest exit: read ICH_LR0..n into `sync(vcpu, &lrs)`; if the last plan
-//!   set LRENPIE, pass ICH_HCR_EL2.EOIcount to `eoi_count` and zero it.
+//!   set LRENPIE, pass ICH_HCR_EL2.EOIcount to `eoi_count` and zero it;
+//!   apply `drain_effects()` (a kick for the new target of an SPI that was
+//!   retargeted while in this vCPU's LRs; DeactivatePhys from `eoi_count`).
 //! - Guest entry: `flush(vcpu, nr_lrs)`: write `plan.lrs[n]` to ICH_LR<n>_EL2
 //!   and `ICH_HCR_EL2 = En | plan.hcr_bits()`. Always sync at exit and flush
 //!   at entry (at least whenever a vgic call happened in between).
 //! - Maintenance interrupt (PPI 25): nothing beyond the exit/entry pair;
 //!   UIE/NPIE/LRENPIE only make the CPU exit so the LRs are refilled.
-//! - WFI: `highest_pending(vcpu)` says whether the vCPU has work.
+//! - WFI: `highest_pending(vcpu)` says whether the vCPU has work (compare
+//!   its priority with ICH_VMCR_EL2.VPMR to honour the guest's mask).
 
 mod dist;
 mod inject;

@@ -207,6 +207,7 @@ impl Vgic {
     /// order `flush` planned them) into the model. Missing entries count as
     /// untouched. Acknowledged interrupts become active, deactivated ones
     /// inactive; edges and guest writes that arrived meanwhile are merged.
+    /// May queue a `Kick` for the new target of an SPI retargeted meanwhile.
     pub fn sync(&mut self, vcpu: usize, lrs: &[u64]) {
         let Some(state) = self.vcpus.get(vcpu) else {
             return;
@@ -230,6 +231,10 @@ impl Vgic {
             }
             irq.active = held.active_set.unwrap_or(now.active());
             irq.acked_by = irq.active.then_some(vcpu as u8);
+            // An SPI retargeted while it sat here: its new vCPU may take it now.
+            if let Some(home) = self.who_to_kick(vcpu, intid).filter(|&h| h != vcpu) {
+                self.push_effect(Effect::Kick(home));
+            }
         }
     }
 

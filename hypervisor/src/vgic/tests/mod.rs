@@ -3,7 +3,9 @@
 
 mod inject;
 mod linux_boot;
+mod property;
 mod regs;
+mod sched;
 
 use super::*;
 
