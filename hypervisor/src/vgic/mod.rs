@@ -26,7 +26,7 @@
 //!   set LRENPIE, pass ICH_HCR_EL2.EOIcount to `eoi_count` and zero it;
 //!   apply `drain_effects()` (a kick for the new target of an SPI that was
 //!   retargeted while in this vCPU's LRs; DeactivatePhys from `eoi_count`).
-//! - Guest entry: `flush(vcpu, nr_lrs)`: write `plan.lrs[n]` to ICH_LR<n>_EL2
+//! - Guest entry: `flush(vcpu, nr_lrs)`: write `plan.lrs()[n]` to ICH_LR<n>_EL2
 //!   and `ICH_HCR_EL2 = En | plan.hcr_bits()`. Always sync at exit and flush
 //!   at entry (at least whenever a vgic call happened in between).
 //! - Maintenance interrupt (PPI 25): nothing beyond the exit/entry pair;
