@@ -37,6 +37,10 @@ pub struct Domain {
     pub boot_vcpu: BootVcpu,
     /// PSCI state of each vCPU.
     pub power: power::VcpuPower,
+    /// The virtual GIC (hardware domains) and its guest-physical
+    /// distributor and redistributor regions.
+    pub vgic: Option<spin::Mutex<crate::vgic::Vgic>>,
+    pub gic_regions: Option<(PhysRange, PhysRange)>,
     console: spin::Mutex<GuestLine>,
     running: AtomicBool,
 }
@@ -67,6 +71,8 @@ impl Domain {
             vcpus: mpidrs.len() as u16,
             boot_vcpu,
             power: power::VcpuPower::new(mpidrs),
+            vgic: None,
+            gic_regions: None,
             console: spin::Mutex::new(GuestLine::new()),
             running: AtomicBool::new(true),
         }

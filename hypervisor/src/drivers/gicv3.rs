@@ -12,6 +12,7 @@ const GICD_IGROUPR: usize = 0x0080;
 const GICD_ISENABLER: usize = 0x0100;
 const GICD_ICENABLER: usize = 0x0180;
 const GICD_ICPENDR: usize = 0x0280;
+const GICD_ICFGR: usize = 0x0c00;
 const GICD_ICACTIVER: usize = 0x0380;
 const GICD_IPRIORITYR: usize = 0x0400;
 const GICD_IROUTER: usize = 0x6000;
@@ -101,6 +102,28 @@ impl Distributor {
             self.wait_rwp();
         }
     }
+
+    pub fn clear_pending(&self, intid: u32) {
+        self.regs
+            .reg32(GICD_ICPENDR + (intid / 32) as usize * 4)
+            .write(1 << (intid % 32));
+    }
+
+    /// Edge- (true) or level-triggered SPI.
+    pub fn set_edge(&self, intid: u32, edge: bool) {
+        set_cfg(&self.regs, GICD_ICFGR, intid, edge);
+    }
+}
+
+/// ICFGR: two bits per interrupt, bit 1 of each pair = edge.
+fn set_cfg(regs: &MmioBlock, base: usize, intid: u32, edge: bool) {
+    let r = regs.reg32(base + (intid / 16) as usize * 4);
+    let bit = 1 << ((intid % 16) * 2 + 1);
+    r.write(if edge {
+        r.read() | bit
+    } else {
+        r.read() & !bit
+    });
 }
 
 /// This CPU's redistributor.
@@ -162,5 +185,14 @@ impl Redistributor {
     pub fn set_enabled(&self, intid: u32, on: bool) {
         let reg = if on { GICD_ISENABLER } else { GICD_ICENABLER };
         self.sgi.reg32(reg).write(1 << (intid % 32));
+    }
+
+    pub fn clear_pending(&self, intid: u32) {
+        self.sgi.reg32(GICD_ICPENDR).write(1 << (intid % 32));
+    }
+
+    /// Edge- (true) or level-triggered PPI.
+    pub fn set_edge(&self, intid: u32, edge: bool) {
+        set_cfg(&self.sgi, GICD_ICFGR, intid, edge);
     }
 }

@@ -133,6 +133,16 @@ fn dtb_blob<B: Board>(dtb: u64) -> &'static [u8] {
     unsafe { core::slice::from_raw_parts(dtb as *const u8, size as usize) }
 }
 
+/// Give a hardware domain a virtual GIC at the physical GIC's addresses
+/// (its device tree describes the host's GIC).
+fn attach_vgic(dom: &mut crate::domain::Domain) {
+    let Some((gicd, gicr)) = super::vgic_glue::gic_bases() else {
+        return;
+    };
+    dom.gic_regions = Some(super::vgic_glue::regions(gicd, gicr, dom.vcpus));
+    dom.vgic = super::vgic_glue::create(dom).map(spin::Mutex::new);
+}
+
 /// Physically contiguous, page-aligned memory for the hypervisor itself.
 pub fn alloc_frames(size: u64) -> Result<u64, crate::mm::frames::FrameError> {
     FRAMES.lock().alloc(size, PAGE_SIZE)
@@ -154,6 +164,8 @@ fn init_gic<B: Board>() {
     };
     rd.init();
     gic_cpu::init();
+    super::vgic_glue::init(gicd, gicr);
+    super::vgic_glue::enable_local();
     info!(
         "GICv3: {} interrupt IDs, {} list registers",
         dist.lines(),
@@ -373,7 +385,10 @@ fn build_domains(
             domain_builder::build_domain(&mut Env { frames }, image, &table, &d)
         };
         match built {
-            Ok(dom) => {
+            Ok(mut dom) => {
+                if dom.hardware {
+                    attach_vgic(&mut dom);
+                }
                 let mib = dom.ram_bytes() >> 20;
                 let where_ = dom.banks.first().map_or(0, |b| b.pa);
                 info!(

@@ -70,6 +70,28 @@ pub fn set_hcr(v: u64) {
     ICH_HCR_EL2.set(v);
 }
 
+pub fn hcr() -> u64 {
+    ICH_HCR_EL2.get()
+}
+
+/// Send SGI `sgi` to the CPU whose affinity is `mpidr`.
+pub fn send_sgi(mpidr: u64, sgi: u8) {
+    let aff0 = mpidr & 0xff;
+    let v = (1u64 << (aff0 % 16))
+        | (((mpidr >> 8) & 0xff) << 16)
+        | (u64::from(sgi & 0xf) << 24)
+        | (((mpidr >> 16) & 0xff) << 32)
+        | ((aff0 / 16) << 44)
+        | (((mpidr >> 32) & 0xff) << 48);
+    sysreg_write!("icc_sgi1r_el1", v);
+    aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+}
+
+/// Implemented virtual priority bits (ICH_VTR_EL2.PRIbits + 1).
+pub fn priority_bits() -> u8 {
+    (((ICH_VTR_EL2.get() >> 29) & 7) + 1) as u8
+}
+
 pub fn read_lr(n: usize) -> u64 {
     match n {
         0 => ICH_LR0_EL2.get(),

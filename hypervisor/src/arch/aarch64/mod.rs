@@ -13,4 +13,5 @@ pub mod stage2;
 pub mod traps;
 pub mod vcpu;
 pub mod vectors;
+pub mod vgic_glue;
 pub mod vmsa;

@@ -80,6 +80,11 @@ pub fn init(host_cpus: &[u64], gicr: u64) {
     ONLINE[0].store(true, Ordering::Release);
 }
 
+/// MPIDR of physical CPU `index` (which runs vCPU `index`).
+pub fn host_mpidr(index: usize) -> Option<u64> {
+    HOST_CPUS.get().and_then(|c| c.get(index)).copied()
+}
+
 /// Get vCPU `index` of `d` running after a successful CPU_ON. Returns the
 /// PSCI result for the caller.
 pub fn start_vcpu(d: &'static Domain, index: usize) -> i64 {
@@ -140,6 +145,7 @@ extern "C" fn halyard_secondary_main(boot: &'static CpuBoot) -> ! {
         }
     }
     gic_cpu::init();
+    super::vgic_glue::enable_local();
     run_when_started(boot.domain, boot.vcpu as usize, boot.stack_top as usize)
 }
 

@@ -3,12 +3,13 @@
 use aarch64_cpu::registers::*;
 
 use super::vectors::{kind, TrapFrame};
-use super::{guest_mem::CurrentGuest, inject, smp, vcpu};
+use super::{esr, guest_mem::CurrentGuest, inject, smp, vcpu, vgic_glue};
 use crate::hypercall::smccc::{self, SmcccOutcome};
 use crate::hypercall::xen;
 use crate::info;
 
 const EC_WFX: u64 = 0x01;
+const EC_SYSREG: u64 = 0x18;
 const EC_HVC64: u64 = 0x16;
 const EC_SMC64: u64 = 0x17;
 const EC_IABT_LOWER: u64 = 0x20;
@@ -19,11 +20,13 @@ const XEN_HVC_IMM: u64 = 0xea1;
 #[unsafe(no_mangle)]
 extern "C" fn halyard_trap(k: u64, frame: &mut TrapFrame) {
     match k {
-        kind::LOWER_SYNC => guest_sync(frame),
-        kind::LOWER_IRQ | kind::LOWER_FIQ => {
-            info!("unexpected physical interrupt while in a guest")
+        kind::LOWER_SYNC | kind::LOWER_IRQ | kind::LOWER_FIQ | kind::LOWER_SERROR => {
+            // The list registers are the model's only while the guest runs.
+            let v = vcpu::current_vcpu();
+            vgic_glue::exit(v.domain, v.index);
+            guest_exception(k, frame);
+            vgic_glue::entry(v.domain, v.index);
         }
-        kind::LOWER_SERROR => info!("SError from d{} at {:#x}", vcpu::current().id, frame.elr),
         kind::AARCH32 => {
             info!(
                 "d{}: AArch32 is not supported; stopping the domain",
@@ -32,6 +35,17 @@ extern "C" fn halyard_trap(k: u64, frame: &mut TrapFrame) {
             vcpu::stop_current();
         }
         _ => hypervisor_fault(k, frame),
+    }
+}
+
+fn guest_exception(k: u64, frame: &mut TrapFrame) {
+    match k {
+        kind::LOWER_SYNC => guest_sync(frame),
+        kind::LOWER_IRQ | kind::LOWER_FIQ => {
+            let v = vcpu::current_vcpu();
+            vgic_glue::irq(v.domain, v.index);
+        }
+        _ => info!("SError from d{} at {:#x}", vcpu::current().id, frame.elr),
     }
 }
 
@@ -53,6 +67,7 @@ fn guest_sync(frame: &mut TrapFrame) {
             unhandled(frame, ec, iss);
         }
         EC_WFX => frame.elr += 4,
+        EC_SYSREG => sysreg(frame, ec, iss),
         EC_DABT_LOWER | EC_IABT_LOWER => stage2_abort(frame, ec, esr),
         _ => unhandled(frame, ec, iss),
     }
@@ -90,10 +105,43 @@ fn xen_call(frame: &mut TrapFrame) {
     frame.x[0] = rc as u64;
 }
 
+/// A trapped system-register access or system instruction (MSR/MRS/SYS).
+fn sysreg(frame: &mut TrapFrame, ec: u64, iss: u64) {
+    let (op0, op2, op1) = ((iss >> 20) & 3, (iss >> 17) & 7, (iss >> 14) & 7);
+    let (crn, rt, crm, read) = (
+        (iss >> 10) & 0xf,
+        ((iss >> 5) & 0x1f) as usize,
+        (iss >> 1) & 0xf,
+        iss & 1 == 1,
+    );
+    let v = vcpu::current_vcpu();
+    match (op0, op1, crn, crm, op2, read) {
+        // ICC_SGI1R_EL1 / ICC_SGI0R_EL1 writes (trapped with HCR_EL2.IMO/FMO).
+        (3, 0, 12, 11, 5, false) | (3, 0, 12, 11, 7, false) => {
+            let value = frame.x.get(rt).copied().unwrap_or(0);
+            vgic_glue::sgi_write(v.domain, v.index, value, op2 == 5);
+            frame.elr += 4;
+        }
+        // DC ISW/CSW/CISW (set/way, trapped by HCR_EL2.TSW): the guest's
+        // memory is coherent under the hypervisor's cacheable stage-2
+        // mappings, so there is nothing to do.
+        (1, 0, 7, 6 | 10 | 14, 2, false) => frame.elr += 4,
+        _ => unhandled(frame, ec, iss),
+    }
+}
+
 fn stage2_abort(frame: &mut TrapFrame, ec: u64, esr: u64) {
     let far = FAR_EL2.get();
     let ipa = ((HPFAR_EL2.get() & 0x0000_0fff_ffff_fff0) << 8) | (far & 0xfff);
-    let d = vcpu::current();
+    let v = vcpu::current_vcpu();
+    if ec == EC_DABT_LOWER {
+        if let Some(access) = esr::decode_data_abort(esr) {
+            if vgic_glue::mmio(v.domain, v.index, frame, ipa, access) {
+                return;
+            }
+        }
+    }
+    let d = v.domain;
     let what = if ec == EC_DABT_LOWER {
         "data"
     } else {

@@ -89,6 +89,7 @@ pub fn run(d: &'static Domain, index: usize, entry: u64, arg0: u64, stack_top: u
     HCR_EL2.set(HCR);
     cache::flush_guest_tlb();
 
+    super::vgic_glue::entry(d, index);
     let mut frame = alloc::boxed::Box::new(TrapFrame::default());
     frame.x[0] = arg0;
     frame.elr = entry;

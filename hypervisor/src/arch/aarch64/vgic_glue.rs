@@ -1,0 +1,261 @@
+//! Connects a domain's virtual GIC model (`crate::vgic`) to the hardware:
+//! emulated GICD/GICR accesses from stage-2 aborts, list registers synced
+//! at every exit and filled at every entry, physical interrupts forwarded
+//! as hardware-linked virtual ones, trapped SGI writes, and the model's
+//! effects applied to the physical GIC.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use super::esr::MmioAccess;
+use super::vectors::TrapFrame;
+use aarch64_cpu::registers::{Readable, FAR_EL2, MPIDR_EL1};
+
+use super::{gic_cpu, inject, smp};
+use crate::board::PhysRange;
+use crate::domain::Domain;
+use crate::drivers::gicv3::{Distributor, Redistributor};
+use crate::info;
+use crate::vgic::{split_redist_offset, Effect, Vgic, DIST_SIZE, REDIST_STRIDE};
+
+/// The hypervisor's own SGI, used to make a CPU re-enter its guest.
+pub const KICK_SGI: u8 = 0;
+const MAINTENANCE_PPI: u32 = 25;
+pub const VTIMER_PPI: u32 = 27;
+const MAX_LRS: usize = 16;
+
+static GICD: AtomicU64 = AtomicU64::new(0);
+static GICR: AtomicU64 = AtomicU64::new(0);
+
+pub fn init(gicd: u64, gicr: u64) {
+    GICD.store(gicd, Ordering::Release);
+    GICR.store(gicr, Ordering::Release);
+}
+
+/// The physical GIC's distributor and redistributor bases, once known.
+pub fn gic_bases() -> Option<(u64, u64)> {
+    let d = GICD.load(Ordering::Acquire);
+    (d != 0).then(|| (d, GICR.load(Ordering::Acquire)))
+}
+
+fn dist() -> Distributor {
+    // SAFETY: the board's GICD, recorded at boot, mapped as device memory.
+    unsafe { Distributor::new(GICD.load(Ordering::Acquire) as usize) }
+}
+
+fn this_redist() -> Option<Redistributor> {
+    let aff = MPIDR_EL1.get() & 0xff_00ff_ffff;
+    // SAFETY: the board's GICR region, recorded at boot, mapped as device memory.
+    unsafe { Redistributor::find(GICR.load(Ordering::Acquire) as usize, aff) }
+}
+
+/// A virtual GIC for a hardware domain: every physical SPI and the
+/// virtual timer PPI are linked 1:1 to the same virtual INTIDs.
+pub fn create(d: &Domain) -> Option<Vgic> {
+    let lines = dist().lines().min(1020);
+    let spis = (lines.saturating_sub(32) / 32) * 32;
+    let mpidrs: alloc::vec::Vec<u64> = (0..d.vcpus as usize).map(|i| d.power.mpidr(i)).collect();
+    let mut vg = match Vgic::new(&mpidrs, spis, gic_cpu::priority_bits()) {
+        Ok(v) => v,
+        Err(e) => {
+            info!("d{}: cannot create the virtual GIC: {e:?}", d.id);
+            return None;
+        }
+    };
+    for intid in (32..32 + spis).chain([VTIMER_PPI]) {
+        let _ = vg.link_hw(intid, intid);
+    }
+    apply(&mut vg, 0);
+    Some(vg)
+}
+
+/// Guest exit: fold the list registers back into the model.
+pub fn exit(d: &Domain, index: usize) {
+    let Some(vg) = &d.vgic else { return };
+    let n = gic_cpu::nr_lrs().min(MAX_LRS);
+    let mut lrs = [0u64; MAX_LRS];
+    for (i, lr) in lrs.iter_mut().enumerate().take(n) {
+        *lr = gic_cpu::read_lr(i);
+    }
+    let hcr = gic_cpu::hcr();
+    let eoi_count = ((hcr >> 27) & 0x1f) as u32;
+    let mut g = vg.lock();
+    g.sync(index, &lrs[..n]);
+    if eoi_count != 0 {
+        g.eoi_count(index, eoi_count);
+        gic_cpu::set_hcr(hcr & !(0x1f << 27));
+    }
+    apply(&mut g, index);
+}
+
+/// Guest entry: fill the list registers from the model.
+pub fn entry(d: &Domain, index: usize) {
+    let Some(vg) = &d.vgic else { return };
+    let n = gic_cpu::nr_lrs().min(MAX_LRS);
+    let plan = vg.lock().flush(index, n);
+    for (i, lr) in plan.lrs().iter().enumerate() {
+        gic_cpu::write_lr(i, *lr);
+    }
+    gic_cpu::set_hcr(1 | plan.hcr_bits());
+}
+
+/// A stage-2 data abort: emulate it if it hits the virtual GIC. Returns
+/// whether it did (the frame then continues after the access).
+pub fn mmio(d: &Domain, index: usize, frame: &mut TrapFrame, ipa: u64, access: MmioAccess) -> bool {
+    let (Some(vg), Some((gicd, gicr))) = (&d.vgic, d.gic_regions) else {
+        return false;
+    };
+    let write = access.write.then(|| access.store_value(&frame.x));
+    let mut g = vg.lock();
+    let result = if gicd.contains(ipa) {
+        g.dist_access(index, ipa - gicd.base, access.size, write)
+    } else if gicr.contains(ipa) {
+        let (frame_no, off) = split_redist_offset(ipa - gicr.base);
+        g.redist_access(frame_no, off, access.size, write)
+    } else {
+        return false;
+    };
+    apply(&mut g, index);
+    drop(g);
+    match result {
+        Ok(v) => {
+            if !access.write {
+                access.complete_load(&mut frame.x, v);
+            }
+            frame.elr += 4;
+        }
+        Err(e) => {
+            info!(
+                "d{}: GIC access at {ipa:#x} refused ({e:?}): injecting abort",
+                d.id
+            );
+            inject::data_abort(frame, FAR_EL2.get());
+        }
+    }
+    true
+}
+
+/// The guest regions of the virtual GIC for `vcpus` vCPUs.
+pub fn regions(gicd: u64, gicr: u64, vcpus: u16) -> (PhysRange, PhysRange) {
+    (
+        PhysRange::new(gicd, DIST_SIZE),
+        PhysRange::new(gicr, REDIST_STRIDE * u64::from(vcpus)),
+    )
+}
+
+/// A physical interrupt arrived while a guest ran.
+pub fn irq(d: &Domain, index: usize) {
+    let intid = gic_cpu::ack();
+    if intid >= gic_cpu::SPECIAL {
+        return;
+    }
+    let forwarded = d.vgic.is_some() && (intid == VTIMER_PPI || intid >= 32);
+    if !forwarded {
+        // Our own (kick SGI, maintenance) or unexpected: done here. The
+        // entry flush does whatever the kick was for.
+        gic_cpu::eoi(intid);
+        gic_cpu::deactivate(intid);
+        if intid >= 16 && intid != MAINTENANCE_PPI {
+            info!("d{}: unexpected physical interrupt {intid}", d.id);
+        }
+        return;
+    }
+    // Priority drop only: the guest's deactivation of the HW-linked
+    // virtual interrupt deactivates the physical one.
+    gic_cpu::eoi(intid);
+    if let Some(vg) = &d.vgic {
+        let mut g = vg.lock();
+        if let Ok(kicks) = g.raise_edge(index, intid) {
+            for v in kicks.iter() {
+                kick(index, v);
+            }
+        }
+        apply(&mut g, index);
+    }
+}
+
+/// A trapped write of ICC_SGI1R_EL1 (`group1`) or ICC_SGI0R_EL1.
+pub fn sgi_write(d: &Domain, index: usize, value: u64, group1: bool) {
+    let Some(vg) = &d.vgic else { return };
+    let mut g = vg.lock();
+    let targets = if group1 {
+        g.send_sgi(index, value)
+    } else {
+        g.send_sgi0(index, value)
+    };
+    for v in targets.iter() {
+        kick(index, v);
+    }
+    apply(&mut g, index);
+}
+
+fn kick(current: usize, target: usize) {
+    if target != current {
+        if let Some(mpidr) = smp::host_mpidr(target) {
+            gic_cpu::send_sgi(mpidr, KICK_SGI);
+        }
+    }
+}
+
+/// Carry out what the model asks of the physical GIC and other CPUs.
+fn apply(g: &mut Vgic, current: usize) {
+    for e in g.drain_effects() {
+        match e {
+            Effect::Kick(v) => kick(current, v),
+            Effect::EnablePhys(p) | Effect::DisablePhys(p) => {
+                let on = matches!(e, Effect::EnablePhys(_));
+                match p.vcpu {
+                    None => dist().set_enabled(p.pintid, on),
+                    Some(v) if v == current => {
+                        if let Some(rd) = this_redist() {
+                            rd.set_enabled(p.pintid, on);
+                        }
+                    }
+                    // Another CPU's banked PPI: that CPU syncs when it
+                    // programs its own redistributor (as Linux does).
+                    Some(_) => {}
+                }
+            }
+            Effect::ClearPhysPending(p) => match p.vcpu {
+                None => dist().clear_pending(p.pintid),
+                Some(v) if v == current => {
+                    if let Some(rd) = this_redist() {
+                        rd.clear_pending(p.pintid);
+                    }
+                }
+                Some(_) => {}
+            },
+            Effect::DeactivatePhys(p) => {
+                if p.vcpu.is_none_or(|v| v == current) {
+                    gic_cpu::deactivate(p.pintid);
+                }
+            }
+            Effect::SetPhysTrigger { phys, edge } => match phys.vcpu {
+                None => dist().set_edge(phys.pintid, edge),
+                Some(v) if v == current => {
+                    if let Some(rd) = this_redist() {
+                        rd.set_edge(phys.pintid, edge);
+                    }
+                }
+                Some(_) => {}
+            },
+            Effect::RouteChanged {
+                pintid,
+                vcpu: Some(v),
+                ..
+            } => {
+                if let Some(mpidr) = smp::host_mpidr(v) {
+                    dist().route(pintid, mpidr);
+                }
+            }
+            Effect::RouteChanged { vcpu: None, .. } => {}
+        }
+    }
+}
+
+/// This CPU's own interrupts: the kick SGI and the maintenance interrupt.
+pub fn enable_local() {
+    if let Some(rd) = this_redist() {
+        rd.set_enabled(u32::from(KICK_SGI), true);
+        rd.set_enabled(MAINTENANCE_PPI, true);
+    }
+}
