@@ -42,7 +42,8 @@ fn ret(v: u64) -> SmcccOutcome {
 fn implemented(fid: u32) -> bool {
     matches!(
         fid,
-        PSCI_VERSION
+        SMCCC_VERSION
+            | PSCI_VERSION
             | PSCI_FEATURES
             | PSCI_MIGRATE_INFO_TYPE
             | PSCI_SYSTEM_OFF
@@ -151,6 +152,8 @@ mod tests {
         assert_eq!(call(0x8400_000a, 0x8400_0008), ret(0));
         assert_eq!(call(0x8400_000a, 0xc400_0003), ret(0));
         assert_eq!(call(0x8400_000a, 0xc400_0001), ret(NOT_SUPPORTED));
+        // Linux asks before it uses SMCCC_VERSION.
+        assert_eq!(call(0x8400_000a, 0x8000_0000), ret(0));
         assert_eq!(call(0x8400_0008, 0), SmcccOutcome::SystemOff);
         assert_eq!(call(0x8400_0009, 0), SmcccOutcome::SystemReset);
     }
