@@ -548,4 +548,130 @@ mod tests {
         assert!(e.contains("colour"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    #[test]
+    fn in_tree_linux_dom0_manifest() {
+        let ws = crate::test_support::in_tree();
+        let img = load_image(&ws.images_dir().join("linux-dom0.yaml"), &board()).unwrap();
+        let d = &img.domains[0];
+        assert_eq!(
+            (d.id, d.hardware, d.direct_map, d.vcpus, d.memory_mib),
+            (0, true, true, 2, 512)
+        );
+        let ModuleSource::Debian(k) = &d.kernel else {
+            panic!("{:?}", d.kernel)
+        };
+        assert_eq!(
+            (k.package.as_str(), k.resolve, k.path.as_str()),
+            ("linux-image-arm64", Resolve::Depends, "boot/vmlinuz-*")
+        );
+        let Some(ModuleSource::Initramfs(i)) = &d.ramdisk else {
+            panic!("{:?}", d.ramdisk)
+        };
+        assert_eq!(i.busybox.package, "busybox-static");
+        assert_eq!(i.init, Path::new("tests/guests/linux-init/init"));
+        assert!(i.applets.iter().any(|a| a == "sh"));
+        let names: Vec<_> = img.packages().into_iter().map(|p| p.package).collect();
+        assert_eq!(names, ["busybox-static", "linux-image-arm64"]);
+    }
+
+    #[test]
+    fn source_syntax_and_checks() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("i.yaml");
+        let check = |kernel: &str, ramdisk: &str| {
+            std::fs::write(
+                &p,
+                format!("image: x\nboards: [qemu-virt]\ndomains:\n  - {{name: a, id: 0, vcpus: 1, memory_mib: 8, kernel: {kernel}, ramdisk: {ramdisk}}}\n"),
+            )
+            .unwrap();
+            load_image(&p, &board()).map_err(|e| format!("{e:#}"))
+        };
+        let deb = "{debian: {package: linux-image-arm64, arch: arm64, resolve: depends, path: boot/vmlinuz-*}}";
+        let rd = "{initramfs: {busybox: {package: busybox-static, arch: arm64}, applets: [sh], init: init, \
+            packages: [{package: kmod, arch: arm64, include: ['lib/*']}], files: [{src: a, dest: /etc/a, mode: '0600'}]}}";
+        let img = check(deb, rd).unwrap();
+        let pk: Vec<_> = img
+            .packages()
+            .into_iter()
+            .map(|p| (p.package, p.resolve))
+            .collect();
+        assert_eq!(
+            pk,
+            [
+                ("busybox-static".to_string(), Resolve::Exact),
+                ("kmod".to_string(), Resolve::Exact),
+                ("linux-image-arm64".to_string(), Resolve::Depends)
+            ]
+        );
+        let Some(ModuleSource::Initramfs(i)) = &img.domains[0].ramdisk else {
+            panic!()
+        };
+        assert_eq!(i.files[0].mode, "0600");
+
+        let fails = |kernel: &str, ramdisk: &str, needle: &str| {
+            let e = check(kernel, ramdisk).unwrap_err();
+            assert!(e.contains(needle), "{needle:?} not in {e}");
+        };
+        fails(
+            "{file: a, guest: b}",
+            rd,
+            "exactly one of 'guest', 'file', 'debian' or 'initramfs'",
+        );
+        fails(
+            "{debian: {package: linux-image-arm64, arch: arm64, path: x, version: 1}}",
+            rd,
+            "version",
+        );
+        fails(
+            "{debian: {package: linux-image-arm64, arch: arm64, resolve: newest, path: x}}",
+            rd,
+            "newest",
+        );
+        fails(
+            &deb.replace("linux-image-arm64", "-rf"),
+            rd,
+            "domain 'a': kernel: '-rf' is not a Debian package name",
+        );
+        fails(
+            &deb.replace("arch: arm64", "arch: ARM64"),
+            rd,
+            "'ARM64' is not a Debian architecture",
+        );
+        fails(
+            &deb.replace("boot/vmlinuz-*", "/boot/vmlinuz"),
+            rd,
+            "must be a relative path inside the package",
+        );
+        fails(
+            &deb.replace("boot/vmlinuz-*", "'boot/[x'"),
+            rd,
+            "not a valid glob",
+        );
+        fails(
+            deb,
+            &rd.replace("[sh]", "[sh, bin/sh]"),
+            "domain 'a': ramdisk: 'bin/sh' is not a valid applet name",
+        );
+        fails(
+            deb,
+            &rd.replace("dest: /etc/a", "dest: etc/a"),
+            "must be an absolute path in the initramfs",
+        );
+        fails(
+            deb,
+            &rd.replace("'0600'", "'rw'"),
+            "mode 'rw' is not octal permission bits",
+        );
+        fails(
+            deb,
+            &rd.replace("'lib/*'", "'[x'"),
+            "include '[x' is not a valid glob",
+        );
+        fails(
+            deb,
+            &rd.replace("busybox-static, arch", "Busybox, arch"),
+            "'Busybox' is not a Debian package name",
+        );
+    }
 }

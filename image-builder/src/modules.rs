@@ -304,4 +304,161 @@ mod tests {
             "{e}"
         );
     }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    }
+
+    /// An arm64 Image header with `image_size`.
+    fn arm64_image(image_size: u64) -> Vec<u8> {
+        let mut k = vec![0u8; 4096];
+        k[16..24].copy_from_slice(&image_size.to_le_bytes());
+        k[56..60].copy_from_slice(&ARM64_MAGIC);
+        k
+    }
+
+    #[test]
+    fn gzip_file_kernels_become_images() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        let raw = arm64_image(1 << 20);
+        let gz = gzip(&raw);
+        std::fs::write(root.join("vmlinuz"), &gz).unwrap();
+        // A gzip'd ramdisk stays compressed: only kernels are unpacked.
+        std::fs::write(root.join("rd.gz"), gzip(b"070701")).unwrap();
+        let yaml = "image: t\nboards: [qemu-virt]\ndomains:\n\
+            - {name: a, id: 1, vcpus: 1, memory_mib: 8, kernel: {file: vmlinuz}, ramdisk: {file: rd.gz}}\n";
+        let image: ImageManifest = serde_norway::from_str(yaml).unwrap();
+        let plan = plan_modules(root, &board(), &image, &no_packages()).unwrap();
+        assert!(matches!(plan[0].pending, Pending::Ready(ref b) if *b == raw));
+        let d = plan[0].provenance.decompressed_from.as_ref().unwrap();
+        assert_eq!((d.format.as_str(), d.size), ("gzip", gz.len() as u64));
+        assert!(matches!(plan[1].pending, Pending::Ready(ref b) if b.starts_with(&[0x1f, 0x8b])));
+        assert!(plan[1].provenance.decompressed_from.is_none());
+        check_memory(&image, &plan).unwrap();
+    }
+
+    #[test]
+    fn debian_and_initramfs_sources() {
+        use crate::deb::testdeb::Item;
+
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        std::fs::write(root.join("init"), "#!/bin/sh\n").unwrap();
+        let mut a = crate::debian::tests::FakeArchive::default();
+        let gz = gzip(&arm64_image(2 << 20));
+        a.add(
+            "linux-image-arm64",
+            "arm64",
+            "2",
+            "linux-image-9-arm64 (= 2)",
+            &[],
+        );
+        a.add(
+            "linux-image-9-arm64",
+            "arm64",
+            "2",
+            "",
+            &[
+                Item::File("./boot/vmlinuz-9-arm64", 0o644, &gz),
+                Item::File("./boot/config-9-arm64", 0o644, b"CONFIG_XEN=y"),
+            ],
+        );
+        let mut bb = b"\x7fELF\0".to_vec();
+        for name in [
+            "[", "[[", "ash", "cat", "ls", "mount", "poweroff", "sh", "sleep",
+        ] {
+            bb.extend_from_slice(name.as_bytes());
+            bb.push(0);
+        }
+        a.add(
+            "busybox-static",
+            "arm64",
+            "1:1.0-1",
+            "",
+            &[Item::File("./bin/busybox", 0o755, &bb)],
+        );
+        let yaml = "image: t\nboards: [qemu-virt]\ndomains:\n\
+            - name: dom0\n  id: 0\n  vcpus: 1\n  memory_mib: 8\n  cmdline: console=ttyAMA0\n\
+            \x20 kernel: {debian: {package: linux-image-arm64, arch: arm64, resolve: depends, path: boot/vmlinuz-*}}\n\
+            \x20 ramdisk: {initramfs: {busybox: {package: busybox-static, arch: arm64}, applets: [sh, cat], init: init}}\n";
+        let image: ImageManifest = serde_norway::from_str(yaml).unwrap();
+        let mut fetches = Fetches::new();
+        for r in image.packages() {
+            let f = crate::debian::resolve_current(&a, &root.join("cache"), &r).unwrap();
+            fetches.insert(r, f);
+        }
+        let inputs = PlanInputs {
+            epoch: 99,
+            fetches: &fetches,
+        };
+        let plan = plan_modules(root, &board(), &image, &inputs).unwrap();
+        assert_eq!(
+            plan[0].source,
+            "debian:linux-image-9-arm64:arm64=2:boot/vmlinuz-9-arm64"
+        );
+        assert_eq!(plan[0].cmdline, "console=ttyAMA0");
+        assert!(matches!(plan[0].pending, Pending::Ready(ref b) if *b == arm64_image(2 << 20)));
+        assert_eq!(
+            plan[0]
+                .provenance
+                .decompressed_from
+                .as_ref()
+                .unwrap()
+                .sha256,
+            crate::digest::sha256_hex(&gz)
+        );
+        assert_eq!(
+            plan[0].provenance.packages[0]
+                .metapackage
+                .as_ref()
+                .unwrap()
+                .name,
+            "linux-image-arm64"
+        );
+        assert_eq!(plan[1].source, "initramfs:init");
+        let rec = plan[1].provenance.initramfs.as_ref().unwrap();
+        // 7 standard directories, /dev/console, busybox, 2 applets, /init.
+        assert_eq!((rec.entries, rec.mtime), (12, 99));
+        assert_eq!(plan[1].provenance.packages[0].name, "busybox-static");
+
+        // 2 MiB image + ramdisk + 2 MiB DT area fit in 8 MiB, not in 4.
+        check_memory(&image, &plan).unwrap();
+        let mut small = image.clone();
+        small.domains[0].memory_mib = 4;
+        let e = check_memory(&small, &plan).unwrap_err().to_string();
+        assert!(
+            e.contains("domain 'dom0'") && e.contains("does not fit in memory_mib 4"),
+            "{e}"
+        );
+
+        // The glob must pick one file.
+        let mut two = image.clone();
+        if let ModuleSource::Debian(d) = &mut two.domains[0].kernel {
+            d.path = "boot/*".into();
+        }
+        let e = format!(
+            "{:#}",
+            plan_modules(root, &board(), &two, &inputs).err().unwrap()
+        );
+        assert!(
+            e.contains("domain 'dom0': kernel: package linux-image-9-arm64:arm64=2: 'boot/*' matches 2 files"),
+            "{e}"
+        );
+        // A kernel package whose file is not a kernel is named.
+        if let ModuleSource::Debian(d) = &mut two.domains[0].kernel {
+            d.path = "boot/config-*".into();
+        }
+        let e = format!(
+            "{:#}",
+            plan_modules(root, &board(), &two, &inputs).err().unwrap()
+        );
+        assert!(
+            e.contains("debian:linux-image-9-arm64:arm64=2:boot/config-9-arm64: expected a Linux arm64 Image"),
+            "{e}"
+        );
+    }
 }
