@@ -14,7 +14,8 @@ use anyhow::{bail, Context, Result};
 /// What the builder needs from a package archive.
 pub trait PackageSource {
     /// Make packages of `arch` available (adds a foreign architecture if
-    /// needed); with `refresh`, also update the package lists.
+    /// needed); with `refresh`, also update the package lists (once per
+    /// process).
     fn prepare(&self, arch: &str, refresh: bool) -> Result<()>;
     /// The control stanza of `name:arch`, at `version` or the candidate.
     fn show(&self, name: &str, arch: &str, version: Option<&str>) -> Result<Stanza>;
@@ -95,8 +96,15 @@ pub enum Dependency {
 /// The real thing: apt-get / apt-cache / dpkg on this machine.
 #[derive(Debug, Default)]
 pub struct Apt {
+    state: Mutex<AptState>,
+}
+
+#[derive(Debug, Default)]
+struct AptState {
     /// Architectures already checked in this process.
-    prepared: Mutex<Vec<String>>,
+    prepared: Vec<String>,
+    /// Whether this process already ran `apt-get update`.
+    updated: bool,
 }
 
 fn run(cmd: &mut Command) -> Result<Output> {
@@ -168,25 +176,24 @@ impl Apt {
 
 impl PackageSource for Apt {
     fn prepare(&self, arch: &str, refresh: bool) -> Result<()> {
-        let mut prepared = self.prepared.lock().unwrap_or_else(|e| e.into_inner());
-        if prepared.iter().any(|a| a == arch) && !refresh {
-            return Ok(());
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if !state.prepared.iter().any(|a| a == arch) {
+            if Self::native_arch()? != arch && !Self::foreign_archs()?.iter().any(|a| a == arch) {
+                eprintln!(
+                    "image-builder: dpkg does not know the foreign architecture {arch} yet: \
+                     adding it so apt can fetch {arch} packages"
+                );
+                run_privileged(&["dpkg", "--add-architecture", arch])?;
+                run_privileged(&["apt-get", "update", "-q"])?;
+                state.updated = true;
+            }
+            state.prepared.push(arch.to_string());
         }
-        let mut updated = false;
-        if Self::native_arch()? != arch && !Self::foreign_archs()?.iter().any(|a| a == arch) {
-            eprintln!(
-                "image-builder: dpkg does not know the foreign architecture {arch} yet: \
-                 adding it so apt can fetch {arch} packages"
-            );
-            run_privileged(&["dpkg", "--add-architecture", arch])?;
-            run_privileged(&["apt-get", "update", "-q"])?;
-            updated = true;
-        }
-        if refresh && !updated {
+        if refresh && !state.updated {
             eprintln!("image-builder: refreshing the package lists");
             run_privileged(&["apt-get", "update", "-q"])?;
+            state.updated = true;
         }
-        prepared.push(arch.to_string());
         Ok(())
     }
 
@@ -218,6 +225,9 @@ impl PackageSource for Apt {
             let mut why = text(&out.stderr);
             if why.is_empty() {
                 why = text(&out.stdout);
+            }
+            if why.contains("Unable to locate package") {
+                why.push_str(" (are the package lists current? `apt-get update` refreshes them)");
             }
             bail!("apt-get download {spec} failed: {why}");
         }

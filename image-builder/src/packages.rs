@@ -111,6 +111,7 @@ pub(crate) fn update_lock_with(
     let old = LockFile::read(&path).ok().flatten();
     if refresh_lists {
         let mut archs: Vec<&str> = requests.iter().map(|r| r.arch.as_str()).collect();
+        archs.sort_unstable();
         archs.dedup();
         for arch in archs {
             src.prepare(arch, true)?;
