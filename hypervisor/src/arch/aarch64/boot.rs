@@ -143,6 +143,12 @@ fn attach_vgic(dom: &mut crate::domain::Domain) {
     dom.vgic = super::vgic_glue::create(dom).map(spin::Mutex::new);
 }
 
+/// Microseconds on the architected counter (for boot-time reports).
+fn now_us() -> u64 {
+    let (count, freq) = (CNTPCT_EL0.get(), CNTFRQ_EL0.get().max(1));
+    (u128::from(count) * 1_000_000 / u128::from(freq)) as u64
+}
+
 /// Physically contiguous, page-aligned memory for the hypervisor itself.
 pub fn alloc_frames(size: u64) -> Result<u64, crate::mm::frames::FrameError> {
     FRAMES.lock().alloc(size, PAGE_SIZE)
@@ -272,6 +278,9 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
     // SAFETY: a fresh, mapped, otherwise unused block; called once.
     unsafe { crate::mm::heap::init(heap as usize, HEAP_SIZE as usize) };
 
+    // FP/SIMD untrapped at EL2 while no guest exists: the module hashes
+    // may use the SHA-256 instructions until `sha256::close`.
+    CPTR_EL2.set(vcpu::CPTR);
     init_gic::<B>();
     if let InterruptController::GicV3 { gicr, .. } = B::INTERRUPT_CONTROLLER {
         super::smp::init(&info.cpus[..info.nr_cpus], gicr);
@@ -303,6 +312,7 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
             d.id
         );
     }
+    super::sha256::close();
     vcpu::run(
         first,
         0,
@@ -349,7 +359,8 @@ fn build_domains(
         .filter(|d| !is_hw(d))
         .chain(table.domains().filter(is_hw));
     for d in order {
-        let verified = match modules::verify_domain(image, &table, d.id) {
+        let t0 = now_us();
+        let verified = match modules::verify_domain(image, &table, d.id, &super::sha256::digest) {
             Ok(n) => n,
             Err(e) => {
                 info!(
@@ -363,6 +374,7 @@ fn build_domains(
                 continue;
             }
         };
+        let t1 = now_us();
         let built = if is_hw(&d) {
             let reserve = frames.alloc(HYP_RESERVE, PAGE_SIZE);
             let ram = direct_map::merge_ranges(frames.ranges(), &hw.give_back);
@@ -389,6 +401,11 @@ fn build_domains(
                 if dom.hardware {
                     attach_vgic(&mut dom);
                 }
+                let (verify_ms, build_ms) = ((t1 - t0) / 1000, (now_us() - t1) / 1000);
+                info!(
+                    "d{}: modules verified in {verify_ms} ms, domain built in {build_ms} ms",
+                    d.id
+                );
                 let mib = dom.ram_bytes() >> 20;
                 let where_ = dom.banks.first().map_or(0, |b| b.pa);
                 info!(

@@ -8,6 +8,7 @@ pub mod guest_mem;
 pub mod head;
 pub mod inject;
 pub mod mmu;
+pub mod sha256;
 pub mod smp;
 pub mod stage2;
 pub mod traps;

@@ -28,7 +28,7 @@ const HCR: u64 = (1 << 0)
 /// and SME (TSM, bit 12) not trapped. Each vCPU owns its physical CPU, so
 /// the guest's FP/SVE/SME state never needs switching; the hypervisor
 /// itself is built without FP.
-const CPTR: u64 = (1 << 13) | (1 << 9) | 0xff;
+pub const CPTR: u64 = (1 << 13) | (1 << 9) | 0xff;
 /// ZCR_EL2 / SMCR_EL2 LEN: the largest vector length (clamped by hardware).
 const MAX_VL: u64 = 0xf;
 /// SCTLR_EL1 out of reset: MMU and caches off, RES1 bits set.
