@@ -42,8 +42,20 @@ pub struct Case {
     /// (in addition to [`BUILTIN_FORBID`]).
     #[serde(default)]
     pub forbid: Vec<String>,
+    /// Text to type on the serial console, each once a line matches its
+    /// `after` regex (in order).
+    #[serde(default)]
+    pub input: Vec<InputStep>,
     /// How a passing run ends.
     pub end: End,
+}
+
+/// One step of serial input.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct InputStep {
+    pub after: String,
+    pub send: String,
 }
 
 /// How a passing run ends.
@@ -110,6 +122,22 @@ impl Case {
             forbid,
             exit_code: self.end.exit_code,
         })
+    }
+
+    /// The serial input steps, with their `after` patterns compiled.
+    pub fn serial_input(&self) -> Result<Vec<crate::qemu::SerialInput>> {
+        self.input
+            .iter()
+            .enumerate()
+            .map(|(i, step)| {
+                let after = Regex::new(&step.after)
+                    .with_context(|| format!("field 'input[{i}].after' ('{}')", step.after))?;
+                Ok(crate::qemu::SerialInput {
+                    after,
+                    send: step.send.clone(),
+                })
+            })
+            .collect()
     }
 
     /// The image manifest path, resolved against the workspace root.

@@ -5,7 +5,7 @@
 //! `run` and for `test`), and runs a test QEMU with its serial console
 //! captured line by line and time-stamped, under a timeout, so that the
 //! verdict and the boot-time measurements can be made from the capture.
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -174,11 +174,33 @@ const PIPE_DRAIN: Duration = Duration::from_secs(1);
 /// `grace` after `stop` first returned true for a line (QEMU is killed in the
 /// last two cases).
 pub fn capture(argv: &[String], limits: Limits, stop: &dyn Fn(&str) -> bool) -> Result<Capture> {
+    capture_with_input(argv, limits, stop, &[])
+}
+
+/// Text typed on the serial console once a line matches `after` (in order:
+/// each step waits for the previous one).
+#[derive(Clone, Debug)]
+pub struct SerialInput {
+    pub after: regex::Regex,
+    pub send: String,
+}
+
+/// `capture`, typing `input` on QEMU's standard input (the serial port).
+pub fn capture_with_input(
+    argv: &[String],
+    limits: Limits,
+    stop: &dyn Fn(&str) -> bool,
+    input: &[SerialInput],
+) -> Result<Capture> {
     let (program, args) = argv.split_first().context("empty QEMU command line")?;
     let start = Instant::now();
     let mut child = match Command::new(program)
         .args(args)
-        .stdin(Stdio::null())
+        .stdin(if input.is_empty() {
+            Stdio::null()
+        } else {
+            Stdio::piped()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -191,6 +213,9 @@ pub fn capture(argv: &[String], limits: Limits, stop: &dyn Fn(&str) -> bool) -> 
     };
     let stdout = child.stdout.take().expect("piped stdout");
     let mut stderr = child.stderr.take().expect("piped stderr");
+    let mut stdin = child.stdin.take();
+    let mut pending_input = input.iter();
+    let mut next_input = pending_input.next();
 
     let (tx, rx) = mpsc::channel::<SerialLine>();
     std::thread::spawn(move || {
@@ -240,6 +265,13 @@ pub fn capture(argv: &[String], limits: Limits, stop: &dyn Fn(&str) -> bool) -> 
             Ok(line) => {
                 if stop_at.is_none() && stop(&line.text) {
                     stop_at = Some(Instant::now() + limits.grace);
+                }
+                if let Some(step) = next_input.filter(|s| s.after.is_match(&line.text)) {
+                    if let Some(w) = stdin.as_mut() {
+                        // QEMU may already be gone; the verdict will say why.
+                        let _ = w.write_all(step.send.as_bytes()).and_then(|_| w.flush());
+                    }
+                    next_input = pending_input.next();
                 }
                 lines.push(line);
             }
@@ -423,6 +455,31 @@ mod tests {
             c.end,
             RunEnd::Exited {
                 code: Some(7),
+                signal: None
+            }
+        );
+    }
+
+    #[test]
+    fn input_is_typed_after_its_line() {
+        let input = [
+            SerialInput {
+                after: regex::Regex::new("^ready$").unwrap(),
+                send: "one\n".into(),
+            },
+            SerialInput {
+                after: regex::Regex::new("^got one$").unwrap(),
+                send: "two\n".into(),
+            },
+        ];
+        let script = "echo ready; read a; echo got $a; read b; echo got $b";
+        let c = capture_with_input(&sh(script), LIMITS, &|_| false, &input).unwrap();
+        let text: Vec<_> = c.lines.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(text, ["ready", "got one", "got two"]);
+        assert_eq!(
+            c.end,
+            RunEnd::Exited {
+                code: Some(0),
                 signal: None
             }
         );

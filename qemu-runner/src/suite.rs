@@ -117,8 +117,10 @@ pub fn run_case(
         timeout,
         grace: FORBID_GRACE,
     };
-    let cap = qemu::capture(&argv, limits, &|line| exp.forbidden(line).is_some())
-        .with_context(|| format!("case {}: running QEMU", case.name))?;
+    let input = case.serial_input()?;
+    let cap =
+        qemu::capture_with_input(&argv, limits, &|line| exp.forbidden(line).is_some(), &input)
+            .with_context(|| format!("case {}: running QEMU", case.name))?;
     let verdict = judge(&exp, &cap.lines, &cap.end, timeout);
 
     std::fs::create_dir_all(case_dir)
