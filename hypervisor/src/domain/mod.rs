@@ -4,7 +4,7 @@ pub mod power;
 
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use crate::board::PhysRange;
 use crate::console::guest_line::GuestLine;
@@ -43,7 +43,13 @@ pub struct Domain {
     pub gic_regions: Option<(PhysRange, PhysRange)>,
     console: spin::Mutex<GuestLine>,
     running: AtomicBool,
+    /// Fault reports left before the hypervisor stops logging this domain's
+    /// faults (a guest looping on a fault must not flood the console).
+    reports_left: AtomicU32,
 }
+
+/// Faults of one domain the hypervisor reports on its console.
+pub const FAULT_REPORTS: u32 = 32;
 
 impl core::fmt::Debug for Domain {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -75,6 +81,7 @@ impl Domain {
             gic_regions: None,
             console: spin::Mutex::new(GuestLine::new()),
             running: AtomicBool::new(true),
+            reports_left: AtomicU32::new(FAULT_REPORTS),
         }
     }
 
@@ -98,6 +105,23 @@ impl Domain {
         self.console
             .lock()
             .push(bytes, |line| print_line(id, bare, line));
+    }
+
+    /// Whether a fault of this domain should still be reported; the last
+    /// allowed report says that further ones are suppressed.
+    pub fn report_fault(&self, what: core::fmt::Arguments<'_>) {
+        let left = self
+            .reports_left
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        match left {
+            Ok(1) => crate::info!(
+                "d{}: {what} (further faults of d{} not reported)",
+                self.id,
+                self.id
+            ),
+            Ok(_) => crate::info!("d{}: {what}", self.id),
+            Err(_) => {}
+        }
     }
 
     pub fn is_running(&self) -> bool {
@@ -175,5 +199,10 @@ mod tests {
         // Not across banks, even adjacent ones.
         assert_eq!(d.ipa_to_pa(0x5000_0ff8, 9), None);
         assert_eq!(d.ram_bytes(), 0x100_1000);
+        // A faulting loop spends the report budget once, then stays quiet.
+        for _ in 0..FAULT_REPORTS + 10 {
+            d.report_fault(format_args!("fault"));
+        }
+        assert_eq!(d.reports_left.load(Ordering::Acquire), 0);
     }
 }

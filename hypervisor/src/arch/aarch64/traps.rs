@@ -74,11 +74,10 @@ fn guest_sync(frame: &mut TrapFrame) {
 }
 
 fn unhandled(frame: &mut TrapFrame, ec: u64, iss: u64) {
-    let id = vcpu::current().id;
-    info!(
-        "d{id}: unhandled trap EC {ec:#x} ISS {iss:#x} at {:#x}: undefined instruction",
-        frame.elr
-    );
+    let elr = frame.elr;
+    vcpu::current().report_fault(format_args!(
+        "unhandled trap EC {ec:#x} ISS {iss:#x} at {elr:#x}: undefined instruction"
+    ));
     inject::undefined(frame);
 }
 
@@ -147,10 +146,10 @@ fn stage2_abort(frame: &mut TrapFrame, ec: u64, esr: u64) {
     } else {
         "instruction"
     };
-    info!(
-        "d{}: stage-2 {what} abort at IPA {ipa:#x} (VA {far:#x}, PC {:#x}, ESR {esr:#x}): outside guest memory, injecting abort",
-        d.id, frame.elr
-    );
+    let pc = frame.elr;
+    d.report_fault(format_args!(
+        "stage-2 {what} abort at IPA {ipa:#x} (VA {far:#x}, PC {pc:#x}, ESR {esr:#x}): outside guest memory, injecting abort"
+    ));
     if ec == EC_DABT_LOWER {
         inject::data_abort(frame, far);
     } else {
