@@ -25,6 +25,7 @@ impl BuildEnv for FakeEnv {
         Some(PageTable {
             root: 0x1000,
             root_level: 0,
+            root_pages: 1,
         })
     }
     fn map_ram(&mut self, _pt: &PageTable, ipa: u64, pa: u64, size: u64) -> bool {

@@ -186,6 +186,7 @@ mod tests {
             PageTable {
                 root: 0,
                 root_level: 0,
+                root_pages: 1,
             },
             alloc::vec![0],
             BootVcpu { entry: 0, arg0: 0 },

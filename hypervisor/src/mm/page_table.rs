@@ -76,6 +76,15 @@ pub trait DescriptorFormat {
 pub trait TableMemory {
     /// A zeroed, page-aligned table; returns its physical address.
     fn alloc_table(&mut self) -> Option<u64>;
+    /// `pages` zeroed tables, physically contiguous and aligned to their
+    /// total size (a concatenated root).
+    fn alloc_tables(&mut self, pages: usize) -> Option<u64> {
+        if pages == 1 {
+            self.alloc_table()
+        } else {
+            None
+        }
+    }
     /// The table at physical address `pa`.
     fn table(&mut self, pa: u64) -> &mut [u64; ENTRIES];
 }
@@ -92,11 +101,14 @@ pub enum MapError {
 }
 
 /// A translation table tree rooted at `root`, starting at `root_level`
-/// (0 for a 48-bit input range, 1 for 39 bits).
+/// (0 for a 48-bit input range, 1 for 39 bits). A level-1 root may be
+/// `root_pages` concatenated tables (stage 2: 2 pages for 40 bits, 16 for
+/// 44), which saves a walk level.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PageTable {
     pub root: u64,
     pub root_level: usize,
+    pub root_pages: usize,
 }
 
 const fn level_shift(level: usize) -> u32 {
@@ -109,14 +121,39 @@ const fn level_size(level: usize) -> u64 {
 
 impl PageTable {
     pub fn new(mem: &mut dyn TableMemory, root_level: usize) -> Result<Self, MapError> {
-        assert!(root_level <= 1);
-        let root = mem.alloc_table().ok_or(MapError::OutOfTables)?;
-        Ok(Self { root, root_level })
+        Self::with_root_pages(mem, root_level, 1)
+    }
+
+    /// A tree whose root is `root_pages` (a power of two, at most 16)
+    /// concatenated tables.
+    pub fn with_root_pages(
+        mem: &mut dyn TableMemory,
+        root_level: usize,
+        root_pages: usize,
+    ) -> Result<Self, MapError> {
+        assert!(root_level <= 1 && root_pages.is_power_of_two() && root_pages <= 16);
+        let root = mem.alloc_tables(root_pages).ok_or(MapError::OutOfTables)?;
+        Ok(Self {
+            root,
+            root_level,
+            root_pages,
+        })
     }
 
     /// Size of the input address space.
     pub fn input_limit(&self) -> u64 {
-        level_size(self.root_level) * ENTRIES as u64
+        level_size(self.root_level) * (ENTRIES * self.root_pages) as u64
+    }
+
+    /// The table and index holding `va`'s entry at `level`, given the
+    /// table reached at that level.
+    fn slot(&self, table: u64, va: u64, level: usize) -> (u64, usize) {
+        if level == self.root_level {
+            let i = ((va >> level_shift(level)) as usize) % (ENTRIES * self.root_pages);
+            (table + (i / ENTRIES) as u64 * PAGE_SIZE, i % ENTRIES)
+        } else {
+            (table, index(va, level))
+        }
     }
 
     /// Map `[va, va+size)` to `[pa, pa+size)` with the largest blocks the
@@ -165,7 +202,8 @@ impl PageTable {
     ) -> Result<(), MapError> {
         let mut table = self.root;
         for level in self.root_level..target {
-            let idx = index(va, level);
+            let (t, idx) = self.slot(table, va, level);
+            table = t;
             let desc = mem.table(table)[idx];
             table = if !F::is_valid(desc) {
                 let next = mem.alloc_table().ok_or(MapError::OutOfTables)?;
@@ -177,7 +215,8 @@ impl PageTable {
                 return Err(MapError::AlreadyMapped { va });
             };
         }
-        let slot = &mut mem.table(table)[index(va, target)];
+        let (t, idx) = self.slot(table, va, target);
+        let slot = &mut mem.table(t)[idx];
         if F::is_valid(*slot) {
             return Err(MapError::AlreadyMapped { va });
         }
@@ -196,7 +235,8 @@ impl PageTable {
         }
         let mut table = self.root;
         for level in self.root_level..=3 {
-            let desc = mem.table(table)[index(va, level)];
+            let (t, idx) = self.slot(table, va, level);
+            let desc = mem.table(t)[idx];
             if !F::is_valid(desc) {
                 return None;
             }
@@ -241,6 +281,16 @@ pub(crate) mod tests {
             self.tables
                 .get_mut(&pa)
                 .expect("walk reached a non-table address")
+        }
+        fn alloc_tables(&mut self, pages: usize) -> Option<u64> {
+            // Contiguous and aligned to the whole root, as the frame allocator gives.
+            let align = PAGE_SIZE * pages as u64;
+            self.next = (self.next + align).div_ceil(align) * align - PAGE_SIZE;
+            let first = self.alloc_table()?;
+            for _ in 1..pages {
+                self.alloc_table()?;
+            }
+            Some(first)
         }
     }
 
@@ -318,6 +368,36 @@ pub(crate) mod tests {
             Err(MapError::BadRange)
         );
         assert!(pt.translate::<TestFormat>(&mut m, 1 << 40).is_none());
+    }
+
+    #[test]
+    fn concatenated_root_covers_more_input() {
+        let mut m = FakeMem::default();
+        // 40-bit input: level-1 root of two tables.
+        let pt = PageTable::with_root_pages(&mut m, 1, 2).unwrap();
+        assert_eq!(pt.input_limit(), 1 << 40);
+        assert_eq!(pt.root % (2 * PAGE_SIZE), 0);
+        pt.map::<TestFormat>(&mut m, 0x80_4000_0000, 0x4000_0000, 1 << 30, RW)
+            .unwrap();
+        pt.map::<TestFormat>(&mut m, 0x4000_0000, 0x8000_0000, 1 << 30, RW)
+            .unwrap();
+        // The 513th 1 GiB block lives in the second root page, the 2nd in the first.
+        assert_eq!(m.tables[&(pt.root + PAGE_SIZE)][1] & 1, 1);
+        assert_eq!(m.tables[&pt.root][1] & 1, 1);
+        assert_eq!(
+            pt.translate::<TestFormat>(&mut m, 0x80_4000_1234)
+                .unwrap()
+                .0,
+            0x4000_1234
+        );
+        assert_eq!(
+            pt.translate::<TestFormat>(&mut m, 0x4000_1234).unwrap().0,
+            0x8000_1234
+        );
+        assert_eq!(
+            pt.map::<TestFormat>(&mut m, 1 << 40, 0, PAGE_SIZE, RW),
+            Err(MapError::BadRange)
+        );
     }
 
     #[test]

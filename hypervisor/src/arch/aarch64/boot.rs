@@ -57,6 +57,14 @@ impl TableMemory for FrameTables<'_> {
         unsafe { core::ptr::write_bytes(pa as *mut u8, 0, PAGE_SIZE as usize) };
         Some(pa)
     }
+    fn alloc_tables(&mut self, pages: usize) -> Option<u64> {
+        let size = PAGE_SIZE * pages as u64;
+        let pa = self.frames.alloc(size, size).ok()?;
+        self.lowest = self.lowest.min(pa);
+        // SAFETY: fresh, contiguous frames of RAM owned by us.
+        unsafe { core::ptr::write_bytes(pa as *mut u8, 0, size as usize) };
+        Some(pa)
+    }
     fn table(&mut self, pa: u64) -> &mut [u64; ENTRIES] {
         // SAFETY: only addresses returned by `alloc_table` are walked, and
         // each table is reached through exactly one tree.
@@ -76,14 +84,12 @@ impl BuildEnv for Env<'_> {
         self.frames.alloc(size, align).ok()
     }
     fn new_stage2(&mut self) -> Option<PageTable> {
-        PageTable::new(
-            &mut FrameTables {
-                frames: self.frames,
-                lowest: u64::MAX,
-            },
-            stage2::root_level(),
-        )
-        .ok()
+        let g = stage2::geometry();
+        let mut t = FrameTables {
+            frames: self.frames,
+            lowest: u64::MAX,
+        };
+        PageTable::with_root_pages(&mut t, g.root_level, g.root_pages).ok()
     }
     fn map_ram(&mut self, pt: &PageTable, ipa: u64, pa: u64, size: u64) -> bool {
         let attrs = Attrs {
@@ -282,6 +288,11 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
     // may use the SHA-256 instructions until `sha256::close`.
     CPTR_EL2.set(vcpu::CPTR);
     init_gic::<B>();
+    let g = stage2::geometry();
+    info!(
+        "stage-2: {}-bit guest-physical space, walk from level {} ({} root table(s))",
+        g.ipa_bits, g.root_level, g.root_pages
+    );
     if let InterruptController::GicV3 { gicr, .. } = B::INTERRUPT_CONTROLLER {
         super::smp::init(&info.cpus[..info.nr_cpus], gicr);
     }

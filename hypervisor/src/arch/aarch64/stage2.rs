@@ -38,24 +38,41 @@ impl DescriptorFormat for Stage2Format {
     super::vmsa::vmsa_common_methods!();
 }
 
-/// Root level for stage-2 tables on this CPU: 4 levels for IPA sizes above
-/// 39 bits, otherwise 3 (a single root table in both cases).
-pub fn root_level() -> usize {
-    if super::mmu::pa_range().1 > 39 {
-        0
+/// Stage-2 geometry for this CPU: IPA size = PA size (at most 48 bits).
+/// Up to 43 bits the walk starts at level 1 with 2^(bits-39) concatenated
+/// root tables (at most 16, saving a level on every walk); above, at level 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    pub ipa_bits: u32,
+    pub root_level: usize,
+    pub root_pages: usize,
+}
+
+pub fn geometry() -> Geometry {
+    let bits = super::mmu::pa_range().1.min(48);
+    if bits > 43 {
+        Geometry {
+            ipa_bits: bits,
+            root_level: 0,
+            root_pages: 1,
+        }
     } else {
-        1
+        let pages = 1usize << bits.saturating_sub(39);
+        Geometry {
+            ipa_bits: bits,
+            root_level: 1,
+            root_pages: pages,
+        }
     }
 }
 
-/// Program VTCR_EL2 for the IPA size `root_level` implies.
+/// Program VTCR_EL2 for `geometry()`.
 pub fn configure() {
-    let (ps, bits) = super::mmu::pa_range();
-    let (t0sz, sl0) = if bits > 39 {
-        (64 - bits.min(48) as u64, 2)
-    } else {
-        (25, 1)
-    };
+    let (ps, _) = super::mmu::pa_range();
+    let g = geometry();
+    // SL0 for a 4 KiB granule: 1 = start at level 1, 2 = level 0.
+    let sl0 = if g.root_level == 0 { 2 } else { 1 };
+    let t0sz = 64 - u64::from(g.ipa_bits);
     // Inner/outer write-back walks, inner shareable, 4 KiB granule, RES1 bit 31.
     let vtcr = t0sz | (sl0 << 6) | (1 << 8) | (1 << 10) | (3 << 12) | (ps << 16) | (1 << 31);
     VTCR_EL2.set(vtcr);
