@@ -181,6 +181,40 @@ pub enum BuildError {
     },
 }
 
+/// A domain's boot modules, found in the image and the kernel's header read.
+pub struct BootModules<'a> {
+    /// The kernel's command line.
+    pub cmdline: &'a str,
+    pub kernel: &'a [u8],
+    pub header: crate::boot::linux_image::ImageHeader,
+    pub ramdisk: Option<&'a [u8]>,
+}
+
+impl<'a> BootModules<'a> {
+    pub fn find(
+        image: &'a [u8],
+        table: &image_format::ModuleTable<'a>,
+        id: u16,
+    ) -> Result<Self, BuildError> {
+        use crate::boot::{linux_image, modules};
+        use image_format::ModuleKind;
+        let bytes_of = |kind| {
+            table
+                .module(id, kind)
+                .and_then(|m| modules::module_bytes(image, &m).map(|b| (m, b)))
+        };
+        let (kmod, kernel) = bytes_of(ModuleKind::Kernel).ok_or(BuildError::NoKernel)?;
+        let header = linux_image::parse(kernel).map_err(BuildError::Kernel)?;
+        let ramdisk = bytes_of(ModuleKind::Ramdisk).map(|(_, b)| b);
+        Ok(Self {
+            cmdline: kmod.cmdline,
+            kernel,
+            header,
+            ramdisk,
+        })
+    }
+}
+
 /// Build domain `d` of `table` from the module bytes in `image`: allocate
 /// and map its RAM, load kernel, ramdisk and device tree.
 pub fn build_domain(
@@ -189,8 +223,7 @@ pub fn build_domain(
     table: &image_format::ModuleTable<'_>,
     d: &image_format::DomainEntry<'_>,
 ) -> Result<crate::domain::Domain, BuildError> {
-    use crate::boot::{guest_fdt, linux_image, modules};
-    use image_format::ModuleKind;
+    use crate::boot::guest_fdt;
 
     if d.is_direct_mapped() {
         return Err(BuildError::DirectMapUnsupported);
@@ -198,14 +231,12 @@ pub fn build_domain(
     if d.memory_bytes == 0 || !d.memory_bytes.is_multiple_of(MIB2) {
         return Err(BuildError::BadMemorySize(d.memory_bytes));
     }
-    let bytes_of = |kind| {
-        table
-            .module(d.id, kind)
-            .and_then(|m| modules::module_bytes(image, &m).map(|b| (m, b)))
-    };
-    let (kmod, kernel) = bytes_of(ModuleKind::Kernel).ok_or(BuildError::NoKernel)?;
-    let header = linux_image::parse(kernel).map_err(BuildError::Kernel)?;
-    let ramdisk = bytes_of(ModuleKind::Ramdisk).map(|(_, b)| b);
+    let BootModules {
+        cmdline,
+        kernel,
+        header,
+        ramdisk,
+    } = BootModules::find(image, table, d.id)?;
 
     let ram = PhysRange::new(env.guest_ram_base(), d.memory_bytes);
     // The DTB's size depends on the initrd placement only through values,
@@ -215,7 +246,7 @@ pub fn build_domain(
     let dtb = guest_fdt::build(&guest_fdt::GuestFdtSpec {
         ram,
         vcpus: d.vcpus,
-        bootargs: kmod.cmdline,
+        bootargs: cmdline,
         initrd: layout.initrd,
     })
     .map_err(|_| BuildError::DeviceTree)?;

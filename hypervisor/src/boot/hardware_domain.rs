@@ -5,10 +5,10 @@
 use alloc::vec::Vec;
 
 use crate::board::PhysRange;
-use crate::boot::domain_builder::{BuildEnv, BuildError, DTB_MAX};
-use crate::boot::{direct_map, dom0_fdt, linux_image, modules};
+use crate::boot::domain_builder::{BootModules, BuildEnv, BuildError, DTB_MAX};
+use crate::boot::{direct_map, dom0_fdt};
 use crate::domain::{Bank, BootVcpu, Domain};
-use image_format::{DomainEntry, ModuleKind, ModuleTable};
+use image_format::{DomainEntry, ModuleTable};
 
 pub struct HardwareInputs<'a> {
     /// The firmware's device tree.
@@ -33,14 +33,12 @@ pub fn build(
     d: &DomainEntry<'_>,
     inputs: &HardwareInputs<'_>,
 ) -> Result<Domain, BuildError> {
-    let bytes_of = |kind| {
-        table
-            .module(d.id, kind)
-            .and_then(|m| modules::module_bytes(image, &m).map(|b| (m, b)))
-    };
-    let (kmod, kernel) = bytes_of(ModuleKind::Kernel).ok_or(BuildError::NoKernel)?;
-    let header = linux_image::parse(kernel).map_err(BuildError::Kernel)?;
-    let ramdisk = bytes_of(ModuleKind::Ramdisk).map(|(_, b)| b);
+    let BootModules {
+        cmdline,
+        kernel,
+        header,
+        ramdisk,
+    } = BootModules::find(image, table, d.id)?;
     if usize::from(d.vcpus) > inputs.cpus.len() {
         return Err(BuildError::TooManyVcpus {
             vcpus: d.vcpus,
@@ -67,7 +65,7 @@ pub fn build(
         &dom0_fdt::Dom0FdtSpec {
             ram: inputs.ram,
             vcpus: d.vcpus,
-            bootargs: kmod.cmdline,
+            bootargs: cmdline,
             initrd: layout.initrd,
             remove: inputs.remove_nodes,
         },
@@ -122,6 +120,7 @@ mod tests {
     use super::*;
     use crate::boot::test_env::{arm64_image, image_with, sample_host_dtb, FakeEnv};
     use image_format::domain_flags::{DIRECT_MAP, HARDWARE};
+    use image_format::ModuleKind;
 
     const MIB: u64 = 1 << 20;
 
