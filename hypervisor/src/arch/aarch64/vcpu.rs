@@ -44,9 +44,12 @@ pub struct Vcpu {
     pub stack_top: usize,
 }
 
+static SLOTS: [spin::Once<Vcpu>; crate::boot::dt::MAX_CPUS] =
+    [const { spin::Once::new() }; crate::boot::dt::MAX_CPUS];
+
 /// The vCPU this CPU runs.
 pub fn current_vcpu() -> &'static Vcpu {
-    // SAFETY: TPIDR_EL2 is set by `run` to a leaked, never-freed `Vcpu`
+    // SAFETY: TPIDR_EL2 is set by `run` to a `Vcpu` in a static slot
     // before the guest can trap.
     unsafe { &*(TPIDR_EL2.get() as *const Vcpu) }
 }
@@ -59,11 +62,24 @@ pub fn current() -> &'static Domain {
 /// Start vCPU `index` of `d` on this CPU at `entry` with x0 = `arg0`; the
 /// EL2 stack restarts at `stack_top`.
 pub fn run(d: &'static Domain, index: usize, entry: u64, arg0: u64, stack_top: usize) -> ! {
-    let v = alloc::boxed::Box::leak(alloc::boxed::Box::new(Vcpu {
+    // vCPU i always runs on physical CPU i, with the same stack: one slot
+    // per CPU, filled on its first start and reused after CPU_OFF/CPU_ON.
+    let Some(slot) = SLOTS.get(index) else {
+        info!("d{}: vCPU {index} has no CPU slot", d.id);
+        halt()
+    };
+    let v = slot.call_once(|| Vcpu {
         domain: d,
         index,
         stack_top,
-    }));
+    });
+    if !core::ptr::eq(v.domain, d) || v.stack_top != stack_top {
+        info!(
+            "CPU {index} already runs another vCPU; refusing d{}v{index}",
+            d.id
+        );
+        halt()
+    }
     TPIDR_EL2.set(v as *const Vcpu as u64);
     SCTLR_EL1.set(SCTLR_EL1_RESET);
     VBAR_EL1.set(0);
