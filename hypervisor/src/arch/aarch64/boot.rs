@@ -3,17 +3,16 @@
 //! and printing through the console lock.
 
 use aarch64_cpu::registers::*;
-use alloc::vec::Vec;
 
+use super::domains::{build_domains, HardwareSources};
+use super::memory::FrameTables;
 use super::{cache, gic_cpu, mmu, stage2, vcpu};
 use crate::board::{Board, InterruptController, PhysRange};
-use crate::boot::domain_builder::{self, BuildEnv};
-use crate::boot::{direct_map, dt, hardware_domain, modules};
+use crate::boot::{direct_map, dt};
 use crate::console;
 use crate::drivers::gicv3::{Distributor, Redistributor};
 use crate::info;
 use crate::mm::frames::{FrameAllocator, PAGE_SIZE};
-use crate::mm::page_table::{Attrs, MemType, PageTable, Perms, TableMemory, ENTRIES};
 
 unsafe extern "C" {
     static __hyp_start: u8;
@@ -29,7 +28,7 @@ pub const GUEST_RAM_BASE: u64 = 0x4000_0000;
 const HEAP_SIZE: u64 = 4 << 20;
 const DTB_MAGIC: u32 = 0xd00d_feed;
 
-static FRAMES: spin::Mutex<FrameAllocator> = spin::Mutex::new(FrameAllocator::new());
+pub(super) static FRAMES: spin::Mutex<FrameAllocator> = spin::Mutex::new(FrameAllocator::new());
 
 fn sym(s: &u8) -> u64 {
     s as *const u8 as u64
@@ -40,86 +39,6 @@ fn fatal<B: Board>(msg: &str) -> ! {
     console::early_print(B::CONSOLE, msg);
     console::early_print(B::CONSOLE, "\n");
     vcpu::halt()
-}
-
-/// Translation tables in frames from the allocator, seen through the
-/// identity map (or physically, while the MMU is off).
-struct FrameTables<'a> {
-    frames: &'a mut FrameAllocator,
-    lowest: u64,
-}
-
-impl TableMemory for FrameTables<'_> {
-    fn alloc_table(&mut self) -> Option<u64> {
-        let pa = self.frames.alloc(PAGE_SIZE, PAGE_SIZE).ok()?;
-        self.lowest = self.lowest.min(pa);
-        // SAFETY: a fresh frame of RAM owned by us, identity-accessible.
-        unsafe { core::ptr::write_bytes(pa as *mut u8, 0, PAGE_SIZE as usize) };
-        Some(pa)
-    }
-    fn alloc_tables(&mut self, pages: usize) -> Option<u64> {
-        let size = PAGE_SIZE * pages as u64;
-        let pa = self.frames.alloc(size, size).ok()?;
-        self.lowest = self.lowest.min(pa);
-        // SAFETY: fresh, contiguous frames of RAM owned by us.
-        unsafe { core::ptr::write_bytes(pa as *mut u8, 0, size as usize) };
-        Some(pa)
-    }
-    fn table(&mut self, pa: u64) -> &mut [u64; ENTRIES] {
-        // SAFETY: only addresses returned by `alloc_table` are walked, and
-        // each table is reached through exactly one tree.
-        unsafe { &mut *(pa as *mut [u64; ENTRIES]) }
-    }
-}
-
-struct Env<'a> {
-    frames: &'a mut FrameAllocator,
-}
-
-impl BuildEnv for Env<'_> {
-    fn guest_ram_base(&self) -> u64 {
-        GUEST_RAM_BASE
-    }
-    fn alloc(&mut self, size: u64, align: u64) -> Option<u64> {
-        self.frames.alloc(size, align).ok()
-    }
-    fn new_stage2(&mut self) -> Option<PageTable> {
-        let g = stage2::geometry();
-        let mut t = FrameTables {
-            frames: self.frames,
-            lowest: u64::MAX,
-        };
-        PageTable::with_root_pages(&mut t, g.root_level, g.root_pages).ok()
-    }
-    fn map_ram(&mut self, pt: &PageTable, ipa: u64, pa: u64, size: u64) -> bool {
-        let attrs = Attrs {
-            mem: MemType::Normal,
-            perms: Perms::RWX,
-        };
-        let mut t = FrameTables {
-            frames: self.frames,
-            lowest: u64::MAX,
-        };
-        pt.map::<stage2::Stage2Format>(&mut t, ipa, pa, size, attrs)
-            .is_ok()
-    }
-    fn map_device(&mut self, pt: &PageTable, ipa: u64, pa: u64, size: u64) -> bool {
-        let attrs = Attrs {
-            mem: MemType::Device,
-            perms: Perms::RW,
-        };
-        let mut t = FrameTables {
-            frames: self.frames,
-            lowest: u64::MAX,
-        };
-        pt.map::<stage2::Stage2Format>(&mut t, ipa, pa, size, attrs)
-            .is_ok()
-    }
-    fn write(&mut self, pa: u64, bytes: &[u8]) {
-        // SAFETY: the domain builder only writes into RAM it allocated
-        // through `alloc` for this domain, which the EL2 map covers.
-        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), pa as *mut u8, bytes.len()) };
-    }
 }
 
 /// Read the DTB header the loader handed us; returns the blob.
@@ -139,18 +58,8 @@ fn dtb_blob<B: Board>(dtb: u64) -> &'static [u8] {
     unsafe { core::slice::from_raw_parts(dtb as *const u8, size as usize) }
 }
 
-/// Give a hardware domain a virtual GIC at the physical GIC's addresses
-/// (its device tree describes the host's GIC).
-fn attach_vgic(dom: &mut crate::domain::Domain) {
-    let Some((gicd, gicr)) = super::vgic_glue::gic_bases() else {
-        return;
-    };
-    dom.gic_regions = Some(super::vgic_glue::regions(gicd, gicr, dom.vcpus));
-    dom.vgic = super::vgic_glue::create(dom).map(spin::Mutex::new);
-}
-
 /// Microseconds on the architected counter (for boot-time reports).
-fn now_us() -> u64 {
+pub(super) fn now_us() -> u64 {
     let (count, freq) = (CNTPCT_EL0.get(), CNTFRQ_EL0.get().max(1));
     (u128::from(count) * 1_000_000 / u128::from(freq)) as u64
 }
@@ -331,106 +240,4 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
         first.boot_vcpu.arg0,
         stack_top as usize,
     )
-}
-
-/// What the hardware domain is built from, besides the modules.
-struct HardwareSources<'a> {
-    host_dtb: &'a [u8],
-    /// Regions that become dom0 RAM once copied from: the modules, the DTB.
-    give_back: [PhysRange; 2],
-    devices: Vec<PhysRange>,
-    hidden_nodes: &'static [&'static str],
-    cpus: &'a [u64],
-}
-
-/// Memory the hypervisor keeps back from the hardware domain for its own
-/// later needs (stage-2 tables, per-CPU stacks).
-const HYP_RESERVE: u64 = 16 << 20;
-
-/// Build every domain of the image: ordinary ones first, then the hardware
-/// domain from all RAM that is left. The hardware domain comes first in the
-/// result (it runs on the boot CPU).
-fn build_domains(
-    frames: &mut FrameAllocator,
-    image: &[u8],
-    table_offset: u64,
-    hw: &HardwareSources<'_>,
-) -> Vec<crate::domain::Domain> {
-    let table = match modules::parse_table(image, table_offset) {
-        Ok(t) => t,
-        Err(e) => {
-            info!("module table rejected: {e:?}; nothing to run");
-            return Vec::new();
-        }
-    };
-    let mut out = Vec::new();
-    let is_hw = |d: &image_format::DomainEntry<'_>| d.is_hardware() && d.is_direct_mapped();
-    let order = table
-        .domains()
-        .filter(|d| !is_hw(d))
-        .chain(table.domains().filter(is_hw));
-    for d in order {
-        let t0 = now_us();
-        let verified = match modules::verify_domain(image, &table, d.id, &super::sha256::digest) {
-            Ok(n) => n,
-            Err(e) => {
-                info!(
-                    "d{} ({}): {e:?}: a module fails its SHA-256 check; domain refused",
-                    d.id, d.name
-                );
-                if d.is_hardware() {
-                    info!("the hardware domain cannot be built: halting");
-                    vcpu::halt();
-                }
-                continue;
-            }
-        };
-        let t1 = now_us();
-        let built = if is_hw(&d) {
-            let reserve = frames.alloc(HYP_RESERVE, PAGE_SIZE);
-            let ram = direct_map::merge_ranges(frames.ranges(), &hw.give_back);
-            for r in &ram {
-                let _ = frames.remove(*r);
-            }
-            if let Ok(base) = reserve {
-                let _ = frames.free(base, HYP_RESERVE);
-            }
-            let inputs = hardware_domain::HardwareInputs {
-                host_dtb: hw.host_dtb,
-                ram: &ram,
-                avoid: &hw.give_back,
-                devices: &hw.devices,
-                remove_nodes: hw.hidden_nodes,
-                cpus: hw.cpus,
-            };
-            hardware_domain::build(&mut Env { frames }, image, &table, &d, &inputs)
-        } else {
-            domain_builder::build_domain(&mut Env { frames }, image, &table, &d)
-        };
-        match built {
-            Ok(mut dom) => {
-                if dom.hardware {
-                    attach_vgic(&mut dom);
-                }
-                let (verify_ms, build_ms) = ((t1 - t0) / 1000, (now_us() - t1) / 1000);
-                info!(
-                    "d{}: modules verified in {verify_ms} ms, domain built in {build_ms} ms",
-                    d.id
-                );
-                let mib = dom.ram_bytes() >> 20;
-                let where_ = dom.banks.first().map_or(0, |b| b.pa);
-                info!(
-                    "d{} ({}): {mib} MiB RAM from host {where_:#x}, {verified} module(s) verified",
-                    d.id, d.name
-                );
-                if dom.hardware {
-                    out.insert(0, dom);
-                } else {
-                    out.push(dom);
-                }
-            }
-            Err(e) => info!("d{} ({}): cannot build: {e:?}", d.id, d.name),
-        }
-    }
-    out
 }

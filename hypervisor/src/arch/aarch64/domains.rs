@@ -1,0 +1,125 @@
+//! Building the image's domains at boot: modules verified (with the boot-time
+//! SHA-256), ordinary domains first, then the hardware domain from all the
+//! RAM that is left, which also gets the virtual GIC.
+
+use alloc::vec::Vec;
+
+use super::boot::now_us;
+use super::memory::Env;
+use super::vcpu;
+use crate::board::PhysRange;
+use crate::boot::{direct_map, domain_builder, hardware_domain, modules};
+use crate::info;
+use crate::mm::frames::{FrameAllocator, PAGE_SIZE};
+
+/// Give a hardware domain a virtual GIC at the physical GIC's addresses
+/// (its device tree describes the host's GIC).
+fn attach_vgic(dom: &mut crate::domain::Domain) {
+    let Some((gicd, gicr)) = super::vgic_glue::gic_bases() else {
+        return;
+    };
+    dom.gic_regions = Some(super::vgic_glue::regions(gicd, gicr, dom.vcpus));
+    dom.vgic = super::vgic_glue::create(dom).map(spin::Mutex::new);
+}
+
+/// What the hardware domain is built from, besides the modules.
+pub struct HardwareSources<'a> {
+    pub host_dtb: &'a [u8],
+    /// Regions that become dom0 RAM once copied from: the modules, the DTB.
+    pub give_back: [PhysRange; 2],
+    pub devices: Vec<PhysRange>,
+    pub hidden_nodes: &'static [&'static str],
+    pub cpus: &'a [u64],
+}
+
+/// Memory the hypervisor keeps back from the hardware domain for its own
+/// later needs (stage-2 tables, per-CPU stacks).
+const HYP_RESERVE: u64 = 16 << 20;
+
+/// Build every domain of the image: ordinary ones first, then the hardware
+/// domain from all RAM that is left. The hardware domain comes first in the
+/// result (it runs on the boot CPU).
+pub fn build_domains(
+    frames: &mut FrameAllocator,
+    image: &[u8],
+    table_offset: u64,
+    hw: &HardwareSources<'_>,
+) -> Vec<crate::domain::Domain> {
+    let table = match modules::parse_table(image, table_offset) {
+        Ok(t) => t,
+        Err(e) => {
+            info!("module table rejected: {e:?}; nothing to run");
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    let is_hw = |d: &image_format::DomainEntry<'_>| d.is_hardware() && d.is_direct_mapped();
+    let order = table
+        .domains()
+        .filter(|d| !is_hw(d))
+        .chain(table.domains().filter(is_hw));
+    for d in order {
+        let t0 = now_us();
+        let verified = match modules::verify_domain(image, &table, d.id, &super::sha256::digest) {
+            Ok(n) => n,
+            Err(e) => {
+                info!(
+                    "d{} ({}): {e:?}: a module fails its SHA-256 check; domain refused",
+                    d.id, d.name
+                );
+                if d.is_hardware() {
+                    info!("the hardware domain cannot be built: halting");
+                    vcpu::halt();
+                }
+                continue;
+            }
+        };
+        let t1 = now_us();
+        let built = if is_hw(&d) {
+            let reserve = frames.alloc(HYP_RESERVE, PAGE_SIZE);
+            let ram = direct_map::merge_ranges(frames.ranges(), &hw.give_back);
+            for r in &ram {
+                let _ = frames.remove(*r);
+            }
+            if let Ok(base) = reserve {
+                let _ = frames.free(base, HYP_RESERVE);
+            }
+            let inputs = hardware_domain::HardwareInputs {
+                host_dtb: hw.host_dtb,
+                ram: &ram,
+                avoid: &hw.give_back,
+                devices: &hw.devices,
+                remove_nodes: hw.hidden_nodes,
+                cpus: hw.cpus,
+            };
+            hardware_domain::build(&mut Env { frames }, image, &table, &d, &inputs)
+        } else {
+            domain_builder::build_domain(&mut Env { frames }, image, &table, &d)
+        };
+        match built {
+            Ok(mut dom) => {
+                if dom.hardware {
+                    attach_vgic(&mut dom);
+                }
+                let (verify_ms, build_ms) = ((t1 - t0) / 1000, (now_us() - t1) / 1000);
+                info!(
+                    "d{}: modules verified in {verify_ms} ms, domain built in {build_ms} ms",
+                    d.id
+                );
+                let mib = dom.ram_bytes() >> 20;
+                let where_ = dom.banks.first().map_or(0, |b| b.pa);
+                info!(
+                    "d{} ({}): {mib} MiB RAM from host {where_:#x}, {verified} module(s) verified",
+                    d.id, d.name
+                );
+                if dom.hardware {
+                    out.insert(0, dom);
+                } else {
+                    out.push(dom);
+                }
+            }
+            Err(e) => info!("d{} ({}): cannot build: {e:?}", d.id, d.name),
+        }
+    }
+    out
+}

@@ -1,0 +1,89 @@
+//! The arch layer's memory backends: translation tables in frames from the
+//! allocator (seen through the identity map, or physically while the MMU is
+//! off), and the domain builder's environment (stage-2 mappings, copies).
+
+use super::stage2;
+use crate::boot::domain_builder::BuildEnv;
+use crate::mm::frames::{FrameAllocator, PAGE_SIZE};
+use crate::mm::page_table::{Attrs, MemType, PageTable, Perms, TableMemory, ENTRIES};
+
+/// Translation tables in frames from the allocator, seen through the
+/// identity map (or physically, while the MMU is off).
+pub struct FrameTables<'a> {
+    pub frames: &'a mut FrameAllocator,
+    /// Lowest table allocated (for cache maintenance after MMU-off writes).
+    pub lowest: u64,
+}
+
+impl TableMemory for FrameTables<'_> {
+    fn alloc_table(&mut self) -> Option<u64> {
+        let pa = self.frames.alloc(PAGE_SIZE, PAGE_SIZE).ok()?;
+        self.lowest = self.lowest.min(pa);
+        // SAFETY: a fresh frame of RAM owned by us, identity-accessible.
+        unsafe { core::ptr::write_bytes(pa as *mut u8, 0, PAGE_SIZE as usize) };
+        Some(pa)
+    }
+    fn alloc_tables(&mut self, pages: usize) -> Option<u64> {
+        let size = PAGE_SIZE * pages as u64;
+        let pa = self.frames.alloc(size, size).ok()?;
+        self.lowest = self.lowest.min(pa);
+        // SAFETY: fresh, contiguous frames of RAM owned by us.
+        unsafe { core::ptr::write_bytes(pa as *mut u8, 0, size as usize) };
+        Some(pa)
+    }
+    fn table(&mut self, pa: u64) -> &mut [u64; ENTRIES] {
+        // SAFETY: only addresses returned by `alloc_table` are walked, and
+        // each table is reached through exactly one tree.
+        unsafe { &mut *(pa as *mut [u64; ENTRIES]) }
+    }
+}
+
+pub struct Env<'a> {
+    pub frames: &'a mut FrameAllocator,
+}
+
+impl BuildEnv for Env<'_> {
+    fn guest_ram_base(&self) -> u64 {
+        super::boot::GUEST_RAM_BASE
+    }
+    fn alloc(&mut self, size: u64, align: u64) -> Option<u64> {
+        self.frames.alloc(size, align).ok()
+    }
+    fn new_stage2(&mut self) -> Option<PageTable> {
+        let g = stage2::geometry();
+        let mut t = FrameTables {
+            frames: self.frames,
+            lowest: u64::MAX,
+        };
+        PageTable::with_root_pages(&mut t, g.root_level, g.root_pages).ok()
+    }
+    fn map_ram(&mut self, pt: &PageTable, ipa: u64, pa: u64, size: u64) -> bool {
+        let attrs = Attrs {
+            mem: MemType::Normal,
+            perms: Perms::RWX,
+        };
+        let mut t = FrameTables {
+            frames: self.frames,
+            lowest: u64::MAX,
+        };
+        pt.map::<stage2::Stage2Format>(&mut t, ipa, pa, size, attrs)
+            .is_ok()
+    }
+    fn map_device(&mut self, pt: &PageTable, ipa: u64, pa: u64, size: u64) -> bool {
+        let attrs = Attrs {
+            mem: MemType::Device,
+            perms: Perms::RW,
+        };
+        let mut t = FrameTables {
+            frames: self.frames,
+            lowest: u64::MAX,
+        };
+        pt.map::<stage2::Stage2Format>(&mut t, ipa, pa, size, attrs)
+            .is_ok()
+    }
+    fn write(&mut self, pa: u64, bytes: &[u8]) {
+        // SAFETY: the domain builder only writes into RAM it allocated
+        // through `alloc` for this domain, which the EL2 map covers.
+        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), pa as *mut u8, bytes.len()) };
+    }
+}
