@@ -4,13 +4,14 @@
 
 use anyhow::{bail, ensure, Context, Result};
 use image_format::{
-    domain_flags, layout, DomainSpec, ModuleKind, ModuleSpec, ModuleTable, MAX_DOMAINS,
-    MAX_MODULES, MODULE_ALIGN,
+    domain_flags, layout_with, DomainSpec, LayoutOptions, ModuleKind, ModuleSpec, ModuleTable,
+    MAX_DOMAINS, MAX_MODULES, MODULE_ALIGN,
 };
 
 use crate::digest::sha256;
 use crate::manifest::{DomainManifest, ImageFormat};
-use crate::sniff::{is_arm64_image, ARM64_IMAGE_SIZE_OFFSET};
+use crate::signing::LoadedKey;
+use crate::sniff::{is_arm64_image, ARM64_IMAGE_SIZE_OFFSET, ARM64_TABLE_OFFSET_OFFSET};
 
 /// A module's bytes and where it goes.
 #[derive(Clone, Debug)]
@@ -54,12 +55,14 @@ pub fn domain_spec(d: &DomainManifest) -> Result<DomainSpec> {
 }
 
 /// Lay out and assemble the image. `hypervisor` is the flat hypervisor,
-/// already padded to the table offset.
+/// already padded to the table offset. With `signer`, the table is marked
+/// signed and its signature block written right after it.
 pub fn assemble(
     hypervisor: &[u8],
     domains: &[DomainSpec],
     modules: &[Module],
     format: ImageFormat,
+    signer: Option<&LoadedKey>,
 ) -> Result<Assembled> {
     let table_offset = hypervisor.len() as u64;
     ensure!(
@@ -86,10 +89,17 @@ pub fn assemble(
             cmdline: m.cmdline.clone(),
         })
         .collect();
-    let l = layout(table_offset, domains, &specs);
+    let opts = LayoutOptions {
+        signed: signer.is_some(),
+    };
+    let l = layout_with(table_offset, domains, &specs, opts);
     let mut bytes = Vec::with_capacity(l.image_size as usize);
     bytes.extend_from_slice(hypervisor);
     bytes.extend_from_slice(&l.table);
+    if let Some(key) = signer {
+        // The table already carries the SIGNED flag: that is what is signed.
+        bytes.extend_from_slice(&key.sign(&l.table));
+    }
     for (m, &off) in modules.iter().zip(&l.module_offsets) {
         bytes.resize(off as usize, 0);
         bytes.extend_from_slice(&m.bytes);
@@ -104,7 +114,7 @@ pub fn assemble(
     ModuleTable::parse(&bytes[table_offset as usize..])
         .map_err(|e| anyhow::anyhow!("internal error: the module table does not parse: {e}"))?;
     match format {
-        ImageFormat::LinuxArm64Image => patch_arm64_image_size(&mut bytes)?,
+        ImageFormat::LinuxArm64Image => patch_arm64_image_size(&mut bytes, table_offset)?,
     }
     Ok(Assembled {
         bytes,
@@ -114,14 +124,17 @@ pub fn assemble(
 }
 
 /// Set the arm64 `Image` header's `image_size` to the whole image, so a
-/// loader reserves room for the table and the modules too.
-pub fn patch_arm64_image_size(image: &mut [u8]) -> Result<()> {
+/// loader reserves room for the table and the modules too, and record the
+/// table's offset in `res2` (offset 32) for `image-builder verify`.
+pub fn patch_arm64_image_size(image: &mut [u8], table_offset: u64) -> Result<()> {
     if !is_arm64_image(image) {
         bail!("the image does not start with a Linux arm64 Image header");
     }
     let size = image.len() as u64;
     image[ARM64_IMAGE_SIZE_OFFSET..ARM64_IMAGE_SIZE_OFFSET + 8]
         .copy_from_slice(&size.to_le_bytes());
+    image[ARM64_TABLE_OFFSET_OFFSET..ARM64_TABLE_OFFSET_OFFSET + 8]
+        .copy_from_slice(&table_offset.to_le_bytes());
     Ok(())
 }
 
@@ -169,6 +182,7 @@ mod tests {
                 module(ModuleKind::DeviceTree, 1, &fdt, ""),
             ],
             ImageFormat::LinuxArm64Image,
+            None,
         )
         .unwrap();
         assert_eq!(a.table_offset, 0x2000);
@@ -178,7 +192,13 @@ mod tests {
         let size = u64::from_le_bytes(a.bytes[16..24].try_into().unwrap());
         assert_eq!(size, a.bytes.len() as u64);
         assert_eq!(&a.bytes[..16], &hyp[..16]);
-        assert_eq!(&a.bytes[24..0x2000], &hyp[24..]);
+        assert_eq!(&a.bytes[24..32], &hyp[24..32]);
+        assert_eq!(
+            &a.bytes[32..40],
+            &0x2000u64.to_le_bytes(),
+            "res2: table offset"
+        );
+        assert_eq!(&a.bytes[40..0x2000], &hyp[40..]);
         // Modules at their offsets, zero padding in between.
         assert_eq!(&a.bytes[0x3000..0x3000 + 5000], &kernel[..]);
         assert!(a.bytes[0x3000 + 5000..0x5000].iter().all(|&b| b == 0));
@@ -200,12 +220,36 @@ mod tests {
     }
 
     #[test]
+    fn signed_image_carries_a_verifying_block() {
+        let key = crate::signing::load_signing_key(None).unwrap();
+        let kernel = vec![0x22u8; 5000];
+        let a = assemble(
+            &hypervisor(0x2000),
+            &[domain(1, "dom0")],
+            &[module(ModuleKind::Kernel, 1, &kernel, "c")],
+            ImageFormat::LinuxArm64Image,
+            Some(&key),
+        )
+        .unwrap();
+        let t = ModuleTable::parse(&a.bytes[0x2000..]).unwrap();
+        assert!(t.header.is_signed());
+        let b = image_format::signature_block(&a.bytes, &t.header)
+            .unwrap()
+            .unwrap();
+        assert_eq!(b.public_key, &key.public_key());
+        image_format::verify_signature(t.as_bytes(), &b, &key.public_key()).unwrap();
+        assert_eq!(a.module_offsets, [0x3000]);
+        assert_eq!(&a.bytes[0x3000..], &kernel[..]);
+    }
+
+    #[test]
     fn rejects_unaligned_hypervisor_and_missing_header() {
         let e = assemble(
             &hypervisor(0x2001),
             &[domain(1, "a")],
             &[],
             ImageFormat::LinuxArm64Image,
+            None,
         )
         .unwrap_err();
         assert!(e.to_string().contains("not 4 KiB aligned"), "{e}");
@@ -214,6 +258,7 @@ mod tests {
             &[domain(1, "a")],
             &[],
             ImageFormat::LinuxArm64Image,
+            None,
         )
         .unwrap_err();
         assert!(e.to_string().contains("arm64 Image header"), "{e}");
@@ -227,6 +272,7 @@ mod tests {
             &domains,
             &[],
             ImageFormat::LinuxArm64Image,
+            None,
         )
         .unwrap_err();
         assert!(e.to_string().contains("at most 64"), "{e}");

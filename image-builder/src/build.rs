@@ -15,8 +15,9 @@ use crate::modules::{build_guests, check_memory, plan_modules, Pending, PlanInpu
 use crate::output::write_all_or_nothing;
 use crate::record::{
     file_record, read_file_record, source_date_epoch, BuildRecord, ElfRecord, EpochSource, Inputs,
-    ModuleRecord, Toolchain, RECORD_VERSION,
+    ModuleRecord, SigningRecord, Toolchain, RECORD_VERSION,
 };
+use crate::signing::{load_signing_key, DEV_KEY_WARNING};
 use crate::sniff::{is_arm64_image, ARM64_MAGIC_OFFSET};
 use crate::workspace::Workspace;
 
@@ -55,11 +56,24 @@ pub struct BuildOutput {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Overrides {
     pub source_date_epoch: Option<u64>,
+    /// The signing key file (`--key`); `None`: `$HALYARD_SIGNING_KEY` or the
+    /// development key (see [`crate::signing`]).
+    pub signing_key: Option<PathBuf>,
 }
 
-/// Build the boot image described by `opts`.
+/// Build the boot image described by `opts`, signed with the key in
+/// `$HALYARD_SIGNING_KEY`, else the development key (with a warning).
 pub fn build(opts: &BuildOptions) -> Result<BuildOutput> {
     build_with(opts, &Overrides::default())
+}
+
+/// [`build`], signed with the key file `key` (`None`: as [`build`]).
+pub fn build_signed(opts: &BuildOptions, key: Option<&Path>) -> Result<BuildOutput> {
+    let ov = Overrides {
+        signing_key: key.map(Path::to_path_buf),
+        ..Overrides::default()
+    };
+    build_with(opts, &ov)
 }
 
 pub(crate) fn resolve(root: &Path, p: &Path) -> PathBuf {
@@ -84,6 +98,10 @@ pub(crate) fn build_with(opts: &BuildOptions, ov: &Overrides) -> Result<BuildOut
         .join(format!("{}.yaml", board.board));
 
     // Everything that needs no compiler first.
+    let signer = load_signing_key(ov.signing_key.as_deref())?;
+    if signer.development {
+        eprintln!("image-builder: {DEV_KEY_WARNING}");
+    }
     let epoch = match ov.source_date_epoch {
         Some(e) => e,
         None => epoch_with_warning(root)?,
@@ -110,7 +128,7 @@ pub(crate) fn build_with(opts: &BuildOptions, ov: &Overrides) -> Result<BuildOut
             .as_deref()
             .unwrap_or(Path::new("target/image-builder")),
     );
-    let cargo = Cargo::new(root, &board.target, &target_dir, epoch);
+    let cargo = Cargo::new(root, &board.target, &target_dir, epoch, signer.public_hex());
 
     // The hypervisor (BSP crate).
     let (hyp, hyp_record) = build_hypervisor(&cargo, &board)?;
@@ -136,8 +154,14 @@ pub(crate) fn build_with(opts: &BuildOptions, ov: &Overrides) -> Result<BuildOut
             },
         })
         .collect();
-    let assembled = assemble(&hyp.bytes, &domains, &table_modules, board.image_format)
-        .context("assembling the boot image")?;
+    let assembled = assemble(
+        &hyp.bytes,
+        &domains,
+        &table_modules,
+        board.image_format,
+        Some(&signer),
+    )
+    .context("assembling the boot image")?;
     let image_sha256 = sha256_hex(&assembled.bytes);
 
     let record = BuildRecord {
@@ -177,6 +201,10 @@ pub(crate) fn build_with(opts: &BuildOptions, ov: &Overrides) -> Result<BuildOut
             })
             .collect(),
         table_offset: assembled.table_offset,
+        signing: SigningRecord {
+            public_key: signer.public_hex(),
+            development_key: signer.development,
+        },
         output: file_record(Path::new(""), Path::new("boot.img"), &assembled.bytes),
     };
 

@@ -22,6 +22,10 @@ pub struct Cargo {
     pub target_dir: PathBuf,
     /// Passed to the build as `SOURCE_DATE_EPOCH`.
     pub source_date_epoch: u64,
+    /// Passed to the build as `HALYARD_TRUSTED_KEY` (see
+    /// [`crate::signing::TRUSTED_KEY_ENV`]): the hex Ed25519 public key the
+    /// hypervisor is to trust, i.e. the one this image is signed with.
+    pub trusted_key: String,
 }
 
 /// `$CARGO_HOME`, else `~/.cargo`: where registry sources live.
@@ -64,7 +68,13 @@ const REMOVED_ENV: &[&str] = &[
 ];
 
 impl Cargo {
-    pub fn new(root: &Path, target: &str, target_dir: &Path, source_date_epoch: u64) -> Self {
+    pub fn new(
+        root: &Path,
+        target: &str,
+        target_dir: &Path,
+        source_date_epoch: u64,
+        trusted_key: String,
+    ) -> Self {
         Cargo {
             program: std::env::var_os("CARGO")
                 .filter(|c| !c.is_empty())
@@ -73,6 +83,7 @@ impl Cargo {
             target: target.to_string(),
             target_dir: target_dir.to_path_buf(),
             source_date_epoch,
+            trusted_key,
         }
     }
 
@@ -99,7 +110,10 @@ impl Cargo {
             "CARGO_ENCODED_RUSTFLAGS",
             encoded_rustflags(&self.root, cargo_home().as_deref()),
         )
-        .env("SOURCE_DATE_EPOCH", self.source_date_epoch.to_string());
+        .env("SOURCE_DATE_EPOCH", self.source_date_epoch.to_string())
+        // Read by the BSP/hypervisor with `option_env!`, which makes cargo
+        // track it: another key rebuilds whatever embeds it.
+        .env(crate::signing::TRUSTED_KEY_ENV, &self.trusted_key);
         cmd
     }
 
@@ -180,6 +194,7 @@ mod tests {
             target: "aarch64-unknown-none-softfloat".into(),
             target_dir: PathBuf::from("/ws/target/image-builder"),
             source_date_epoch: 42,
+            trusted_key: "ab".repeat(32),
         };
         let cmd = c.build_command("bsp-qemu-virt");
         let args: Vec<_> = cmd
@@ -214,5 +229,9 @@ mod tests {
             .to_string_lossy()
             .starts_with("--remap-path-prefix=/ws=/halyard"));
         assert_eq!(envs["SOURCE_DATE_EPOCH"].as_deref(), Some("42".as_ref()));
+        assert_eq!(
+            envs["HALYARD_TRUSTED_KEY"].as_deref(),
+            Some("ab".repeat(32).as_ref())
+        );
     }
 }

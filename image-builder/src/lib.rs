@@ -18,6 +18,8 @@ pub mod lock;
 pub mod manifest;
 pub mod packages;
 pub mod repro;
+pub mod signing;
+pub mod verify;
 pub mod workspace;
 
 mod assemble;

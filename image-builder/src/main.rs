@@ -1,15 +1,19 @@
 //! Command line of the image builder: `image-builder --board B` builds an
 //! image, `image-builder --board B --image M --update-lock` re-pins the
 //! image's Debian packages, `image-builder repro --board B` checks that
-//! builds are reproducible.
+//! builds are reproducible, `image-builder keygen --out DIR` makes a signing
+//! key pair and `image-builder verify IMAGE [--key PUB]` checks an image's
+//! signature and modules.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
+use image_builder::build::build_signed;
+use image_builder::signing::{self, DEV_PUB_WARNING};
 use image_builder::workspace::Workspace;
-use image_builder::{build, repro, update_lock, BuildOptions, ReproOptions};
+use image_builder::{repro, update_lock, BuildOptions, ReproOptions};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -42,6 +46,10 @@ struct BuildArgs {
     /// Cargo target directory (default: <workspace>/target/image-builder).
     #[arg(long, value_name = "DIR")]
     target_dir: Option<PathBuf>,
+    /// Signing key (from `keygen`); default: the file named by
+    /// $HALYARD_SIGNING_KEY, else the development key in keys/dev (warns).
+    #[arg(long, value_name = "FILE")]
+    key: Option<PathBuf>,
     /// Instead of building: resolve the image's Debian packages to the
     /// current candidates (after apt-get update), download them and rewrite
     /// the lock file next to the manifest (<image>.lock.yaml).
@@ -62,6 +70,21 @@ enum Command {
         /// Halyard source tree (default: found from the current directory).
         #[arg(long, value_name = "DIR")]
         workspace: Option<PathBuf>,
+    },
+    /// Write a new signing key pair: DIR/halyard-signing.key (secret, mode
+    /// 0600) and DIR/halyard-signing.pub.
+    Keygen {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Check a boot image: module table, signature, every module's SHA-256.
+    /// Exit status 0 only if everything verifies.
+    Verify {
+        /// The boot image (boot.img).
+        image: PathBuf,
+        /// Trusted public key (a .pub from keygen); default: the development key (warns).
+        #[arg(long, value_name = "PUBFILE")]
+        key: Option<PathBuf>,
     },
 }
 
@@ -93,6 +116,31 @@ fn run(cli: Cli) -> Result<bool> {
             }
             Ok(report.identical())
         }
+        Some(Command::Keygen { out }) => {
+            let (key, public) = signing::keygen(&out)?;
+            println!("{}", key.display());
+            println!("{}", public.display());
+            Ok(true)
+        }
+        Some(Command::Verify { image, key }) => {
+            let trusted = match key {
+                Some(p) => {
+                    let text = std::fs::read_to_string(&p)
+                        .with_context(|| format!("cannot read {}", p.display()))?;
+                    signing::parse_pub_text(&text)
+                        .with_context(|| format!("public key {}", p.display()))?
+                }
+                None => {
+                    eprintln!("image-builder: {DEV_PUB_WARNING}");
+                    signing::dev_public_key()
+                }
+            };
+            let bytes = std::fs::read(&image)
+                .with_context(|| format!("cannot read {}", image.display()))?;
+            let report = image_builder::verify::verify_image(&bytes, &trusted);
+            print!("{}", report.render());
+            Ok(report.ok())
+        }
         None => {
             let a = cli.build;
             let workspace = Workspace::locate(a.workspace.as_deref())?;
@@ -115,7 +163,7 @@ fn run(cli: Cli) -> Result<bool> {
                 }
                 return Ok(true);
             }
-            let out = build(&opts)?;
+            let out = build_signed(&opts, absolute(a.key)?.as_deref())?;
             println!("{}", out.image.display());
             println!(
                 "  size    {} bytes (hypervisor {} bytes)",

@@ -14,7 +14,7 @@ use crate::kernel::Decompressed;
 use crate::lock::LockedPackage;
 
 /// Version of the build.json layout.
-pub const RECORD_VERSION: u32 = 1;
+pub const RECORD_VERSION: u32 = 2;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct BuildRecord {
@@ -26,7 +26,17 @@ pub struct BuildRecord {
     pub inputs: Inputs,
     pub modules: Vec<ModuleRecord>,
     pub table_offset: u64,
+    pub signing: SigningRecord,
     pub output: FileRecord,
+}
+
+/// Who signed the module table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SigningRecord {
+    /// Ed25519 public key, hex (also in the image's signature block).
+    pub public_key: String,
+    /// Signed with the public development key in keys/dev: not for release.
+    pub development_key: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -250,6 +260,10 @@ mod tests {
                 },
             ],
             table_offset: 0x2000,
+            signing: SigningRecord {
+                public_key: "ef".repeat(32),
+                development_key: true,
+            },
             output: file("boot.img"),
         }
     }
@@ -270,6 +284,7 @@ mod tests {
             "\"inputs\"",
             "\"modules\"",
             "\"table_offset\"",
+            "\"signing\"",
             "\"output\"",
         ];
         let pos: Vec<usize> = order.iter().map(|k| text.find(k).unwrap()).collect();

@@ -191,8 +191,11 @@ pub fn repro(opts: &ReproOptions) -> Result<ReproReport> {
             out_dir: Some(copy.join("out/repro")),
             target_dir: Some(copy.join("target/image-builder")),
         };
+        // Signed as a plain build would be ($HALYARD_SIGNING_KEY or the
+        // development key): Ed25519 signatures are deterministic.
         let ov = Overrides {
             source_date_epoch: Some(epoch),
+            ..Overrides::default()
         };
         let out = build_with(&build_opts, &ov)
             .with_context(|| format!("build {label} in {}", copy.display()))?;

@@ -14,6 +14,11 @@ pub const ARM64_MAGIC: [u8; 4] = *b"ARM\x64";
 pub const ARM64_HEADER_SIZE: usize = 64;
 /// Offset of the header's `image_size` field (u64, little-endian).
 pub const ARM64_IMAGE_SIZE_OFFSET: usize = 16;
+/// Offset of the header's `res2` field (u64, little-endian; 0 in Linux).
+/// image-builder stores the module table's offset there, so `verify` finds
+/// the table without scanning. The hypervisor does not need it (it finds the
+/// table at its own `__hyp_end`).
+pub const ARM64_TABLE_OFFSET_OFFSET: usize = 32;
 
 const GZIP: &[u8] = &[0x1f, 0x8b];
 const XZ: &[u8] = &[0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00];

@@ -16,15 +16,22 @@
 //!
 //! Offsets of strings are relative to the table start; module offsets are
 //! relative to the start of the boot image.
+//!
+//! Header flags (u64 at header offset 40): bit 0 `SIGNED`. When set, a
+//! 104-byte signature block (`signature` module) follows the table at
+//! `table_offset + table_size`, and modules start after it. Unsigned images
+//! (flags 0, written before signing existed) lay out exactly as before.
 #![cfg_attr(not(test), no_std)]
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
+mod signature;
 mod table;
 #[cfg(feature = "alloc")]
 mod writer;
 
+pub use signature::*;
 pub use table::*;
 #[cfg(feature = "alloc")]
 pub use writer::*;

@@ -1,6 +1,8 @@
 //! Zero-copy, bounds-checked reader for the module table. Everything it reads
 //! is untrusted until the signature is checked, so no input may panic it.
 
+use crate::signature::{SignatureBlock, SIGNATURE_BLOCK_SIZE};
+
 /// `b"HALYMODT"`: identifies a module table.
 pub const MAGIC: [u8; 8] = *b"HALYMODT";
 /// The only version this code reads and writes.
@@ -41,6 +43,15 @@ impl ModuleKind {
             Self::DeviceTree => "device-tree",
         }
     }
+}
+
+/// Table flags: the u64 at header offset 40.
+pub mod table_flags {
+    /// A signature block follows the table (see [`crate::SignatureBlock`]).
+    pub const SIGNED: u64 = 1 << 0;
+    pub const ALL: u64 = SIGNED;
+    /// Offset of the flags in the table header.
+    pub const OFFSET: usize = 40;
 }
 
 /// Domain flags.
@@ -88,6 +99,13 @@ pub enum FormatError {
     ModuleMisaligned {
         module: usize,
     },
+    UnknownTableFlags {
+        flags: u64,
+    },
+    /// The table says it is signed, but the image ends inside the block.
+    SignatureTruncated,
+    /// The table says it is signed, but no `HALYSIG1` block follows it.
+    BadSignatureMagic,
 }
 
 impl core::fmt::Display for FormatError {
@@ -116,6 +134,11 @@ impl core::fmt::Display for FormatError {
             Self::DuplicateDomain { domain } => write!(f, "domain {domain} listed twice"),
             Self::ModuleOutOfImage { module } => write!(f, "module {module}: outside the image"),
             Self::ModuleMisaligned { module } => write!(f, "module {module}: not 4 KiB aligned"),
+            Self::UnknownTableFlags { flags } => {
+                write!(f, "module table has unknown flags {flags:#x}")
+            }
+            Self::SignatureTruncated => write!(f, "signature block truncated"),
+            Self::BadSignatureMagic => write!(f, "signature block magic missing"),
         }
     }
 }
@@ -147,6 +170,32 @@ pub struct Header {
     pub image_size: u64,
     /// Offset of this table from the image start (= the hypervisor's size).
     pub table_offset: u64,
+    /// [`table_flags`]; 0 in images written before signing existed.
+    pub flags: u64,
+}
+
+impl Header {
+    pub fn is_signed(&self) -> bool {
+        self.flags & table_flags::SIGNED != 0
+    }
+
+    /// Offset from the image start of the signature block, if signed.
+    pub fn signature_offset(&self) -> Option<u64> {
+        self.is_signed()
+            .then(|| self.table_offset.checked_add(u64::from(self.table_size)))
+            .flatten()
+    }
+
+    /// End of what the table occupies: the table, and its signature block
+    /// if signed. Modules start at or after it.
+    pub fn reserved_end(&self) -> Option<u64> {
+        let end = self.table_offset.checked_add(u64::from(self.table_size))?;
+        if self.is_signed() {
+            end.checked_add(SIGNATURE_BLOCK_SIZE as u64)
+        } else {
+            Some(end)
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -213,7 +262,13 @@ impl<'a> ModuleTable<'a> {
             table_size: u32_at(bytes, 20),
             image_size: u64_at(bytes, 24),
             table_offset: u64_at(bytes, 32),
+            flags: u64_at(bytes, table_flags::OFFSET),
         };
+        if header.flags & !table_flags::ALL != 0 {
+            return Err(FormatError::UnknownTableFlags {
+                flags: header.flags,
+            });
+        }
         let (nd, nm) = (
             usize::from(header.domain_count),
             usize::from(header.module_count),
@@ -298,11 +353,7 @@ impl<'a> ModuleTable<'a> {
                 }
             }
         }
-        let table_end = self
-            .header
-            .table_offset
-            .checked_add(u64::from(self.header.table_size));
-        let table_end = table_end.ok_or(FormatError::Truncated)?;
+        let table_end = self.header.reserved_end().ok_or(FormatError::Truncated)?;
         for i in 0..usize::from(self.header.module_count) {
             let m = self.module_raw(i)?;
             if !(0..nd).any(|d| self.domain_raw(d).map(|d| d.id) == Ok(m.domain)) {
@@ -329,6 +380,22 @@ impl<'a> ModuleTable<'a> {
 
     pub fn modules(&self) -> impl Iterator<Item = ModuleEntry<'a>> + '_ {
         (0..usize::from(self.header.module_count)).filter_map(|i| self.module_raw(i).ok())
+    }
+
+    /// The signature block after the table. `from_table` is what was given
+    /// to [`ModuleTable::parse`] (the table and the rest of the image).
+    /// `Ok(None)` for an unsigned table.
+    pub fn signature(
+        &self,
+        from_table: &'a [u8],
+    ) -> Result<Option<SignatureBlock<'a>>, FormatError> {
+        if !self.header.is_signed() {
+            return Ok(None);
+        }
+        let rest = from_table
+            .get(self.header.table_size as usize..)
+            .ok_or(FormatError::SignatureTruncated)?;
+        SignatureBlock::parse(rest).map(Some)
     }
 
     /// The first module of `kind` owned by `domain`.

@@ -4,7 +4,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::table::*;
-use crate::{align_up, MODULE_ALIGN};
+use crate::{align_up, MODULE_ALIGN, SIGNATURE_BLOCK_SIZE};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DomainSpec {
@@ -32,11 +32,34 @@ pub struct Layout {
     pub table: Vec<u8>,
     pub module_offsets: Vec<u64>,
     pub image_size: u64,
+    /// For a signed layout: where the signature block goes (right after the
+    /// table). The writer fills it after signing `table`, which already has
+    /// the SIGNED flag set.
+    pub signature_offset: Option<u64>,
 }
 
-/// Lay out a table placed at `table_offset` (4 KiB aligned) describing
-/// `domains` and `modules`. Modules follow the table in the order given.
+/// How to lay out a table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LayoutOptions {
+    /// Set the SIGNED flag and reserve the signature block after the table.
+    pub signed: bool,
+}
+
+/// Lay out an unsigned table placed at `table_offset` (4 KiB aligned)
+/// describing `domains` and `modules`. Modules follow the table in the order
+/// given. Byte-identical to the layout before signing existed.
 pub fn layout(table_offset: u64, domains: &[DomainSpec], modules: &[ModuleSpec]) -> Layout {
+    layout_with(table_offset, domains, modules, LayoutOptions::default())
+}
+
+/// [`layout`] with options: a signed layout sets the SIGNED flag and puts
+/// the modules after a [`SIGNATURE_BLOCK_SIZE`]-byte gap for the block.
+pub fn layout_with(
+    table_offset: u64,
+    domains: &[DomainSpec],
+    modules: &[ModuleSpec],
+    opts: LayoutOptions,
+) -> Layout {
     assert!(
         table_offset.is_multiple_of(MODULE_ALIGN),
         "table offset must be 4 KiB aligned"
@@ -51,9 +74,16 @@ pub fn layout(table_offset: u64, domains: &[DomainSpec], modules: &[ModuleSpec])
     let domain_names: Vec<_> = domains.iter().map(|d| add_string(&d.name)).collect();
     let cmdlines: Vec<_> = modules.iter().map(|m| add_string(&m.cmdline)).collect();
     let table_size = fixed + strings.len();
+    let table_end = table_offset + table_size as u64;
+    let (reserved_end, flags, signature_offset) = if opts.signed {
+        let end = table_end + SIGNATURE_BLOCK_SIZE as u64;
+        (end, table_flags::SIGNED, Some(table_end))
+    } else {
+        (table_end, 0, None)
+    };
 
     let mut offsets = Vec::with_capacity(modules.len());
-    let mut cursor = align_up(table_offset + table_size as u64, MODULE_ALIGN);
+    let mut cursor = align_up(reserved_end, MODULE_ALIGN);
     for m in modules {
         offsets.push(cursor);
         cursor = align_up(cursor + m.size, MODULE_ALIGN);
@@ -61,7 +91,7 @@ pub fn layout(table_offset: u64, domains: &[DomainSpec], modules: &[ModuleSpec])
     // The image ends with the last module's last byte, not its padding.
     let image_size = match (modules.last(), offsets.last()) {
         (Some(m), Some(o)) => o + m.size,
-        _ => table_offset + table_size as u64,
+        _ => reserved_end,
     };
 
     let mut t = Vec::with_capacity(table_size);
@@ -75,7 +105,7 @@ pub fn layout(table_offset: u64, domains: &[DomainSpec], modules: &[ModuleSpec])
     t.extend_from_slice(&(table_size as u32).to_le_bytes());
     t.extend_from_slice(&image_size.to_le_bytes());
     t.extend_from_slice(&table_offset.to_le_bytes());
-    t.extend_from_slice(&[0u8; 8]);
+    t.extend_from_slice(&flags.to_le_bytes());
     debug_assert_eq!(t.len(), HEADER_SIZE);
     for (d, (name_off, name_len)) in domains.iter().zip(&domain_names) {
         t.extend_from_slice(&d.id.to_le_bytes());
@@ -104,12 +134,14 @@ pub fn layout(table_offset: u64, domains: &[DomainSpec], modules: &[ModuleSpec])
         table: t,
         module_offsets: offsets,
         image_size,
+        signature_offset,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::*;
     use alloc::string::ToString;
     use alloc::vec;
 
@@ -214,6 +246,253 @@ mod tests {
             ModuleTable::parse(&b),
             Err(FormatError::BadString { .. })
         ));
+    }
+
+    /// `layout` exactly as it was before signing existed (kept verbatim as
+    /// the reference for "unsigned images are unchanged").
+    fn old_layout(table_offset: u64, domains: &[DomainSpec], modules: &[ModuleSpec]) -> Layout {
+        let fixed =
+            HEADER_SIZE + domains.len() * DOMAIN_ENTRY_SIZE + modules.len() * MODULE_ENTRY_SIZE;
+        let mut strings: Vec<u8> = Vec::new();
+        let mut add_string = |s: &str| -> (u32, u32) {
+            let off = (fixed + strings.len()) as u32;
+            strings.extend_from_slice(s.as_bytes());
+            (off, s.len() as u32)
+        };
+        let domain_names: Vec<_> = domains.iter().map(|d| add_string(&d.name)).collect();
+        let cmdlines: Vec<_> = modules.iter().map(|m| add_string(&m.cmdline)).collect();
+        let table_size = fixed + strings.len();
+        let mut offsets = Vec::with_capacity(modules.len());
+        let mut cursor = align_up(table_offset + table_size as u64, MODULE_ALIGN);
+        for m in modules {
+            offsets.push(cursor);
+            cursor = align_up(cursor + m.size, MODULE_ALIGN);
+        }
+        let image_size = match (modules.last(), offsets.last()) {
+            (Some(m), Some(o)) => o + m.size,
+            _ => table_offset + table_size as u64,
+        };
+        let mut t = Vec::with_capacity(table_size);
+        t.extend_from_slice(&MAGIC);
+        t.extend_from_slice(&VERSION.to_le_bytes());
+        t.extend_from_slice(&(HEADER_SIZE as u16).to_le_bytes());
+        t.extend_from_slice(&(DOMAIN_ENTRY_SIZE as u16).to_le_bytes());
+        t.extend_from_slice(&(MODULE_ENTRY_SIZE as u16).to_le_bytes());
+        t.extend_from_slice(&(domains.len() as u16).to_le_bytes());
+        t.extend_from_slice(&(modules.len() as u16).to_le_bytes());
+        t.extend_from_slice(&(table_size as u32).to_le_bytes());
+        t.extend_from_slice(&image_size.to_le_bytes());
+        t.extend_from_slice(&table_offset.to_le_bytes());
+        t.extend_from_slice(&[0u8; 8]);
+        for (d, (name_off, name_len)) in domains.iter().zip(&domain_names) {
+            t.extend_from_slice(&d.id.to_le_bytes());
+            t.extend_from_slice(&d.flags.to_le_bytes());
+            t.extend_from_slice(&d.vcpus.to_le_bytes());
+            t.extend_from_slice(&[0u8; 2]);
+            t.extend_from_slice(&d.memory_bytes.to_le_bytes());
+            t.extend_from_slice(&name_off.to_le_bytes());
+            t.extend_from_slice(&name_len.to_le_bytes());
+            t.extend_from_slice(&[0u8; 8]);
+        }
+        for ((m, (cl_off, cl_len)), off) in modules.iter().zip(&cmdlines).zip(&offsets) {
+            t.extend_from_slice(&(m.kind as u16).to_le_bytes());
+            t.extend_from_slice(&m.domain.to_le_bytes());
+            t.extend_from_slice(&[0u8; 4]);
+            t.extend_from_slice(&off.to_le_bytes());
+            t.extend_from_slice(&m.size.to_le_bytes());
+            t.extend_from_slice(&m.sha256);
+            t.extend_from_slice(&cl_off.to_le_bytes());
+            t.extend_from_slice(&cl_len.to_le_bytes());
+        }
+        t.extend_from_slice(&strings);
+        Layout {
+            table_offset,
+            table: t,
+            module_offsets: offsets,
+            image_size,
+            signature_offset: None,
+        }
+    }
+
+    fn specs(cmdline_len: usize) -> (Vec<DomainSpec>, Vec<ModuleSpec>) {
+        let domains = vec![DomainSpec {
+            id: 1,
+            flags: domain_flags::HARDWARE | domain_flags::DIRECT_MAP,
+            vcpus: 2,
+            memory_bytes: 128 << 20,
+            name: "dom0".to_string(),
+        }];
+        let modules = vec![
+            ModuleSpec {
+                kind: ModuleKind::Kernel,
+                domain: 1,
+                size: 4096 * 3 + 5,
+                sha256: [1; 32],
+                cmdline: "x".repeat(cmdline_len),
+            },
+            ModuleSpec {
+                kind: ModuleKind::Ramdisk,
+                domain: 1,
+                size: 4096,
+                sha256: [2; 32],
+                cmdline: String::new(),
+            },
+        ];
+        (domains, modules)
+    }
+
+    #[test]
+    fn unsigned_layout_is_unchanged() {
+        // Table sizes on both sides of "block would cross a 4 KiB boundary".
+        for len in [0, 10, 3000, 3900, 3950, 4000, 4096, 9000] {
+            let (d, m) = specs(len);
+            for off in [0x1000, 0x7000] {
+                assert_eq!(layout(off, &d, &m), old_layout(off, &d, &m), "{len} {off}");
+                assert_eq!(layout(off, &d, &[]), old_layout(off, &d, &[]));
+            }
+        }
+        let s = sample();
+        let t = ModuleTable::parse(&s.table).unwrap();
+        assert_eq!(t.header.flags, 0);
+        assert!(!t.header.is_signed());
+        assert_eq!(t.signature(&s.table), Ok(None));
+    }
+
+    #[test]
+    fn signed_layout_reserves_the_block() {
+        for len in [0, 3000, 3950, 4000, 9000] {
+            let (d, m) = specs(len);
+            let l = layout_with(0x1000, &d, &m, LayoutOptions { signed: true });
+            let t = ModuleTable::parse(&l.table).unwrap();
+            assert!(t.header.is_signed());
+            let table_end = 0x1000 + l.table.len() as u64;
+            assert_eq!(l.signature_offset, Some(table_end));
+            assert_eq!(t.header.signature_offset(), Some(table_end));
+            let first = l.module_offsets[0];
+            assert!(first >= table_end + SIGNATURE_BLOCK_SIZE as u64, "{len}");
+            assert_eq!(first, align_up(table_end + 104, MODULE_ALIGN));
+            // Apart from the flag (and where the modules go), the same table.
+            let u = layout(0x1000, &d, &m);
+            if u.module_offsets == l.module_offsets {
+                let mut b = l.table.clone();
+                b[40] = 0;
+                assert_eq!(b, u.table);
+            }
+        }
+        // No modules: the image ends with the block.
+        let (d, _) = specs(0);
+        let l = layout_with(0x1000, &d, &[], LayoutOptions { signed: true });
+        assert_eq!(l.image_size, 0x1000 + l.table.len() as u64 + 104);
+    }
+
+    #[test]
+    fn unknown_table_flags_are_rejected() {
+        let mut b = sample().table;
+        b[40] = 2;
+        assert_eq!(
+            ModuleTable::parse(&b).unwrap_err(),
+            FormatError::UnknownTableFlags { flags: 2 }
+        );
+    }
+
+    /// A signed image: zeros up to the table, table, block, zero modules.
+    fn signed_image(seed: [u8; 32]) -> (Vec<u8>, [u8; 32]) {
+        use ed25519_dalek::{Signer, SigningKey};
+        let (d, m) = specs(20);
+        let l = layout_with(0x1000, &d, &m, LayoutOptions { signed: true });
+        let key = SigningKey::from_bytes(&seed);
+        let sig = key.sign(&l.table).to_bytes();
+        let pk = key.verifying_key().to_bytes();
+        let mut img = vec![0u8; 0x1000];
+        img.extend_from_slice(&l.table);
+        img.extend_from_slice(&encode_signature_block(&pk, &sig));
+        img.resize(l.image_size as usize, 0);
+        (img, pk)
+    }
+
+    #[test]
+    fn signature_block_round_trip() {
+        let (img, pk) = signed_image([5; 32]);
+        let t = ModuleTable::parse(&img[0x1000..]).unwrap();
+        let b = t.signature(&img[0x1000..]).unwrap().unwrap();
+        assert_eq!(b.public_key, &pk);
+        assert_eq!(signature_block(&img, &t.header), Ok(Some(b)));
+        let off = t.header.signature_offset().unwrap() as usize;
+        assert_eq!(&img[off..off + 8], b"HALYSIG1");
+        // The block is in the image, the hash-covered modules are after it.
+        assert!(t.modules().all(|m| m.offset >= off as u64 + 104));
+    }
+
+    #[test]
+    fn truncated_or_missing_block_is_an_error() {
+        let (img, _) = signed_image([5; 32]);
+        let t = ModuleTable::parse(&img[0x1000..]).unwrap();
+        let off = t.header.signature_offset().unwrap() as usize;
+        for cut in off..off + SIGNATURE_BLOCK_SIZE {
+            assert_eq!(
+                signature_block(&img[..cut], &t.header),
+                Err(FormatError::SignatureTruncated),
+                "{cut}"
+            );
+            assert_eq!(
+                t.signature(&img[0x1000..cut]),
+                Err(FormatError::SignatureTruncated)
+            );
+        }
+        let mut bad = img.clone();
+        bad[off] ^= 1;
+        assert_eq!(
+            signature_block(&bad, &t.header),
+            Err(FormatError::BadSignatureMagic)
+        );
+    }
+
+    #[cfg(feature = "verify")]
+    #[test]
+    fn verify_accepts_only_the_exact_table_signature_and_key() {
+        let (img, pk) = signed_image([5; 32]);
+        let check = |img: &[u8], trusted: &[u8; 32]| -> bool {
+            let Ok(t) = ModuleTable::parse(&img[0x1000..]) else {
+                return false;
+            };
+            match signature_block(img, &t.header) {
+                Ok(Some(b)) => verify_signature(t.as_bytes(), &b, trusted).is_ok(),
+                _ => false,
+            }
+        };
+        assert!(check(&img, &pk));
+        let t = ModuleTable::parse(&img[0x1000..]).unwrap();
+        let end = 0x1000 + t.header.table_size as usize + SIGNATURE_BLOCK_SIZE;
+        // Every single-bit flip in the table, the magic, the key and the
+        // signature is caught.
+        for byte in 0x1000..end {
+            for bit in 0..8 {
+                let mut b = img.clone();
+                b[byte] ^= 1 << bit;
+                assert!(!check(&b, &pk), "flip at {byte:#x} bit {bit} accepted");
+            }
+        }
+        // Another trusted key, a key that is no curve point, a cleared flag.
+        let (_, other) = signed_image([6; 32]);
+        assert!(!check(&img, &other));
+        let b = signature_block(&img, &t.header).unwrap().unwrap();
+        assert_eq!(
+            verify_signature(t.as_bytes(), &b, &other),
+            Err(SigError::UntrustedKey)
+        );
+        let mut unflagged = t.as_bytes().to_vec();
+        unflagged[40] = 0;
+        assert_eq!(
+            verify_signature(&unflagged, &b, &pk),
+            Err(SigError::NotSigned)
+        );
+        let mut tampered = t.as_bytes().to_vec();
+        let last = tampered.len() - 1;
+        tampered[last] ^= 1;
+        assert_eq!(
+            verify_signature(&tampered, &b, &pk),
+            Err(SigError::BadSignature)
+        );
     }
 
     /// Any byte string either parses or errors; never panics.

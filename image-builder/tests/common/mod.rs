@@ -20,6 +20,7 @@ pub fn run(args: &[&str]) -> Output {
     Command::new(BIN)
         .args(args)
         .env_remove("SOURCE_DATE_EPOCH")
+        .env_remove("HALYARD_SIGNING_KEY")
         .output()
         .unwrap()
 }
