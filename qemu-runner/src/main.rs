@@ -97,10 +97,22 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
         } => {
             let b = load_board(&ws, &board)?;
             qemu::find_binary(&b.qemu.binary)?;
+            // Without --smp, enough CPUs for the image's largest domain
+            // (each vCPU is pinned to its own CPU).
+            let mut smp = smp;
             let image = match image {
                 Some(p) => absolute(p)?,
                 None => {
                     let m = image_manifest.map(absolute).transpose()?;
+                    let path = image_builder::manifest::image_manifest_path(&ws, m.as_deref(), &b);
+                    let manifest = image_builder::manifest::load_image(&path, &b)?;
+                    let vcpus = manifest
+                        .domains
+                        .iter()
+                        .map(|d| u32::from(d.vcpus))
+                        .max()
+                        .unwrap_or(1);
+                    smp = smp.or(Some(vcpus.max(b.qemu.smp)));
                     build_image(&ws, &board, m.as_deref(), None)?
                 }
             };
