@@ -10,3 +10,4 @@ pub mod linux_image;
 pub mod modules;
 #[cfg(test)]
 pub(crate) mod test_env;
+pub mod trust;

@@ -8,7 +8,7 @@ use super::boot::now_us;
 use super::memory::Env;
 use super::vcpu;
 use crate::board::PhysRange;
-use crate::boot::{direct_map, domain_builder, hardware_domain, modules};
+use crate::boot::{direct_map, domain_builder, hardware_domain, modules, trust};
 use crate::info;
 use crate::mm::frames::{FrameAllocator, PAGE_SIZE};
 
@@ -52,6 +52,18 @@ pub fn build_domains(
             return Vec::new();
         }
     };
+    // Nothing in the table counts until its signature does.
+    let from_table = image.get(table_offset as usize..).unwrap_or(&[]);
+    match trust::verify_table(&table, from_table, trust::TRUSTED_KEY_HEX) {
+        Ok(key) => info!(
+            "module table signature verified (Ed25519 key {:02x}{:02x}{:02x}{:02x}...)",
+            key[0], key[1], key[2], key[3]
+        ),
+        Err(e) => {
+            info!("module table not trusted ({e:?}): refusing every domain");
+            return Vec::new();
+        }
+    }
     let mut out = Vec::new();
     let is_hw = |d: &image_format::DomainEntry<'_>| d.is_hardware() && d.is_direct_mapped();
     let order = table
