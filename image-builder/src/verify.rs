@@ -178,3 +178,94 @@ pub fn verify_image(image: &[u8], trusted_key: &[u8; PUBLIC_KEY_SIZE]) -> Verify
     }
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::assemble::{assemble, Module};
+    use crate::manifest::ImageFormat;
+    use crate::signing::{dev_public_key, load_signing_key};
+    use crate::sniff::ARM64_MAGIC;
+    use image_format::{domain_flags, DomainSpec, ModuleKind};
+
+    /// A signed two-module image: table at 0x2000, kernel and ramdisk of dom0.
+    fn image() -> Vec<u8> {
+        let mut hyp = vec![0x11u8; 0x2000];
+        hyp[16..48].fill(0);
+        hyp[56..60].copy_from_slice(&ARM64_MAGIC);
+        let domain = DomainSpec {
+            id: 0,
+            flags: domain_flags::HARDWARE,
+            vcpus: 1,
+            memory_bytes: 64 << 20,
+            name: "dom0".into(),
+        };
+        let module = |kind, bytes: Vec<u8>| Module {
+            kind,
+            domain: 0,
+            cmdline: String::new(),
+            bytes,
+        };
+        let key = load_signing_key(None).unwrap();
+        let a = assemble(
+            &hyp,
+            &[domain],
+            &[
+                module(ModuleKind::Kernel, vec![1; 5000]),
+                module(ModuleKind::Ramdisk, vec![2; 300]),
+            ],
+            ImageFormat::LinuxArm64Image,
+            Some(&key),
+        )
+        .unwrap();
+        a.bytes
+    }
+
+    #[test]
+    fn names_the_bad_module() {
+        let good = image();
+        let r = verify_image(&good, &dev_public_key());
+        assert!(r.ok(), "{}", r.render());
+        assert_eq!(r.modules.len(), 2);
+        let mut bad = good.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 0x80;
+        let r = verify_image(&bad, &dev_public_key());
+        assert_eq!(r.problems, ["module 1 (dom0 ramdisk): SHA-256 mismatch"]);
+        assert!(r.signature_ok);
+        let text = r.render();
+        assert!(
+            text.contains("module 0   ok   dom0 kernel, 5000 bytes"),
+            "{text}"
+        );
+        assert!(
+            text.contains("module 1   BAD  dom0 ramdisk, 300 bytes"),
+            "{text}"
+        );
+        assert!(text.ends_with("verdict: FAILED\n"), "{text}");
+    }
+
+    #[test]
+    fn finds_the_table_without_res2() {
+        let mut img = image();
+        assert_eq!(find_table(&img), Ok(0x2000));
+        img[ARM64_TABLE_OFFSET_OFFSET..ARM64_TABLE_OFFSET_OFFSET + 8].fill(0);
+        assert_eq!(find_table(&img), Ok(0x2000));
+        assert!(verify_image(&img, &dev_public_key()).ok());
+        // res2 pointing elsewhere: the table is not there.
+        img[ARM64_TABLE_OFFSET_OFFSET] = 0x10;
+        let r = verify_image(&img, &dev_public_key());
+        assert!(r.problems[0].starts_with("table corrupt: "), "{r:?}");
+    }
+
+    #[test]
+    fn a_grown_or_shrunk_file_is_a_corrupt_table() {
+        let mut img = image();
+        img.push(0);
+        let r = verify_image(&img, &dev_public_key());
+        assert!(
+            r.problems[0].starts_with("table corrupt: the table describes a"),
+            "{r:?}"
+        );
+    }
+}
