@@ -42,6 +42,9 @@ pub struct Case {
     /// (in addition to [`BUILTIN_FORBID`]).
     #[serde(default)]
     pub forbid: Vec<String>,
+    /// Bytes changed in the built image before it boots.
+    #[serde(default)]
+    pub tamper: Vec<Tamper>,
     /// Text to type on the serial console, each once a line matches its
     /// `after` regex (in order).
     #[serde(default)]
@@ -58,13 +61,39 @@ pub struct InputStep {
     pub send: String,
 }
 
-/// How a passing run ends.
+/// How a passing run ends: exactly one of the two.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct End {
     /// QEMU's exit status: 0 after PSCI SYSTEM_OFF, the code after a
     /// semihosting SYS_EXIT.
-    pub exit_code: i32,
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+    /// The run is over once a line matches (the runner stops QEMU): for
+    /// cases where the system rightly halts instead of powering off.
+    #[serde(default)]
+    pub stop_on: Option<String>,
+}
+
+/// A change to the built image before it boots (to test that tampering
+/// is caught): `xor` applied at `offset` bytes into `region`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Tamper {
+    pub region: TamperRegion,
+    /// Module index in the table, for `region: module`.
+    #[serde(default)]
+    pub module: Option<usize>,
+    pub offset: u64,
+    pub xor: u8,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TamperRegion {
+    Table,
+    Signature,
+    Module,
 }
 
 impl Case {
@@ -96,6 +125,14 @@ impl Case {
         if case.image.as_os_str().is_empty() {
             bail!("{ctx}: field 'image' is empty");
         }
+        if case.end.exit_code.is_some() == case.end.stop_on.is_some() {
+            bail!("{ctx}: field 'end' needs exactly one of 'exit_code' and 'stop_on'");
+        }
+        for (i, t) in case.tamper.iter().enumerate() {
+            if (t.region == TamperRegion::Module) != t.module.is_some() || t.xor == 0 {
+                bail!("{ctx}: tamper[{i}]: 'module' goes with region 'module' only, and 'xor' must not be 0");
+            }
+        }
         // Compile once here so that bad patterns are reported with the file.
         case.expectations()
             .with_context(|| format!("{ctx}: invalid regex"))?;
@@ -121,6 +158,12 @@ impl Case {
             expect: compile("expect", &self.expect)?,
             forbid,
             exit_code: self.end.exit_code,
+            stop_on: match &self.end.stop_on {
+                Some(p) => {
+                    Some(Regex::new(p).with_context(|| format!("field 'end.stop_on' ('{p}')"))?)
+                }
+                None => None,
+            },
         })
     }
 
@@ -199,6 +242,24 @@ end:
     }
 
     #[test]
+    fn end_needs_exactly_one_rule_and_tamper_is_checked() {
+        let base = "name: a\nimage: x.yaml\ntimeout_s: 5\nexpect: ['x']\n";
+        let p = Path::new("a.yaml");
+        assert!(Case::parse(&format!("{base}end: {{stop_on: '^h$'}}\n"), p).is_ok());
+        let e =
+            Case::parse(&format!("{base}end: {{exit_code: 0, stop_on: 'h'}}\n"), p).unwrap_err();
+        assert!(format!("{e:#}").contains("exactly one"), "{e:#}");
+        assert!(Case::parse(&format!("{base}end: {{}}\n"), p).is_err());
+        let tamper =
+            |t: &str| Case::parse(&format!("{base}tamper: [{t}]\nend: {{exit_code: 0}}\n"), p);
+        assert!(tamper("{region: module, module: 0, offset: 1, xor: 1}").is_ok());
+        assert!(tamper("{region: table, module: 0, offset: 1, xor: 1}").is_err());
+        assert!(tamper("{region: module, offset: 1, xor: 1}").is_err());
+        assert!(tamper("{region: table, offset: 1, xor: 0}").is_err());
+        assert!(tamper("{region: nowhere, offset: 1, xor: 1}").is_err());
+    }
+
+    #[test]
     fn good_case_parses() {
         let c = parse(GOOD, "tests/suites/qemu-virt/selftest.yaml").unwrap();
         assert_eq!(c.name, "selftest");
@@ -206,13 +267,19 @@ end:
         assert_eq!(c.timeout_s, 60);
         assert_eq!((c.smp, c.memory_mib), (Some(2), Some(512)));
         assert_eq!(c.qemu_extra_args, ["-d", "guest_errors"]);
-        assert_eq!(c.end, End { exit_code: 3 });
+        assert_eq!(
+            c.end,
+            End {
+                exit_code: Some(3),
+                stop_on: None
+            }
+        );
         let e = c.expectations().unwrap();
         assert_eq!(e.expect.len(), 1);
         // The case's own pattern, then the built-in ones.
         let forbid: Vec<&str> = e.forbid.iter().map(Regex::as_str).collect();
         assert_eq!(forbid, ["Bail out!", "panic", "^not ok"]);
-        assert_eq!(e.exit_code, 3);
+        assert_eq!(e.exit_code, Some(3));
     }
 
     #[test]

@@ -9,4 +9,5 @@ pub mod images;
 pub mod junit;
 pub mod qemu;
 pub mod suite;
+pub mod tamper;
 pub mod verdict;

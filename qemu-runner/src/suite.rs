@@ -111,6 +111,16 @@ pub fn run_case(
         memory_mib: case.memory_mib,
         extra_args: case.qemu_extra_args.clone(),
     };
+    std::fs::create_dir_all(case_dir)
+        .with_context(|| format!("cannot create {}", case_dir.display()))?;
+    let tampered;
+    let image = if case.tamper.is_empty() {
+        image
+    } else {
+        tampered = crate::tamper::apply(image, &case.tamper, case_dir)
+            .with_context(|| format!("case {}: tampering with the image", case.name))?;
+        tampered.as_path()
+    };
     let argv = qemu::test_argv(&board.qemu, &overrides, image);
     let timeout = Duration::from_secs(case.timeout_s);
     let limits = Limits {
@@ -118,9 +128,15 @@ pub fn run_case(
         grace: FORBID_GRACE,
     };
     let input = case.serial_input()?;
-    let cap =
-        qemu::capture_with_input(&argv, limits, &|line| exp.forbidden(line).is_some(), &input)
-            .with_context(|| format!("case {}: running QEMU", case.name))?;
+    let cap = qemu::capture_with_input(
+        &argv,
+        limits,
+        &|line| {
+            exp.forbidden(line).is_some() || exp.stop_on.as_ref().is_some_and(|r| r.is_match(line))
+        },
+        &input,
+    )
+    .with_context(|| format!("case {}: running QEMU", case.name))?;
     let verdict = judge(&exp, &cap.lines, &cap.end, timeout);
 
     std::fs::create_dir_all(case_dir)

@@ -22,8 +22,10 @@ pub struct Expectations {
     pub expect: Vec<Regex>,
     /// Fail the case if any serial line matches.
     pub forbid: Vec<Regex>,
-    /// QEMU's expected exit status.
-    pub exit_code: i32,
+    /// QEMU's expected exit status, or
+    pub exit_code: Option<i32>,
+    /// the line on which the runner stops QEMU and the run is over.
+    pub stop_on: Option<Regex>,
 }
 
 impl Expectations {
@@ -119,12 +121,19 @@ pub fn judge(exp: &Expectations, lines: &[SerialLine], end: &RunEnd, timeout: Du
     } else if let Some(u) = unmatched {
         Some(format!("{u}; QEMU {}", describe_end(end)))
     } else {
-        match end {
-            RunEnd::Exited { code: Some(c), .. } if *c == exp.exit_code => None,
-            _ => Some(format!(
+        let stopped_on = |re: &Regex| lines.iter().any(|l| re.is_match(&l.text));
+        match (&exp.stop_on, exp.exit_code, end) {
+            (Some(re), _, RunEnd::Stopped) if stopped_on(re) => None,
+            (Some(re), _, _) => Some(format!(
+                "QEMU {}, expected to stop on '{}'",
+                describe_end(end),
+                re.as_str()
+            )),
+            (None, Some(want), RunEnd::Exited { code: Some(c), .. }) if *c == want => None,
+            (None, want, _) => Some(format!(
                 "QEMU {}, expected exit code {}",
                 describe_end(end),
-                exp.exit_code
+                want.unwrap_or(0)
             )),
         }
     };
@@ -160,7 +169,8 @@ mod tests {
                 .chain(BUILTIN_FORBID)
                 .map(|p| Regex::new(p).unwrap())
                 .collect(),
-            exit_code,
+            exit_code: Some(exit_code),
+            stop_on: None,
         }
     }
 
@@ -170,6 +180,25 @@ mod tests {
             .enumerate()
             .map(|(i, t)| SerialLine::new(Duration::from_millis(100 * (i as u64 + 1)), *t))
             .collect()
+    }
+
+    #[test]
+    fn stop_on_passes_only_when_stopped_on_its_line() {
+        let mut e = exp(&["^a$"], &[], 0);
+        e.exit_code = None;
+        e.stop_on = Some(Regex::new("^halting$").unwrap());
+        let t = Duration::from_secs(5);
+        assert!(judge(&e, &lines(&["a", "halting"]), &RunEnd::Stopped, t).passed);
+        // Stopped for another reason (no stop line), or exited: not a pass.
+        assert!(!judge(&e, &lines(&["a"]), &RunEnd::Stopped, t).passed);
+        let exited = RunEnd::Exited {
+            code: Some(0),
+            signal: None,
+        };
+        let v = judge(&e, &lines(&["a", "halting"]), &exited, t);
+        assert!(!v.passed && v.reason.unwrap().contains("expected to stop on"));
+        // Expectations still have to match.
+        assert!(!judge(&e, &lines(&["halting"]), &RunEnd::Stopped, t).passed);
     }
 
     const EXIT0: RunEnd = RunEnd::Exited {
