@@ -5,7 +5,7 @@
 use anyhow::{bail, ensure, Context, Result};
 use image_format::{
     domain_flags, layout_with, DomainSpec, LayoutOptions, ModuleKind, ModuleSpec, ModuleTable,
-    MAX_DOMAINS, MAX_MODULES, MODULE_ALIGN,
+    CHUNK_SIZE, MAX_DOMAINS, MAX_MODULES, MODULE_ALIGN,
 };
 
 use crate::digest::sha256;
@@ -87,10 +87,13 @@ pub fn assemble(
             size: m.bytes.len() as u64,
             sha256: sha256(&m.bytes),
             cmdline: m.cmdline.clone(),
+            chunk_sha256: m.bytes.chunks(CHUNK_SIZE as usize).map(sha256).collect(),
         })
         .collect();
+    // Piece digests let the hypervisor check big modules on every CPU.
     let opts = LayoutOptions {
         signed: signer.is_some(),
+        chunk_digests: true,
     };
     let l = layout_with(table_offset, domains, &specs, opts);
     let mut bytes = Vec::with_capacity(l.image_size as usize);

@@ -9,7 +9,8 @@
 //! which must match).
 
 use image_format::{
-    signature_block, verify_signature, ModuleTable, SigError, MODULE_ALIGN, PUBLIC_KEY_SIZE,
+    signature_block, verify_signature, ModuleTable, SigError, CHUNK_SIZE, MODULE_ALIGN,
+    PUBLIC_KEY_SIZE,
 };
 
 use crate::digest::{hex, sha256};
@@ -157,13 +158,30 @@ pub fn verify_image(image: &[u8], trusted_key: &[u8; PUBLIC_KEY_SIZE]) -> Verify
             .ok()
             .zip(usize::try_from(m.size).ok())
             .and_then(|(o, s)| image.get(o..o.checked_add(s)?));
-        let ok = bytes.is_some_and(|b| sha256(b) == m.sha256);
+        let whole_ok = bytes.is_some_and(|b| sha256(b) == m.sha256);
+        // The pieces are what the hypervisor checks when the table lists
+        // them: each must match too.
+        let bad_piece = bytes.and_then(|b| {
+            m.chunk_digests?;
+            b.chunks(CHUNK_SIZE as usize)
+                .enumerate()
+                .find(|(i, piece)| m.chunk_digest(*i) != Some(sha256(piece)))
+                .map(|(i, _)| i)
+        });
+        let ok = whole_ok && bad_piece.is_none();
         let kind = m.kind.name();
         if !ok {
-            let why = if bytes.is_some() {
+            let piece_msg;
+            let why = if bytes.is_none() {
+                "outside the file"
+            } else if !whole_ok {
                 "SHA-256 mismatch"
             } else {
-                "outside the file"
+                piece_msg = format!(
+                    "SHA-256 of 1 MiB piece {} does not match the table",
+                    bad_piece.unwrap_or_default()
+                );
+                &piece_msg
             };
             r.problems
                 .push(format!("module {index} ({domain} {kind}): {why}"));
@@ -266,6 +284,30 @@ mod tests {
         assert!(
             r.problems[0].starts_with("table corrupt: the table describes a"),
             "{r:?}"
+        );
+    }
+
+    #[test]
+    fn a_signed_piece_digest_that_disagrees_is_named() {
+        use image_format::{DOMAIN_ENTRY_SIZE, HEADER_SIZE};
+        let mut img = image();
+        let (t, size) = {
+            let t = ModuleTable::parse(&img[0x2000..]).unwrap();
+            assert!(t.header.has_chunk_digests());
+            (0x2000, t.header.table_size as usize)
+        };
+        // Module 0's list of piece digests: change its first byte and sign
+        // the table again, as a faulty or hostile builder could.
+        let entry = t + HEADER_SIZE + DOMAIN_ENTRY_SIZE;
+        let list = u32::from_le_bytes(img[entry + 4..entry + 8].try_into().unwrap()) as usize;
+        img[t + list] ^= 1;
+        let block = load_signing_key(None).unwrap().sign(&img[t..t + size]);
+        img[t + size..t + size + block.len()].copy_from_slice(&block);
+        let r = verify_image(&img, &dev_public_key());
+        assert!(r.signature_ok);
+        assert_eq!(
+            r.problems,
+            ["module 0 (dom0 kernel): SHA-256 of 1 MiB piece 0 does not match the table"]
         );
     }
 }

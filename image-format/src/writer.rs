@@ -22,6 +22,9 @@ pub struct ModuleSpec {
     pub size: u64,
     pub sha256: [u8; 32],
     pub cmdline: String,
+    /// SHA-256 of each [`crate::CHUNK_SIZE`] piece: `chunk_count(size)`
+    /// of them. Written only with [`LayoutOptions::chunk_digests`].
+    pub chunk_sha256: Vec<[u8; 32]>,
 }
 
 /// Where everything goes: the table bytes, each module's offset from the
@@ -43,6 +46,9 @@ pub struct Layout {
 pub struct LayoutOptions {
     /// Set the SIGNED flag and reserve the signature block after the table.
     pub signed: bool,
+    /// Set CHUNK_DIGESTS and write every module's piece digests after the
+    /// strings. Panics if a module's `chunk_sha256` has the wrong length.
+    pub chunk_digests: bool,
 }
 
 /// Lay out an unsigned table placed at `table_offset` (4 KiB aligned)
@@ -73,13 +79,36 @@ pub fn layout_with(
     };
     let domain_names: Vec<_> = domains.iter().map(|d| add_string(&d.name)).collect();
     let cmdlines: Vec<_> = modules.iter().map(|m| add_string(&m.cmdline)).collect();
-    let table_size = fixed + strings.len();
+    let mut chunk_lists: Vec<u8> = Vec::new();
+    let chunk_offsets: Vec<u32> = modules
+        .iter()
+        .map(|m| {
+            if !opts.chunk_digests {
+                return 0;
+            }
+            assert_eq!(
+                m.chunk_sha256.len() as u64,
+                crate::chunk_count(m.size),
+                "a module's piece digests do not match its size"
+            );
+            let off = (fixed + strings.len() + chunk_lists.len()) as u32;
+            m.chunk_sha256
+                .iter()
+                .for_each(|d| chunk_lists.extend_from_slice(d));
+            off
+        })
+        .collect();
+    let table_size = fixed + strings.len() + chunk_lists.len();
     let table_end = table_offset + table_size as u64;
-    let (reserved_end, flags, signature_offset) = if opts.signed {
-        let end = table_end + SIGNATURE_BLOCK_SIZE as u64;
-        (end, table_flags::SIGNED, Some(table_end))
+    let mut flags = 0;
+    if opts.chunk_digests {
+        flags |= table_flags::CHUNK_DIGESTS;
+    }
+    let (reserved_end, signature_offset) = if opts.signed {
+        flags |= table_flags::SIGNED;
+        (table_end + SIGNATURE_BLOCK_SIZE as u64, Some(table_end))
     } else {
-        (table_end, 0, None)
+        (table_end, None)
     };
 
     let mut offsets = Vec::with_capacity(modules.len());
@@ -117,10 +146,15 @@ pub fn layout_with(
         t.extend_from_slice(&name_len.to_le_bytes());
         t.extend_from_slice(&[0u8; 8]);
     }
-    for ((m, (cl_off, cl_len)), off) in modules.iter().zip(&cmdlines).zip(&offsets) {
+    for (((m, (cl_off, cl_len)), off), chunks) in modules
+        .iter()
+        .zip(&cmdlines)
+        .zip(&offsets)
+        .zip(&chunk_offsets)
+    {
         t.extend_from_slice(&(m.kind as u16).to_le_bytes());
         t.extend_from_slice(&m.domain.to_le_bytes());
-        t.extend_from_slice(&[0u8; 4]);
+        t.extend_from_slice(&chunks.to_le_bytes());
         t.extend_from_slice(&off.to_le_bytes());
         t.extend_from_slice(&m.size.to_le_bytes());
         t.extend_from_slice(&m.sha256);
@@ -128,6 +162,7 @@ pub fn layout_with(
         t.extend_from_slice(&cl_len.to_le_bytes());
     }
     t.extend_from_slice(&strings);
+    t.extend_from_slice(&chunk_lists);
     debug_assert_eq!(t.len(), table_size);
     Layout {
         table_offset,
@@ -145,6 +180,11 @@ mod tests {
     use alloc::string::ToString;
     use alloc::vec;
 
+    const SIGNED_ONLY: LayoutOptions = LayoutOptions {
+        signed: true,
+        chunk_digests: false,
+    };
+
     fn sample() -> Layout {
         let domains = vec![DomainSpec {
             id: 0,
@@ -160,6 +200,7 @@ mod tests {
                 size: 5000,
                 sha256: [7; 32],
                 cmdline: "console=hvc0".to_string(),
+                chunk_sha256: Vec::new(),
             },
             ModuleSpec {
                 kind: ModuleKind::Ramdisk,
@@ -167,6 +208,7 @@ mod tests {
                 size: 10,
                 sha256: [9; 32],
                 cmdline: String::new(),
+                chunk_sha256: Vec::new(),
             },
         ];
         layout(0x2000, &domains, &modules)
@@ -263,6 +305,7 @@ mod tests {
                 size: 4096 * 3 + 5,
                 sha256: [1; 32],
                 cmdline: "x".repeat(cmdline_len),
+                chunk_sha256: Vec::new(),
             },
             ModuleSpec {
                 kind: ModuleKind::Ramdisk,
@@ -270,6 +313,7 @@ mod tests {
                 size: 4096,
                 sha256: [2; 32],
                 cmdline: String::new(),
+                chunk_sha256: Vec::new(),
             },
         ];
         (domains, modules)
@@ -314,7 +358,7 @@ mod tests {
     fn signed_layout_reserves_the_block() {
         for len in [0, 3000, 3950, 4000, 9000] {
             let (d, m) = specs(len);
-            let l = layout_with(0x1000, &d, &m, LayoutOptions { signed: true });
+            let l = layout_with(0x1000, &d, &m, SIGNED_ONLY);
             let t = ModuleTable::parse(&l.table).unwrap();
             assert!(t.header.is_signed());
             let table_end = 0x1000 + l.table.len() as u64;
@@ -333,25 +377,87 @@ mod tests {
         }
         // No modules: the image ends with the block.
         let (d, _) = specs(0);
-        let l = layout_with(0x1000, &d, &[], LayoutOptions { signed: true });
+        let l = layout_with(0x1000, &d, &[], SIGNED_ONLY);
         assert_eq!(l.image_size, 0x1000 + l.table.len() as u64 + 104);
     }
 
     #[test]
     fn unknown_table_flags_are_rejected() {
         let mut b = sample().table;
-        b[40] = 2;
+        b[40] = 4;
         assert_eq!(
             ModuleTable::parse(&b).unwrap_err(),
-            FormatError::UnknownTableFlags { flags: 2 }
+            FormatError::UnknownTableFlags { flags: 4 }
         );
+    }
+
+    /// Specs whose first module spans three pieces (the last one short).
+    fn chunked_specs() -> (Vec<DomainSpec>, Vec<ModuleSpec>) {
+        let (d, mut m) = specs(7);
+        m[0].size = 2 * CHUNK_SIZE + 5;
+        m[0].chunk_sha256 = vec![[0xa1; 32], [0xa2; 32], [0xa3; 32]];
+        m[1].chunk_sha256 = vec![[0xb1; 32]];
+        (d, m)
+    }
+
+    #[test]
+    fn chunk_digests_round_trip() {
+        let (d, m) = chunked_specs();
+        let opts = LayoutOptions {
+            signed: true,
+            chunk_digests: true,
+        };
+        let l = layout_with(0x1000, &d, &m, opts);
+        let t = ModuleTable::parse(&l.table).unwrap();
+        assert!(t.header.has_chunk_digests() && t.header.is_signed());
+        let mods: Vec<_> = t.modules().collect();
+        assert_eq!(mods[0].chunk_digest(0), Some([0xa1; 32]));
+        assert_eq!(mods[0].chunk_digest(2), Some([0xa3; 32]));
+        assert_eq!(mods[0].chunk_digest(3), None);
+        assert_eq!(mods[1].chunk_digest(0), Some([0xb1; 32]));
+        assert_eq!(mods[1].chunk_digest(1), None);
+        // Without the option, the same specs give the plain layout.
+        let plain = layout_with(0x1000, &d, &m, SIGNED_ONLY);
+        let p = ModuleTable::parse(&plain.table).unwrap();
+        assert!(p.modules().all(|m| m.chunk_digests.is_none()));
+        assert_eq!(plain.table.len() + 4 * 32, l.table.len());
+    }
+
+    #[test]
+    fn chunk_list_outside_the_table_is_rejected() {
+        let (d, m) = chunked_specs();
+        let opts = LayoutOptions {
+            signed: false,
+            chunk_digests: true,
+        };
+        let mut b = layout_with(0x1000, &d, &m, opts).table;
+        // Module 1's list offset (entry offset 4) moved past the table end.
+        let entry = HEADER_SIZE + DOMAIN_ENTRY_SIZE + MODULE_ENTRY_SIZE;
+        let past = (b.len() - 31) as u32;
+        b[entry + 4..entry + 8].copy_from_slice(&past.to_le_bytes());
+        assert_eq!(
+            ModuleTable::parse(&b).unwrap_err(),
+            FormatError::BadChunkList { module: 1 }
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "piece digests")]
+    fn writer_refuses_a_wrong_digest_count() {
+        let (d, mut m) = chunked_specs();
+        m[0].chunk_sha256.pop();
+        let opts = LayoutOptions {
+            signed: false,
+            chunk_digests: true,
+        };
+        layout_with(0x1000, &d, &m, opts);
     }
 
     /// A signed image: zeros up to the table, table, block, zero modules.
     fn signed_image(seed: [u8; 32]) -> (Vec<u8>, [u8; 32]) {
         use ed25519_dalek::{Signer, SigningKey};
         let (d, m) = specs(20);
-        let l = layout_with(0x1000, &d, &m, LayoutOptions { signed: true });
+        let l = layout_with(0x1000, &d, &m, SIGNED_ONLY);
         let key = SigningKey::from_bytes(&seed);
         let sig = key.sign(&l.table).to_bytes();
         let pk = key.verifying_key().to_bytes();
@@ -450,7 +556,17 @@ mod tests {
     /// Any byte string either parses or errors; never panics.
     #[test]
     fn never_panics_on_mutations() {
-        let good = sample().table;
+        let (d, m) = chunked_specs();
+        let opts = LayoutOptions {
+            signed: true,
+            chunk_digests: true,
+        };
+        for good in [sample().table, layout_with(0x1000, &d, &m, opts).table] {
+            mutate_and_parse(good);
+        }
+    }
+
+    fn mutate_and_parse(good: Vec<u8>) {
         let mut seed = 0x1234_5678_9abc_def0u64;
         for _ in 0..20_000 {
             seed ^= seed << 13;
@@ -469,6 +585,11 @@ mod tests {
             };
             if let Ok(t) = ModuleTable::parse(&b[..cut]) {
                 let _ = t.domains().count() + t.modules().count();
+                let pieces: usize = t
+                    .modules()
+                    .map(|m| (0..4).filter_map(|i| m.chunk_digest(i)).count())
+                    .sum();
+                assert!(pieces <= 4 * t.modules().count());
             }
         }
     }

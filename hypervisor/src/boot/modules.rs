@@ -1,7 +1,10 @@
 //! The boot image's module table: found at the hypervisor's end, checked
 //! (structure, then every module's SHA-256) before any domain is built.
 
-use image_format::{FormatError, ModuleEntry, ModuleTable};
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use image_format::{FormatError, ModuleEntry, ModuleTable, CHUNK_SIZE};
 use sha2::{Digest, Sha256};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,6 +18,8 @@ pub enum ModuleError {
     HashMismatch {
         index: usize,
     },
+    /// A verdict was asked for before every hash was checked.
+    NotChecked,
 }
 
 /// Parse the table that starts `table_offset` bytes into the image at
@@ -42,37 +47,126 @@ pub fn module_bytes<'a>(image: &'a [u8], m: &ModuleEntry<'_>) -> Option<&'a [u8]
     image.get(start..end)
 }
 
-/// Check the hashes of the modules of domain `id` with `sha256` (the arch
-/// layer may have a faster one); on a mismatch returns the module's index.
-pub fn verify_domain(
-    image: &[u8],
-    table: &ModuleTable<'_>,
-    id: u16,
-    sha256: &dyn Fn(&[u8]) -> [u8; 32],
-) -> Result<usize, ModuleError> {
-    let mut count = 0;
-    for (index, m) in table.modules().enumerate().filter(|(_, m)| m.domain == id) {
-        let ok = module_bytes(image, &m).is_some_and(|b| sha256(b) == m.sha256);
-        if !ok {
-            return Err(ModuleError::HashMismatch { index });
-        }
-        count += 1;
-    }
-    Ok(count)
+/// One unit of hashing: a whole module (tables without piece digests) or
+/// one [`image_format::CHUNK_SIZE`] piece of it.
+#[derive(Clone, Copy, Debug)]
+struct Job {
+    module: usize,
+    start: usize,
+    end: usize,
+    digest: [u8; 32],
 }
 
-/// Check every module's hash; the first mismatch is reported by index.
-pub fn verify_hashes(image: &[u8], table: &ModuleTable<'_>) -> Result<(), ModuleError> {
-    for (index, m) in table.modules().enumerate() {
-        let bytes =
-            module_bytes(image, &m).ok_or(ModuleError::Table(FormatError::ModuleOutOfImage {
-                module: index,
-            }))?;
-        if Sha256::digest(bytes).as_slice() != m.sha256 {
-            return Err(ModuleError::HashMismatch { index });
+/// Every module's hash check, cut into jobs that any number of CPUs can
+/// take at the same time (each calls [`HashCheck::work`]). Results are read
+/// per domain once every job is done.
+pub struct HashCheck<'a> {
+    image: &'a [u8],
+    jobs: Vec<Job>,
+    next: AtomicUsize,
+    done: AtomicUsize,
+    /// Per module: some piece (or the whole) did not match.
+    bad: Vec<AtomicBool>,
+}
+
+impl<'a> HashCheck<'a> {
+    pub fn new(image: &'a [u8], table: &ModuleTable<'_>) -> Self {
+        let mut jobs = Vec::new();
+        let mut bad = Vec::new();
+        for (module, m) in table.modules().enumerate() {
+            let range = usize::try_from(m.offset)
+                .ok()
+                .zip(usize::try_from(m.size).ok())
+                .and_then(|(o, s)| Some(o..o.checked_add(s)?))
+                .filter(|r| r.end <= image.len());
+            bad.push(AtomicBool::new(range.is_none()));
+            let Some(range) = range else { continue };
+            if m.chunk_digests.is_none() {
+                jobs.push(Job {
+                    module,
+                    start: range.start,
+                    end: range.end,
+                    digest: m.sha256,
+                });
+                continue;
+            }
+            let piece = CHUNK_SIZE as usize;
+            for (i, start) in range.clone().step_by(piece).enumerate() {
+                match m.chunk_digest(i) {
+                    Some(digest) => jobs.push(Job {
+                        module,
+                        start,
+                        end: (start + piece).min(range.end),
+                        digest,
+                    }),
+                    None => bad[module].store(true, Ordering::Relaxed),
+                }
+            }
+        }
+        HashCheck {
+            image,
+            jobs,
+            next: AtomicUsize::new(0),
+            done: AtomicUsize::new(0),
+            bad,
         }
     }
-    Ok(())
+
+    pub fn jobs(&self) -> usize {
+        self.jobs.len()
+    }
+
+    /// Take and check jobs until none is left. Any number of CPUs may call
+    /// this at once; `sha256` may differ between them.
+    pub fn work(&self, sha256: &dyn Fn(&[u8]) -> [u8; 32]) {
+        loop {
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            let Some(job) = self.jobs.get(i) else { return };
+            if sha256(&self.image[job.start..job.end]) != job.digest {
+                self.bad[job.module].store(true, Ordering::Relaxed);
+            }
+            // Release: whoever sees the count also sees the `bad` flag.
+            self.done.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    /// Every job has been checked (by whichever CPU took it).
+    pub fn finished(&self) -> bool {
+        self.done.load(Ordering::Acquire) == self.jobs.len()
+    }
+
+    /// The verdict for domain `id`: how many modules it has, or the first
+    /// module that failed. Asking before [`Self::finished`] is an error,
+    /// never a pass.
+    pub fn domain_result(&self, table: &ModuleTable<'_>, id: u16) -> Result<usize, ModuleError> {
+        if !self.finished() {
+            return Err(ModuleError::NotChecked);
+        }
+        let mut count = 0;
+        for (index, _) in table.modules().enumerate().filter(|(_, m)| m.domain == id) {
+            if self
+                .bad
+                .get(index)
+                .is_none_or(|b| b.load(Ordering::Relaxed))
+            {
+                return Err(ModuleError::HashMismatch { index });
+            }
+            count += 1;
+        }
+        Ok(count)
+    }
+}
+
+/// Check every module's hash on this CPU; the first mismatch is reported by
+/// index.
+pub fn verify_hashes(image: &[u8], table: &ModuleTable<'_>) -> Result<(), ModuleError> {
+    let check = HashCheck::new(image, table);
+    check.work(&|b| Sha256::digest(b).into());
+    let first_bad = check.bad.iter().position(|b| b.load(Ordering::Relaxed));
+    match first_bad {
+        Some(index) => Err(ModuleError::HashMismatch { index }),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -97,6 +191,7 @@ mod tests {
                 size: payload.len() as u64,
                 sha256: Sha256::digest(&payload).into(),
                 cmdline: String::new(),
+                chunk_sha256: Vec::new(),
             }],
         );
         let mut img = vec![0u8; l.image_size as usize];
@@ -118,6 +213,91 @@ mod tests {
             verify_hashes(&bad, &t),
             Err(ModuleError::HashMismatch { index: 0 })
         );
+    }
+
+    /// A domain with a 3.5-piece kernel and a small ramdisk, with piece
+    /// digests, and the image bytes.
+    fn chunked_image() -> Vec<u8> {
+        use image_format::{layout_with, LayoutOptions};
+        let piece = CHUNK_SIZE as usize;
+        let kernel: Vec<u8> = (0..piece * 7 / 2).map(|i| (i * 31 % 251) as u8).collect();
+        let ramdisk = vec![0x5a; 1000];
+        let spec = |kind, b: &[u8]| ModuleSpec {
+            kind,
+            domain: 3,
+            size: b.len() as u64,
+            sha256: Sha256::digest(b).into(),
+            cmdline: String::new(),
+            chunk_sha256: b.chunks(piece).map(|c| Sha256::digest(c).into()).collect(),
+        };
+        let domain = DomainSpec {
+            id: 3,
+            flags: 0,
+            vcpus: 1,
+            memory_bytes: 1 << 26,
+            name: "d".into(),
+        };
+        let opts = LayoutOptions {
+            signed: false,
+            chunk_digests: true,
+        };
+        let mods = [
+            spec(ModuleKind::Kernel, &kernel),
+            spec(ModuleKind::Ramdisk, &ramdisk),
+        ];
+        let l = layout_with(0x1000, &[domain], &mods, opts);
+        let mut img = vec![0u8; l.image_size as usize];
+        img[0x1000..0x1000 + l.table.len()].copy_from_slice(&l.table);
+        for (b, o) in [&kernel, &ramdisk].iter().zip(&l.module_offsets) {
+            img[*o as usize..*o as usize + b.len()].copy_from_slice(b);
+        }
+        img
+    }
+
+    /// Check `img` with `cpus` threads sharing the jobs.
+    fn check_on(img: &[u8], cpus: usize) -> Result<usize, ModuleError> {
+        let t = parse_table(img, 0x1000).unwrap();
+        let check = HashCheck::new(img, &t);
+        assert_eq!(check.domain_result(&t, 3), Err(ModuleError::NotChecked));
+        std::thread::scope(|s| {
+            for _ in 0..cpus {
+                s.spawn(|| check.work(&|b| Sha256::digest(b).into()));
+            }
+        });
+        assert!(check.finished());
+        check.domain_result(&t, 3)
+    }
+
+    #[test]
+    fn pieces_are_checked_on_many_cpus() {
+        let img = chunked_image();
+        let t = parse_table(&img, 0x1000).unwrap();
+        assert_eq!(HashCheck::new(&img, &t).jobs(), 4 + 1);
+        for cpus in [1, 2, 4, 7] {
+            assert_eq!(check_on(&img, cpus), Ok(2), "{cpus} CPUs");
+        }
+        let kernel_at = t.modules().next().unwrap().offset as usize;
+        let ramdisk_at = t.modules().nth(1).unwrap().offset as usize;
+        // A flipped bit in any piece, the short last one included, or in
+        // the ramdisk names the module that holds it.
+        for (at, index) in [
+            (kernel_at, 0),
+            (kernel_at + CHUNK_SIZE as usize + 77, 0),
+            (kernel_at + 3 * CHUNK_SIZE as usize + 5, 0),
+            (ramdisk_at + 999, 1),
+        ] {
+            let mut bad = img.clone();
+            bad[at] ^= 0x04;
+            assert_eq!(
+                check_on(&bad, 2),
+                Err(ModuleError::HashMismatch { index }),
+                "byte {at:#x}"
+            );
+            assert_eq!(
+                verify_hashes(&bad, &parse_table(&bad, 0x1000).unwrap()),
+                Err(ModuleError::HashMismatch { index })
+            );
+        }
     }
 
     #[test]

@@ -104,6 +104,7 @@ pub fn image_with(
             size: b.len() as u64,
             sha256: Sha256::digest(b).into(),
             cmdline: "console=ttyAMA0".into(),
+            chunk_sha256: Vec::new(),
         })
         .collect();
     let domains = [image_format::DomainSpec {

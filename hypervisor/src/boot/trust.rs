@@ -71,7 +71,10 @@ mod tests {
                 name: "d".into(),
             }],
             &[],
-            LayoutOptions { signed: true },
+            LayoutOptions {
+                signed: true,
+                ..Default::default()
+            },
         );
         let sig = sk.sign(&l.table).to_bytes();
         let mut bytes = l.table.clone();

@@ -12,22 +12,59 @@ use super::{firmware, gic_cpu, vcpu};
 use crate::domain::Domain;
 use crate::drivers::gicv3::Redistributor;
 use crate::info;
+use crate::mm::frames::{FrameAllocator, PAGE_SIZE};
 
 const STACK_SIZE: u64 = 32 * 1024;
 const PSCI_CPU_ON_64: u64 = 0xc400_0003;
 const MAX_CPUS: usize = crate::boot::dt::MAX_CPUS;
 
-/// What a secondary CPU needs before its MMU is on; layout shared with
-/// the entry code below.
+/// What a secondary CPU needs before its MMU is on, then the Rust function
+/// it continues in and that function's argument. The first six fields'
+/// layout is shared with the entry code below.
 #[repr(C)]
-struct CpuBoot {
+struct CpuBoot<T> {
     stack_top: u64,
     mair: u64,
     tcr: u64,
     ttbr0: u64,
     sctlr: u64,
+    main: extern "C" fn(&CpuBoot<T>) -> !,
+    then: T,
+}
+
+impl<T> CpuBoot<T> {
+    /// This CPU's EL2 translation settings, for a CPU that continues in
+    /// `main` on the stack ending at `stack_top`.
+    fn new(stack_top: u64, main: extern "C" fn(&CpuBoot<T>) -> !, then: T) -> Self {
+        CpuBoot {
+            stack_top,
+            mair: MAIR_EL2.get(),
+            tcr: TCR_EL2.get(),
+            ttbr0: TTBR0_EL2.get(),
+            sctlr: SCTLR_EL2.get(),
+            main,
+            then,
+        }
+    }
+
+    /// Start physical CPU `mpidr` at this record; the PSCI result.
+    fn start(&self, mpidr: u64) -> i64 {
+        let at = self as *const Self as usize;
+        // The new CPU reads this with its MMU (and caches) off.
+        super::cache::clean_range(at, at + core::mem::size_of::<Self>());
+        firmware::smc([
+            PSCI_CPU_ON_64,
+            mpidr,
+            halyard_secondary_entry as *const () as u64,
+            at as u64,
+        ])[0] as i64
+    }
+}
+
+/// A CPU that will run a vCPU.
+struct VcpuStart {
     domain: &'static Domain,
-    vcpu: u64,
+    vcpu: usize,
 }
 
 core::arch::global_asm!(
@@ -59,7 +96,8 @@ halyard_secondary_entry:
     msr     vbar_el2, x1
     isb
     mov     x0, x19
-    bl      halyard_secondary_main
+    ldr     x1, [x19, #40]
+    blr     x1
 1:  wfe
     b       1b
 "#
@@ -105,25 +143,16 @@ pub fn start_vcpu(d: &'static Domain, index: usize) -> i64 {
         info!("d{}: no memory for vCPU {index}'s stack", d.id);
         return -6;
     };
-    let boot = Box::leak(Box::new(CpuBoot {
-        stack_top: stack + STACK_SIZE,
-        mair: MAIR_EL2.get(),
-        tcr: TCR_EL2.get(),
-        ttbr0: TTBR0_EL2.get(),
-        sctlr: SCTLR_EL2.get(),
-        domain: d,
-        vcpu: index as u64,
-    }));
-    let at = boot as *const CpuBoot as usize;
-    // The new CPU reads this with its MMU (and caches) off.
-    super::cache::clean_range(at, at + core::mem::size_of::<CpuBoot>());
+    let boot = Box::leak(Box::new(CpuBoot::new(
+        stack + STACK_SIZE,
+        vcpu_cpu_main,
+        VcpuStart {
+            domain: d,
+            vcpu: index,
+        },
+    )));
     ONLINE[index].store(true, Ordering::Release);
-    let rc = firmware::smc([
-        PSCI_CPU_ON_64,
-        mpidr,
-        halyard_secondary_entry as *const () as u64,
-        at as u64,
-    ])[0] as i64;
+    let rc = boot.start(mpidr);
     if rc != 0 {
         ONLINE[index].store(false, Ordering::Release);
         d.power.cpu_off(index);
@@ -133,8 +162,7 @@ pub fn start_vcpu(d: &'static Domain, index: usize) -> i64 {
     0
 }
 
-#[unsafe(no_mangle)]
-extern "C" fn halyard_secondary_main(boot: &'static CpuBoot) -> ! {
+extern "C" fn vcpu_cpu_main(boot: &CpuBoot<VcpuStart>) -> ! {
     let aff = MPIDR_EL1.get() & 0xff_00ff_ffff;
     // SAFETY: the board's redistributor region, mapped as device memory.
     match unsafe { Redistributor::find(GICR.load(Ordering::Acquire) as usize, aff) } {
@@ -146,7 +174,8 @@ extern "C" fn halyard_secondary_main(boot: &'static CpuBoot) -> ! {
     }
     gic_cpu::init();
     super::vgic_glue::enable_local();
-    run_when_started(boot.domain, boot.vcpu as usize, boot.stack_top as usize)
+    let (domain, vcpu) = (boot.then.domain, boot.then.vcpu);
+    run_when_started(domain, vcpu, boot.stack_top as usize)
 }
 
 /// Wait (in low power) for a start request for vCPU `index`, then run it.
@@ -157,4 +186,91 @@ pub fn run_when_started(d: &'static Domain, index: usize, stack_top: usize) -> !
         }
         aarch64_cpu::asm::wfe();
     }
+}
+
+const PSCI_CPU_OFF: u64 = 0x8400_0002;
+const PSCI_AFFINITY_INFO_64: u64 = 0xc400_0004;
+const AFFINITY_OFF: u64 = 1;
+/// How long helpers may take to finish after the boot CPU has, and then to
+/// power off.
+const FINISH_TIMEOUT_US: u64 = 10_000_000;
+const OFF_TIMEOUT_US: u64 = 1_000_000;
+
+/// A CPU lent to boot-time work: it runs `task`, counts itself in
+/// `finished` and hands itself back to the firmware.
+struct HelperStart<'a> {
+    task: &'a (dyn Fn() + Sync),
+    finished: &'a AtomicU64,
+}
+
+extern "C" fn helper_cpu_main(boot: &CpuBoot<HelperStart<'_>>) -> ! {
+    // SIMD untrapped: the boot-time SHA-256 uses it (no guest state yet).
+    CPTR_EL2.set(vcpu::CPTR);
+    aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+    (boot.then.task)();
+    boot.then.finished.fetch_add(1, Ordering::Release);
+    // Returns only if the firmware refused; the boot CPU's wait then times
+    // out and it keeps this CPU's stack.
+    firmware::smc([PSCI_CPU_OFF, 0, 0, 0]);
+    vcpu::halt()
+}
+
+fn affinity_off(mpidr: u64) -> bool {
+    firmware::smc([PSCI_AFFINITY_INFO_64, mpidr, 0, 0])[0] == AFFINITY_OFF
+}
+
+/// Run `task` on this CPU and on every other physical CPU at once, before
+/// any guest runs: the others are started through the firmware's PSCI and
+/// powered off again afterwards, so that vCPUs can start them later as
+/// usual. Returns how many CPUs took part. A CPU that fails to start is
+/// simply not used; `task` must cope with any number of runners.
+pub fn on_all_cpus(frames: &mut FrameAllocator, task: &(dyn Fn() + Sync)) -> usize {
+    let finished = AtomicU64::new(0);
+    let mut helpers: Vec<(u64, u64, Box<CpuBoot<HelperStart<'_>>>)> = Vec::new();
+    let cpus = HOST_CPUS.get().map_or(&[][..], |c| &c[..]);
+    for &mpidr in cpus.iter().skip(1) {
+        let Ok(stack) = frames.alloc(STACK_SIZE, PAGE_SIZE) else {
+            break;
+        };
+        let boot = Box::new(CpuBoot::new(
+            stack + STACK_SIZE,
+            helper_cpu_main,
+            HelperStart {
+                task,
+                finished: &finished,
+            },
+        ));
+        if boot.start(mpidr) == 0 {
+            helpers.push((mpidr, stack, boot));
+        } else {
+            let _ = frames.free(stack, STACK_SIZE);
+        }
+    }
+    task();
+    let started = helpers.len() as u64;
+    // The helpers use `task`, `finished` and their records until they
+    // count themselves finished, so this frame must not return before that:
+    // a CPU the firmware started but that never reports back stops the boot.
+    let t0 = super::boot::now_us();
+    while finished.load(Ordering::Acquire) < started {
+        if super::boot::now_us() - t0 > FINISH_TIMEOUT_US {
+            info!("a boot helper CPU never finished its work: halting");
+            vcpu::halt();
+        }
+        core::hint::spin_loop();
+    }
+    // After that only their stacks are in use, until they are off.
+    let t0 = super::boot::now_us();
+    while !helpers.iter().all(|(mpidr, _, _)| affinity_off(*mpidr)) {
+        if super::boot::now_us() - t0 > OFF_TIMEOUT_US {
+            info!("boot helper CPUs did not power off; keeping their stacks");
+            core::mem::forget(helpers);
+            return started as usize + 1;
+        }
+        core::hint::spin_loop();
+    }
+    for (_, stack, _) in &helpers {
+        let _ = frames.free(*stack, STACK_SIZE);
+    }
+    started as usize + 1
 }
