@@ -1,5 +1,6 @@
 //! Domains: a guest's identity, memory, console and run state.
 
+pub mod exits;
 pub mod power;
 
 use alloc::string::String;
@@ -46,6 +47,8 @@ pub struct Domain {
     /// Fault reports left before the hypervisor stops logging this domain's
     /// faults (a guest looping on a fault must not flood the console).
     reports_left: AtomicU32,
+    /// Exits to the hypervisor, by cause, and their handling time.
+    pub exits: exits::ExitStats,
 }
 
 /// Faults of one domain the hypervisor reports on its console.
@@ -82,6 +85,7 @@ impl Domain {
             console: spin::Mutex::new(GuestLine::new()),
             running: AtomicBool::new(true),
             reports_left: AtomicU32::new(FAULT_REPORTS),
+            exits: exits::ExitStats::default(),
         }
     }
 

@@ -38,6 +38,7 @@ mod dist;
 mod inject;
 mod irq;
 mod lr;
+pub mod lr_cache;
 mod mmio;
 mod redist;
 mod sched;

@@ -4,6 +4,7 @@ use aarch64_cpu::registers::*;
 
 use super::vectors::{kind, TrapFrame};
 use super::{esr, guest_mem::CurrentGuest, inject, smp, vcpu, vgic_glue};
+use crate::domain::exits::ExitKind;
 use crate::hypercall::smccc::{self, SmcccOutcome};
 use crate::hypercall::xen;
 use crate::info;
@@ -21,11 +22,15 @@ const XEN_HVC_IMM: u64 = 0xea1;
 extern "C" fn halyard_trap(k: u64, frame: &mut TrapFrame) {
     match k {
         kind::LOWER_SYNC | kind::LOWER_IRQ | kind::LOWER_FIQ | kind::LOWER_SERROR => {
+            let t0 = CNTPCT_EL0.get();
             // The list registers are the model's only while the guest runs.
             let v = vcpu::current_vcpu();
             vgic_glue::exit(v.domain, v.index);
+            let why = exit_kind(k);
             guest_exception(k, frame);
             vgic_glue::entry(v.domain, v.index);
+            let ticks = CNTPCT_EL0.get().wrapping_sub(t0);
+            v.domain.exits.record(why, ticks);
         }
         kind::AARCH32 => {
             info!(
@@ -35,6 +40,22 @@ extern "C" fn halyard_trap(k: u64, frame: &mut TrapFrame) {
             vcpu::stop_current();
         }
         _ => hypervisor_fault(k, frame),
+    }
+}
+
+/// The cause of a guest exit, for the domain's exit counters.
+fn exit_kind(k: u64) -> ExitKind {
+    if k != kind::LOWER_SYNC {
+        return match k {
+            kind::LOWER_IRQ | kind::LOWER_FIQ => ExitKind::Irq,
+            _ => ExitKind::Other,
+        };
+    }
+    match (ESR_EL2.get() >> 26) & 0x3f {
+        EC_DABT_LOWER | EC_IABT_LOWER => ExitKind::Abort,
+        EC_SYSREG => ExitKind::Sysreg,
+        EC_HVC64 | EC_SMC64 => ExitKind::Call,
+        _ => ExitKind::Other,
     }
 }
 

@@ -131,6 +131,7 @@ pub fn power_off_requested(reset: bool) -> ! {
             "PSCI SYSTEM_OFF"
         }
     );
+    info!("d{}: {}", d.id, d.exits.summary(CNTFRQ_EL0.get()));
     stop(d, reset)
 }
 

@@ -15,13 +15,17 @@ use crate::board::PhysRange;
 use crate::domain::Domain;
 use crate::drivers::gicv3::{Distributor, Redistributor};
 use crate::info;
+use crate::vgic::lr_cache::{LrCache, MAX_LRS};
 use crate::vgic::{split_redist_offset, Effect, Vgic, DIST_SIZE, REDIST_STRIDE};
 
 /// The hypervisor's own SGI, used to make a CPU re-enter its guest.
 pub const KICK_SGI: u8 = 0;
 const MAINTENANCE_PPI: u32 = 25;
 pub const VTIMER_PPI: u32 = 27;
-const MAX_LRS: usize = 16;
+
+/// Each CPU's list registers as last written or read (CPU i runs vCPU i).
+static LR_CACHES: [spin::Mutex<LrCache>; crate::boot::dt::MAX_CPUS] =
+    [const { spin::Mutex::new(LrCache::after_init()) }; crate::boot::dt::MAX_CPUS];
 
 static GICD: AtomicU64 = AtomicU64::new(0);
 static GICR: AtomicU64 = AtomicU64::new(0);
@@ -68,21 +72,30 @@ pub fn create(d: &Domain) -> Option<Vgic> {
     Some(vg)
 }
 
+/// `gic_cpu::init` just emptied this CPU's list registers.
+pub fn lrs_reset(index: usize) {
+    if let Some(cache) = LR_CACHES.get(index) {
+        *cache.lock() = LrCache::after_init();
+    }
+}
+
 /// Guest exit: fold the list registers back into the model.
 pub fn exit(d: &Domain, index: usize) {
     let Some(vg) = &d.vgic else { return };
+    let Some(cache) = LR_CACHES.get(index) else {
+        return;
+    };
+    let mut cache = cache.lock();
     let n = gic_cpu::nr_lrs().min(MAX_LRS);
     let mut lrs = [0u64; MAX_LRS];
-    for (i, lr) in lrs.iter_mut().enumerate().take(n) {
-        *lr = gic_cpu::read_lr(i);
-    }
-    let hcr = gic_cpu::hcr();
+    cache.read_back(&mut lrs[..n], &mut gic_cpu::read_lr);
+    let hcr = cache.hcr_at_exit(&mut gic_cpu::hcr);
     let eoi_count = ((hcr >> 27) & 0x1f) as u32;
     let mut g = vg.lock();
     g.sync(index, &lrs[..n]);
     if eoi_count != 0 {
         g.eoi_count(index, eoi_count);
-        gic_cpu::set_hcr(hcr & !(0x1f << 27));
+        cache.clear_eoi_count(&mut gic_cpu::set_hcr);
     }
     apply(&mut g, index);
 }
@@ -90,12 +103,17 @@ pub fn exit(d: &Domain, index: usize) {
 /// Guest entry: fill the list registers from the model.
 pub fn entry(d: &Domain, index: usize) {
     let Some(vg) = &d.vgic else { return };
+    let Some(cache) = LR_CACHES.get(index) else {
+        return;
+    };
     let n = gic_cpu::nr_lrs().min(MAX_LRS);
     let plan = vg.lock().flush(index, n);
-    for (i, lr) in plan.lrs().iter().enumerate() {
-        gic_cpu::write_lr(i, *lr);
-    }
-    gic_cpu::set_hcr(1 | plan.hcr_bits());
+    cache.lock().load(
+        plan.lrs(),
+        1 | plan.hcr_bits(),
+        &mut gic_cpu::write_lr,
+        &mut gic_cpu::set_hcr,
+    );
 }
 
 /// A stage-2 data abort: emulate it if it hits the virtual GIC. Returns
