@@ -25,9 +25,12 @@ macro_rules! sysreg_read {
 /// INTIDs at or above this are special (1020-1023: spurious and friends).
 pub const SPECIAL: u32 = 1020;
 
-/// Number of list registers this CPU implements.
+/// Number of list registers this CPU implements (read once: every
+/// exit needs it, and a GIC register read is not free, least of all under
+/// emulation; all CPUs of a board implement the same).
 pub fn nr_lrs() -> usize {
-    (ICH_VTR_EL2.get() & 0x1f) as usize + 1
+    static NR: spin::Once<usize> = spin::Once::new();
+    *NR.call_once(|| (ICH_VTR_EL2.get() & 0x1f) as usize + 1)
 }
 
 /// Set up this CPU's interface: system-register access (and allow it to

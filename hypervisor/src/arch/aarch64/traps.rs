@@ -23,12 +23,16 @@ extern "C" fn halyard_trap(k: u64, frame: &mut TrapFrame) {
     match k {
         kind::LOWER_SYNC | kind::LOWER_IRQ | kind::LOWER_FIQ | kind::LOWER_SERROR => {
             let t0 = CNTPCT_EL0.get();
-            // The list registers are the model's only while the guest runs.
             let v = vcpu::current_vcpu();
-            vgic_glue::exit(v.domain, v.index);
             let why = exit_kind(k);
-            guest_exception(k, frame);
-            vgic_glue::entry(v.domain, v.index);
+            if why == ExitKind::Irq {
+                vgic_glue::irq_exit(v.domain, v.index);
+            } else {
+                // The list registers are the model's only while the guest runs.
+                vgic_glue::exit(v.domain, v.index);
+                guest_exception(k, frame);
+                vgic_glue::entry(v.domain, v.index);
+            }
             let ticks = CNTPCT_EL0.get().wrapping_sub(t0);
             v.domain.exits.record(why, ticks);
         }

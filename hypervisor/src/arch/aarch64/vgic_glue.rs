@@ -79,41 +79,86 @@ pub fn lrs_reset(index: usize) {
     }
 }
 
-/// Guest exit: fold the list registers back into the model.
-pub fn exit(d: &Domain, index: usize) {
-    let Some(vg) = &d.vgic else { return };
-    let Some(cache) = LR_CACHES.get(index) else {
-        return;
-    };
-    let mut cache = cache.lock();
+/// The list registers as a guest exit left them.
+struct ExitLrs {
+    lrs: [u64; MAX_LRS],
+    n: usize,
+    eoi_count: u32,
+}
+
+/// Read this CPU's list registers back (outside the model's lock).
+fn read_lrs(cache: &mut LrCache) -> ExitLrs {
     let n = gic_cpu::nr_lrs().min(MAX_LRS);
     let mut lrs = [0u64; MAX_LRS];
     cache.read_back(&mut lrs[..n], &mut gic_cpu::read_lr);
     let hcr = cache.hcr_at_exit(&mut gic_cpu::hcr);
-    let eoi_count = ((hcr >> 27) & 0x1f) as u32;
-    let mut g = vg.lock();
-    g.sync(index, &lrs[..n]);
-    if eoi_count != 0 {
-        g.eoi_count(index, eoi_count);
-        cache.clear_eoi_count(&mut gic_cpu::set_hcr);
+    ExitLrs {
+        lrs,
+        n,
+        eoi_count: ((hcr >> 27) & 0x1f) as u32,
     }
-    apply(&mut g, index);
 }
 
-/// Guest entry: fill the list registers from the model.
-pub fn entry(d: &Domain, index: usize) {
-    let Some(vg) = &d.vgic else { return };
-    let Some(cache) = LR_CACHES.get(index) else {
-        return;
-    };
-    let n = gic_cpu::nr_lrs().min(MAX_LRS);
-    let plan = vg.lock().flush(index, n);
-    cache.lock().load(
+/// Fold what `read_lrs` saw into the model.
+fn fold(g: &mut Vgic, cache: &mut LrCache, index: usize, st: &ExitLrs) {
+    g.sync(index, &st.lrs[..st.n]);
+    if st.eoi_count != 0 {
+        g.eoi_count(index, st.eoi_count);
+        cache.clear_eoi_count(&mut gic_cpu::set_hcr);
+    }
+    apply(g, index);
+}
+
+/// Fill the list registers from the model's plan (outside its lock).
+fn load(cache: &mut LrCache, plan: &crate::vgic::LrPlan) {
+    cache.load(
         plan.lrs(),
         1 | plan.hcr_bits(),
         &mut gic_cpu::write_lr,
         &mut gic_cpu::set_hcr,
     );
+}
+
+/// Guest exit: fold the list registers back into the model.
+pub fn exit(d: &Domain, index: usize) {
+    let (Some(vg), Some(cache)) = (&d.vgic, LR_CACHES.get(index)) else {
+        return;
+    };
+    let mut cache = cache.lock();
+    let st = read_lrs(&mut cache);
+    fold(&mut vg.lock(), &mut cache, index, &st);
+}
+
+/// Guest entry: fill the list registers from the model.
+pub fn entry(d: &Domain, index: usize) {
+    let (Some(vg), Some(cache)) = (&d.vgic, LR_CACHES.get(index)) else {
+        return;
+    };
+    let n = gic_cpu::nr_lrs().min(MAX_LRS);
+    let plan = vg.lock().flush(index, n);
+    load(&mut cache.lock(), &plan);
+}
+
+/// A physical interrupt while the guest ran, start to finish: the exit's
+/// sync, the interrupt, and the entry's flush under one hold of the model's
+/// lock (the most frequent exit; the lock is shared by all vCPUs).
+pub fn irq_exit(d: &Domain, index: usize) {
+    let (Some(vg), Some(cache)) = (&d.vgic, LR_CACHES.get(index)) else {
+        return irq(d, index);
+    };
+    let mut cache = cache.lock();
+    let st = read_lrs(&mut cache);
+    let forward = take_physical(d, index);
+    let n = gic_cpu::nr_lrs().min(MAX_LRS);
+    let plan = {
+        let mut g = vg.lock();
+        fold(&mut g, &mut cache, index, &st);
+        if let Some(intid) = forward {
+            raise(&mut g, index, intid);
+        }
+        g.flush(index, n)
+    };
+    load(&mut cache, &plan);
 }
 
 /// A stage-2 data abort: emulate it if it hits the virtual GIC. Returns
@@ -162,33 +207,41 @@ pub fn regions(gicd: u64, gicr: u64, vcpus: u16) -> (PhysRange, PhysRange) {
 
 /// A physical interrupt arrived while a guest ran.
 pub fn irq(d: &Domain, index: usize) {
+    if let (Some(intid), Some(vg)) = (take_physical(d, index), &d.vgic) {
+        raise(&mut vg.lock(), index, intid);
+    }
+}
+
+/// Acknowledge the physical interrupt. The hypervisor's own (kick SGI,
+/// maintenance) are finished here; one to forward to the guest is returned
+/// after its priority drop only (the guest's deactivation of the
+/// HW-linked virtual interrupt deactivates the physical one).
+fn take_physical(d: &Domain, _index: usize) -> Option<u32> {
     let intid = gic_cpu::ack();
     if intid >= gic_cpu::SPECIAL {
-        return;
+        return None;
     }
     let forwarded = d.vgic.is_some() && (intid == VTIMER_PPI || intid >= 32);
+    gic_cpu::eoi(intid);
     if !forwarded {
-        // Our own (kick SGI, maintenance) or unexpected: done here. The
-        // entry flush does whatever the kick was for.
-        gic_cpu::eoi(intid);
+        // The entry flush does whatever a kick was for.
         gic_cpu::deactivate(intid);
         if intid >= 16 && intid != MAINTENANCE_PPI {
             info!("d{}: unexpected physical interrupt {intid}", d.id);
         }
-        return;
+        return None;
     }
-    // Priority drop only: the guest's deactivation of the HW-linked
-    // virtual interrupt deactivates the physical one.
-    gic_cpu::eoi(intid);
-    if let Some(vg) = &d.vgic {
-        let mut g = vg.lock();
-        if let Ok(kicks) = g.raise_edge(index, intid) {
-            for v in kicks.iter() {
-                kick(index, v);
-            }
+    Some(intid)
+}
+
+/// Make `intid` pending in the model and tell the vCPUs that must know.
+fn raise(g: &mut Vgic, index: usize, intid: u32) {
+    if let Ok(kicks) = g.raise_edge(index, intid) {
+        for v in kicks.iter() {
+            kick(index, v);
         }
-        apply(&mut g, index);
     }
+    apply(g, index);
 }
 
 /// A trapped write of ICC_SGI1R_EL1 (`group1`) or ICC_SGI0R_EL1.
