@@ -2,7 +2,9 @@
 //! allocator (seen through the identity map, or physically while the MMU is
 //! off), and the domain builder's environment (stage-2 mappings, copies).
 
-use super::stage2;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use super::{cache, stage2};
 use crate::boot::domain_builder::BuildEnv;
 use crate::mm::frames::{FrameAllocator, PAGE_SIZE};
 use crate::mm::page_table::{Attrs, MemType, PageTable, Perms, TableMemory, ENTRIES};
@@ -37,6 +39,10 @@ impl TableMemory for FrameTables<'_> {
         unsafe { &mut *(pa as *mut [u64; ENTRIES]) }
     }
 }
+
+const COPY_PIECE: usize = 1 << 20;
+/// Below this, starting the other CPUs costs more than it saves.
+const PARALLEL_COPY_MIN: usize = 8 << 20;
 
 pub struct Env<'a> {
     pub frames: &'a mut FrameAllocator,
@@ -81,9 +87,30 @@ impl BuildEnv for Env<'_> {
         pt.map::<stage2::Stage2Format>(&mut t, ipa, pa, size, attrs)
             .is_ok()
     }
+    /// Copy, then clean to the point of coherency: a vCPU starts with its
+    /// MMU and caches off and must find the bytes in memory. Big copies (a
+    /// kernel) are shared among all CPUs, 1 MiB pieces at a time.
     fn write(&mut self, pa: u64, bytes: &[u8]) {
-        // SAFETY: the domain builder only writes into RAM it allocated
-        // through `alloc` for this domain, which the EL2 map covers.
-        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), pa as *mut u8, bytes.len()) };
+        let next = AtomicUsize::new(0);
+        let copy_pieces = || loop {
+            let off = next.fetch_add(1, Ordering::Relaxed) * COPY_PIECE;
+            let Some(part) = bytes.get(off..bytes.len().min(off + COPY_PIECE)) else {
+                return;
+            };
+            if part.is_empty() {
+                return;
+            }
+            let to = pa as usize + off;
+            // SAFETY: the domain builder only writes into RAM it allocated
+            // through `alloc` for this domain, which the EL2 map covers;
+            // each piece is copied by one CPU only.
+            unsafe { core::ptr::copy_nonoverlapping(part.as_ptr(), to as *mut u8, part.len()) };
+            cache::clean_range(to, to + part.len());
+        };
+        if bytes.len() >= PARALLEL_COPY_MIN {
+            super::smp::on_all_cpus(self.frames, &copy_pieces);
+        } else {
+            copy_pieces();
+        }
     }
 }
