@@ -16,7 +16,7 @@ use crate::domain::Domain;
 use crate::drivers::gicv3::{Distributor, Redistributor};
 use crate::info;
 use crate::vgic::lr_cache::{LrCache, MAX_LRS};
-use crate::vgic::{split_redist_offset, Effect, Vgic, DIST_SIZE, REDIST_STRIDE};
+use crate::vgic::{split_redist_offset, Effect, VcpuSet, Vgic, DIST_SIZE, REDIST_STRIDE};
 
 /// The hypervisor's own SGI, used to make a CPU re-enter its guest.
 pub const KICK_SGI: u8 = 0;
@@ -68,7 +68,8 @@ pub fn create(d: &Domain) -> Option<Vgic> {
     for intid in (32..32 + spis).chain([VTIMER_PPI]) {
         let _ = vg.link_hw(intid, intid);
     }
-    apply(&mut vg, 0);
+    // No vCPU runs yet: nobody to kick.
+    let _ = apply(&mut vg, 0);
     Some(vg)
 }
 
@@ -99,14 +100,15 @@ fn read_lrs(cache: &mut LrCache) -> ExitLrs {
     }
 }
 
-/// Fold what `read_lrs` saw into the model.
-fn fold(g: &mut Vgic, cache: &mut LrCache, index: usize, st: &ExitLrs) {
+/// Fold what `read_lrs` saw into the model; the vCPUs to kick.
+#[must_use]
+fn fold(g: &mut Vgic, cache: &mut LrCache, index: usize, st: &ExitLrs) -> VcpuSet {
     g.sync(index, &st.lrs[..st.n]);
     if st.eoi_count != 0 {
         g.eoi_count(index, st.eoi_count);
         cache.clear_eoi_count(&mut gic_cpu::set_hcr);
     }
-    apply(g, index);
+    apply(g, index)
 }
 
 /// Fill the list registers from the model's plan (outside its lock).
@@ -126,7 +128,8 @@ pub fn exit(d: &Domain, index: usize) {
     };
     let mut cache = cache.lock();
     let st = read_lrs(&mut cache);
-    fold(&mut vg.lock(), &mut cache, index, &st);
+    let kicks = fold(&mut vg.lock(), &mut cache, index, &st);
+    send_kicks(index, kicks);
 }
 
 /// Guest entry: fill the list registers from the model.
@@ -150,15 +153,16 @@ pub fn irq_exit(d: &Domain, index: usize) {
     let st = read_lrs(&mut cache);
     let forward = take_physical(d, index);
     let n = gic_cpu::nr_lrs().min(MAX_LRS);
-    let plan = {
+    let (plan, kicks) = {
         let mut g = vg.lock();
-        fold(&mut g, &mut cache, index, &st);
+        let mut kicks = fold(&mut g, &mut cache, index, &st);
         if let Some(intid) = forward {
-            raise(&mut g, index, intid);
+            kicks.0 |= raise(&mut g, index, intid).0;
         }
-        g.flush(index, n)
+        (g.flush(index, n), kicks)
     };
     load(&mut cache, &plan);
+    send_kicks(index, kicks);
 }
 
 /// A stage-2 data abort: emulate it if it hits the virtual GIC. Returns
@@ -177,8 +181,9 @@ pub fn mmio(d: &Domain, index: usize, frame: &mut TrapFrame, ipa: u64, access: M
     } else {
         return false;
     };
-    apply(&mut g, index);
+    let kicks = apply(&mut g, index);
     drop(g);
+    send_kicks(index, kicks);
     match result {
         Ok(v) => {
             if !access.write {
@@ -208,7 +213,8 @@ pub fn regions(gicd: u64, gicr: u64, vcpus: u16) -> (PhysRange, PhysRange) {
 /// A physical interrupt arrived while a guest ran.
 pub fn irq(d: &Domain, index: usize) {
     if let (Some(intid), Some(vg)) = (take_physical(d, index), &d.vgic) {
-        raise(&mut vg.lock(), index, intid);
+        let kicks = raise(&mut vg.lock(), index, intid);
+        send_kicks(index, kicks);
     }
 }
 
@@ -234,44 +240,52 @@ fn take_physical(d: &Domain, _index: usize) -> Option<u32> {
     Some(intid)
 }
 
-/// Make `intid` pending in the model and tell the vCPUs that must know.
-fn raise(g: &mut Vgic, index: usize, intid: u32) {
-    if let Ok(kicks) = g.raise_edge(index, intid) {
-        for v in kicks.iter() {
-            kick(index, v);
-        }
-    }
-    apply(g, index);
+/// Make `intid` pending in the model; the vCPUs that must be told.
+#[must_use]
+fn raise(g: &mut Vgic, index: usize, intid: u32) -> VcpuSet {
+    let mut kicks = g.raise_edge(index, intid).unwrap_or_default();
+    kicks.0 |= apply(g, index).0;
+    kicks
 }
 
 /// A trapped write of ICC_SGI1R_EL1 (`group1`) or ICC_SGI0R_EL1.
 pub fn sgi_write(d: &Domain, index: usize, value: u64, group1: bool) {
     let Some(vg) = &d.vgic else { return };
-    let mut g = vg.lock();
-    let targets = if group1 {
-        g.send_sgi(index, value)
-    } else {
-        g.send_sgi0(index, value)
+    let kicks = {
+        let mut g = vg.lock();
+        let mut kicks = if group1 {
+            g.send_sgi(index, value)
+        } else {
+            g.send_sgi0(index, value)
+        };
+        kicks.0 |= apply(&mut g, index).0;
+        kicks
     };
-    for v in targets.iter() {
-        kick(index, v);
-    }
-    apply(&mut g, index);
+    send_kicks(index, kicks);
 }
 
-fn kick(current: usize, target: usize) {
-    if target != current {
-        if let Some(mpidr) = smp::host_mpidr(target) {
-            gic_cpu::send_sgi(mpidr, KICK_SGI);
+/// Make the other CPUs among `targets` re-enter their guests, so that they
+/// pick up what changed. Called without the model's lock held: sending an
+/// SGI can be slow (under emulation it waits for a global lock) and must
+/// not keep the other CPUs spinning on ours.
+fn send_kicks(current: usize, targets: VcpuSet) {
+    for target in targets.iter() {
+        if target != current {
+            if let Some(mpidr) = smp::host_mpidr(target) {
+                gic_cpu::send_sgi(mpidr, KICK_SGI);
+            }
         }
     }
 }
 
-/// Carry out what the model asks of the physical GIC and other CPUs.
-fn apply(g: &mut Vgic, current: usize) {
+/// Carry out what the model asks of the physical GIC; returns the vCPUs
+/// it asks to kick (for the caller to do once the lock is dropped).
+#[must_use]
+fn apply(g: &mut Vgic, current: usize) -> VcpuSet {
+    let mut kicks = VcpuSet::EMPTY;
     for e in g.drain_effects() {
         match e {
-            Effect::Kick(v) => kick(current, v),
+            Effect::Kick(v) => kicks.insert(v),
             Effect::EnablePhys(p) | Effect::DisablePhys(p) => {
                 let on = matches!(e, Effect::EnablePhys(_));
                 match p.vcpu {
@@ -321,6 +335,7 @@ fn apply(g: &mut Vgic, current: usize) {
             Effect::RouteChanged { vcpu: None, .. } => {}
         }
     }
+    kicks
 }
 
 /// This CPU's own interrupts: the kick SGI and the maintenance interrupt.
