@@ -10,6 +10,7 @@
 pub mod apt;
 pub mod build;
 pub mod cpio;
+pub mod crates;
 pub mod deb;
 pub mod debian;
 pub mod initramfs;
@@ -17,7 +18,9 @@ pub mod kernel;
 pub mod lock;
 pub mod manifest;
 pub mod packages;
+pub mod release;
 pub mod repro;
+pub mod sbom;
 pub mod signing;
 pub mod verify;
 pub mod workspace;
@@ -31,7 +34,7 @@ mod output;
 mod record;
 mod sniff;
 
-pub use build::{build, BuildOptions, BuildOutput};
+pub use build::{build, BuildOptions, BuildOutput, ReleaseOutput};
 pub use packages::{update_lock, LockUpdate};
 pub use repro::{repro, ReproOptions, ReproReport};
 

@@ -1,6 +1,7 @@
 //! Command line of the image builder: `image-builder --board B` builds an
 //! image, `image-builder --board B --image M --update-lock` re-pins the
-//! image's Debian packages, `image-builder repro --board B` checks that
+//! image's Debian packages, `image-builder --board B --release` also writes
+//! the SBOM and a release archive, `image-builder repro --board B` checks that
 //! builds are reproducible, `image-builder keygen --out DIR` makes a signing
 //! key pair and `image-builder verify IMAGE [--key PUB]` checks an image's
 //! signature and modules.
@@ -55,6 +56,11 @@ struct BuildArgs {
     /// the lock file next to the manifest (<image>.lock.yaml).
     #[arg(long)]
     update_lock: bool,
+    /// Also write the SBOM (sbom.spdx.json, SPDX 2.3) and a self-describing
+    /// release archive halyard-<board>-<image>.tar.gz (image, manifests,
+    /// lock file, build record, SBOM, public key, SHA256SUMS, README.txt).
+    #[arg(long, conflicts_with = "update_lock")]
+    release: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -163,7 +169,7 @@ fn run(cli: Cli) -> Result<bool> {
                 }
                 return Ok(true);
             }
-            let out = build_signed(&opts, absolute(a.key)?.as_deref())?;
+            let out = build_signed(&opts, absolute(a.key)?.as_deref(), a.release)?;
             println!("{}", out.image.display());
             println!(
                 "  size    {} bytes (hypervisor {} bytes)",
@@ -171,6 +177,20 @@ fn run(cli: Cli) -> Result<bool> {
             );
             println!("  sha256  {}", out.sha256);
             println!("  record  {}", out.record.display());
+            if let Some(r) = &out.release {
+                let c = r.counts;
+                println!("  sbom    {}", r.sbom.display());
+                println!(
+                    "          {} crates ({} in the image, {} build tools, {} not used), {} Debian packages, {} modules",
+                    c.crates(),
+                    c.crates_in_image,
+                    c.crates_build_tools,
+                    c.crates_not_used,
+                    c.debian_packages,
+                    c.modules
+                );
+                println!("  archive {}", r.archive.display());
+            }
             Ok(true)
         }
     }
