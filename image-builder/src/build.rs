@@ -64,10 +64,9 @@ pub struct ReleaseOutput {
     pub counts: crate::sbom::Counts,
 }
 
-/// Settings that are not user options: the reproducibility check pins them.
+/// How to sign, and whether to make a release.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Overrides {
-    pub source_date_epoch: Option<u64>,
     /// The signing key file (`--key`); `None`: `$HALYARD_SIGNING_KEY` or the
     /// development key (see [`crate::signing`]).
     pub signing_key: Option<PathBuf>,
@@ -87,7 +86,6 @@ pub fn build_signed(opts: &BuildOptions, key: Option<&Path>, release: bool) -> R
     let ov = Overrides {
         signing_key: key.map(Path::to_path_buf),
         release,
-        ..Overrides::default()
     };
     build_with(opts, &ov)
 }
@@ -118,10 +116,7 @@ pub(crate) fn build_with(opts: &BuildOptions, ov: &Overrides) -> Result<BuildOut
     if signer.development {
         eprintln!("image-builder: {DEV_KEY_WARNING}");
     }
-    let epoch = match ov.source_date_epoch {
-        Some(e) => e,
-        None => epoch_with_warning(root)?,
-    };
+    let epoch = epoch_with_warning(root)?;
     let cache = crate::debian::cache_dir(root);
     let (fetches, lock_file) = crate::packages::fetch_for_build(
         &crate::apt::Apt::new(),

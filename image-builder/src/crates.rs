@@ -9,7 +9,6 @@
 //! platforms are not counted), which also gives their declared licenses.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
@@ -111,7 +110,7 @@ pub fn parse_cargo_lock(text: &str) -> Result<Vec<LockedCrate>> {
 /// (name, version) → license, for every crate `cargo tree` lists with these
 /// arguments.
 fn cargo_tree(cargo: &Cargo, args: &[&str]) -> Result<BTreeMap<(String, String), String>> {
-    let mut cmd = Command::new(&cargo.program);
+    let mut cmd = crate::cargo::toolchain_command(&cargo.program);
     cmd.current_dir(&cargo.root)
         .args(["tree", "--locked", "--prefix", "none", "-f", "{p}|{l}"])
         .args(args);

@@ -27,11 +27,13 @@ pub mod workspace;
 
 mod assemble;
 mod cargo;
+mod diffoscope;
 mod digest;
 mod elf;
 mod modules;
 mod output;
 mod record;
+mod shuffle;
 mod sniff;
 
 pub use build::{build, BuildOptions, BuildOutput, ReleaseOutput};

@@ -65,7 +65,10 @@ struct BuildArgs {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Build twice from copies of the tree at different paths and compare.
+    /// Build twice (release builds) from two copies of the tree, the second
+    /// with another path, HOME, target dir, umask, TZ, locale, shuffled
+    /// directory order (disorderfs) and a moved clock (faketime); compare
+    /// every output and show differences with diffoscope.
     Repro {
         /// Board name (a manifest in manifests/boards/).
         #[arg(long)]
@@ -76,6 +79,11 @@ enum Command {
         /// Halyard source tree (default: found from the current directory).
         #[arg(long, value_name = "DIR")]
         workspace: Option<PathBuf>,
+        /// Fail unless every variation was applied (CI): without it a
+        /// variation this machine cannot apply (no FUSE for disorderfs, no
+        /// faketime, no second locale) is only reported as NOT VARIED.
+        #[arg(long)]
+        strict: bool,
     },
     /// Write a new signing key pair: DIR/halyard-signing.key (secret, mode
     /// 0600) and DIR/halyard-signing.pub.
@@ -107,20 +115,33 @@ fn run(cli: Cli) -> Result<bool> {
             board,
             image,
             workspace,
+            strict,
         }) => {
             let opts = ReproOptions {
                 workspace: Workspace::locate(workspace.as_deref())?,
                 board,
                 image: absolute(image)?,
+                builder: std::env::current_exe().context("cannot find this program's path")?,
             };
             let report = repro(&opts)?;
             print!("{}", report.render());
-            if report.identical() {
-                println!("reproducible: OK");
-            } else {
-                println!("reproducible: DIFFER");
+            let missing: Vec<&str> = report.not_varied().iter().map(|v| v.name).collect();
+            let ok = report.identical() && (missing.is_empty() || !strict);
+            match (report.identical(), missing.is_empty()) {
+                (false, _) => println!("reproducible: DIFFER"),
+                (true, true) => println!("reproducible: OK"),
+                (true, false) => println!(
+                    "reproducible: {} (NOT VARIED: {}{})",
+                    if strict { "INCOMPLETE" } else { "OK" },
+                    missing.join(", "),
+                    if strict {
+                        "; --strict requires every variation"
+                    } else {
+                        ""
+                    }
+                ),
             }
-            Ok(report.identical())
+            Ok(ok)
         }
         Some(Command::Keygen { out }) => {
             let (key, public) = signing::keygen(&out)?;
