@@ -2,8 +2,9 @@
 //! the domains' modules into one boot image (see `image-format`).
 //!
 //! The library is what the `image-builder` binary and `qemu-runner` use:
-//! [`build::build`] makes an image, [`repro::repro`] checks that two
-//! checkouts at different paths make the same one, [`update_lock`] pins an
+//! [`build::build`] makes an image (with `--release` also an SBOM and an
+//! archive, see [`release`]), [`repro::repro`] checks that two builds in
+//! different environments make the same bytes, [`update_lock`] pins an
 //! image's Debian packages. The Debian and initramfs pieces (`apt`, `deb`,
 //! `debian`, `lock`, `initramfs`, `cpio`, `kernel`) are public so their
 //! integration tests can drive them against the real archive.
