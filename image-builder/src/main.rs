@@ -125,22 +125,8 @@ fn run(cli: Cli) -> Result<bool> {
             };
             let report = repro(&opts)?;
             print!("{}", report.render());
-            let missing: Vec<&str> = report.not_varied().iter().map(|v| v.name).collect();
-            let ok = report.identical() && (missing.is_empty() || !strict);
-            match (report.identical(), missing.is_empty()) {
-                (false, _) => println!("reproducible: DIFFER"),
-                (true, true) => println!("reproducible: OK"),
-                (true, false) => println!(
-                    "reproducible: {} (NOT VARIED: {}{})",
-                    if strict { "INCOMPLETE" } else { "OK" },
-                    missing.join(", "),
-                    if strict {
-                        "; --strict requires every variation"
-                    } else {
-                        ""
-                    }
-                ),
-            }
+            let (line, ok) = report.verdict(strict);
+            println!("{line}");
             Ok(ok)
         }
         Some(Command::Keygen { out }) => {

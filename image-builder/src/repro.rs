@@ -96,6 +96,25 @@ impl ReproReport {
             .collect()
     }
 
+    /// The last line of the report (`reproducible: ...`) and whether the
+    /// check passed. A variation not applied fails only a `strict` check.
+    pub fn verdict(&self, strict: bool) -> (String, bool) {
+        let missing: Vec<&str> = self.not_varied().iter().map(|v| v.name).collect();
+        let line = match (self.identical(), missing.is_empty(), strict) {
+            (false, _, _) => "reproducible: DIFFER".to_string(),
+            (true, true, _) => "reproducible: OK".to_string(),
+            (true, false, false) => {
+                format!("reproducible: OK (NOT VARIED: {})", missing.join(", "))
+            }
+            (true, false, true) => format!(
+                "reproducible: INCOMPLETE (NOT VARIED: {}; --strict requires every variation)",
+                missing.join(", ")
+            ),
+        };
+        let ok = self.identical() && (missing.is_empty() || !strict);
+        (line, ok)
+    }
+
     /// Human-readable report: the copies, the variations, one entry per
     /// file (with diffoscope's report for a difference).
     pub fn render(&self) -> String {
@@ -567,6 +586,34 @@ mod tests {
         assert!(s.contains(differ), "{s}");
         assert!(s.contains("    --- a\n    +++ b\n"), "{s}");
         assert!(s.ends_with("took 1.5 s\n"), "{s}");
+        assert_eq!(r.verdict(false), ("reproducible: DIFFER".into(), false));
+    }
+
+    #[test]
+    fn a_variation_not_applied_fails_only_strict_checks() {
+        let mut r = ReproReport {
+            roots: [PathBuf::from("/t/a"), PathBuf::from("/t/b")],
+            variations: vec![Variation::applied("umask", "0022".into(), "0077".into())],
+            files: Vec::new(),
+            elapsed: Duration::ZERO,
+        };
+        assert_eq!(r.verdict(true), ("reproducible: OK".into(), true));
+        r.variations.push(Variation {
+            name: "clock",
+            a: "real".into(),
+            b: "real".into(),
+            applied: Err("no faketime".into()),
+        });
+        assert_eq!(
+            r.verdict(false),
+            ("reproducible: OK (NOT VARIED: clock)".into(), true)
+        );
+        let (line, ok) = r.verdict(true);
+        assert!(!ok);
+        assert!(
+            line.starts_with("reproducible: INCOMPLETE (NOT VARIED: clock;"),
+            "{line}"
+        );
     }
 
     #[test]
