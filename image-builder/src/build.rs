@@ -50,15 +50,28 @@ pub struct BuildOutput {
     pub image_size: u64,
     /// Size of the flat hypervisor padded to `__hyp_end` (= the table offset).
     pub hypervisor_size: u64,
+    /// With `--release`: the archive and the SBOM.
+    pub release: Option<ReleaseOutput>,
 }
 
-/// Settings that are not user options: the reproducibility check pins them.
+/// What `--release` added to a build.
+#[derive(Clone, Debug)]
+pub struct ReleaseOutput {
+    /// `halyard-<board>-<image>.tar.gz`.
+    pub archive: PathBuf,
+    /// `sbom.spdx.json` (also in the archive).
+    pub sbom: PathBuf,
+    pub counts: crate::sbom::Counts,
+}
+
+/// How to sign, and whether to make a release.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Overrides {
-    pub source_date_epoch: Option<u64>,
     /// The signing key file (`--key`); `None`: `$HALYARD_SIGNING_KEY` or the
     /// development key (see [`crate::signing`]).
     pub signing_key: Option<PathBuf>,
+    /// Also write the SBOM and the release archive (`--release`).
+    pub release: bool,
 }
 
 /// Build the boot image described by `opts`, signed with the key in
@@ -67,11 +80,12 @@ pub fn build(opts: &BuildOptions) -> Result<BuildOutput> {
     build_with(opts, &Overrides::default())
 }
 
-/// [`build`], signed with the key file `key` (`None`: as [`build`]).
-pub fn build_signed(opts: &BuildOptions, key: Option<&Path>) -> Result<BuildOutput> {
+/// [`build`], signed with the key file `key` (`None`: as [`build`]); with
+/// `release`, also the SBOM and the release archive (see [`crate::release`]).
+pub fn build_signed(opts: &BuildOptions, key: Option<&Path>, release: bool) -> Result<BuildOutput> {
     let ov = Overrides {
         signing_key: key.map(Path::to_path_buf),
-        ..Overrides::default()
+        release,
     };
     build_with(opts, &ov)
 }
@@ -102,10 +116,7 @@ pub(crate) fn build_with(opts: &BuildOptions, ov: &Overrides) -> Result<BuildOut
     if signer.development {
         eprintln!("image-builder: {DEV_KEY_WARNING}");
     }
-    let epoch = match ov.source_date_epoch {
-        Some(e) => e,
-        None => epoch_with_warning(root)?,
-    };
+    let epoch = epoch_with_warning(root)?;
     let cache = crate::debian::cache_dir(root);
     let (fetches, lock_file) = crate::packages::fetch_for_build(
         &crate::apt::Apt::new(),
@@ -217,21 +228,62 @@ pub(crate) fn build_with(opts: &BuildOptions, ov: &Overrides) -> Result<BuildOut
     );
     let sha_line = format!("{image_sha256}  boot.img\n");
     let json = record.to_json();
-    let paths = write_all_or_nothing(
-        &out_dir,
-        &[
-            ("boot.img", &assembled.bytes),
-            ("boot.img.sha256", sha_line.as_bytes()),
-            ("build.json", &json),
-        ],
-    )?;
+    let outputs: [(&str, &[u8]); 3] = [
+        ("boot.img", &assembled.bytes),
+        ("boot.img.sha256", sha_line.as_bytes()),
+        ("build.json", &json),
+    ];
+    let release = if ov.release {
+        let mut manifests = vec![
+            (
+                format!("manifests/boards/{}.yaml", board.board),
+                read(&board_path)?,
+            ),
+            (archive_name("images", &image_path), read(&image_path)?),
+        ];
+        if record.inputs.lock_file.is_some() {
+            let lock = crate::lock::lock_path(&image_path);
+            manifests.push((archive_name("images", &lock), read(&lock)?));
+        }
+        let smp = image.domains.iter().map(|d| u32::from(d.vcpus)).max();
+        Some(crate::release::make(&crate::release::ReleaseInputs {
+            cargo: &cargo,
+            board: &board,
+            record: &record,
+            outputs: &outputs,
+            manifests,
+            smp: smp.unwrap_or(0).max(board.qemu.smp),
+        })?)
+    } else {
+        None
+    };
+    let mut files: Vec<(&str, &[u8])> = outputs.to_vec();
+    if let Some(r) = &release {
+        files.extend(r.files.iter().map(|(n, b)| (n.as_str(), b.as_slice())));
+    }
+    let paths = write_all_or_nothing(&out_dir, &files)?;
     Ok(BuildOutput {
         image: paths[0].clone(),
         sha256: image_sha256,
         record: paths[2].clone(),
         image_size: assembled.bytes.len() as u64,
         hypervisor_size: assembled.table_offset,
+        release: release.map(|r| ReleaseOutput {
+            sbom: paths[3].clone(),
+            archive: paths[4].clone(),
+            counts: r.counts,
+        }),
     })
+}
+
+/// `manifests/<dir>/<file name of path>`: where a manifest goes in the archive.
+fn archive_name(dir: &str, path: &Path) -> String {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    format!("manifests/{dir}/{name}")
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
 fn epoch_with_warning(root: &Path) -> Result<u64> {

@@ -67,6 +67,21 @@ const REMOVED_ENV: &[&str] = &[
     "CARGO_INCREMENTAL",
 ];
 
+/// Preloaded libraries never reach the toolchain. `image-builder repro`
+/// runs its second build under libfaketime (a moved clock), and rustc under
+/// libfaketime 0.9.10 never returns (seen: `rustc -vV` hangs): the builder
+/// runs on the moved clock, the compiler on the real one.
+const PRELOAD_ENV: &[&str] = &["LD_PRELOAD", "FAKETIME", "FAKETIME_NO_CACHE"];
+
+/// A command running a toolchain program (cargo, rustc) without preloads.
+pub fn toolchain_command(program: &OsString) -> Command {
+    let mut cmd = Command::new(program);
+    for var in PRELOAD_ENV {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
 impl Cargo {
     pub fn new(
         root: &Path,
@@ -89,7 +104,7 @@ impl Cargo {
 
     /// The command that builds `package`; exposed so tests can inspect it.
     pub fn build_command(&self, package: &str) -> Command {
-        let mut cmd = Command::new(&self.program);
+        let mut cmd = toolchain_command(&self.program);
         cmd.current_dir(&self.root)
             .args([
                 "build",
@@ -149,7 +164,7 @@ impl Cargo {
 
 /// First line of `<program> -V` run in `root` (so rust-toolchain.toml applies).
 pub fn tool_version(program: &OsString, root: &Path) -> Result<String> {
-    let out = Command::new(program)
+    let out = toolchain_command(program)
         .arg("-V")
         .current_dir(root)
         .output()
@@ -221,7 +236,12 @@ mod tests {
             .get_envs()
             .map(|(k, v)| (k.to_string_lossy().into_owned(), v.map(|v| v.to_owned())))
             .collect();
-        for var in ["RUSTFLAGS", "CARGO_BUILD_RUSTFLAGS", "CARGO_TARGET_DIR"] {
+        for var in [
+            "RUSTFLAGS",
+            "CARGO_BUILD_RUSTFLAGS",
+            "CARGO_TARGET_DIR",
+            "LD_PRELOAD",
+        ] {
             assert_eq!(envs.get(var), Some(&None), "{var} must be removed");
         }
         let flags = envs["CARGO_ENCODED_RUSTFLAGS"].clone().unwrap();

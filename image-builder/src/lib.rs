@@ -2,14 +2,16 @@
 //! the domains' modules into one boot image (see `image-format`).
 //!
 //! The library is what the `image-builder` binary and `qemu-runner` use:
-//! [`build::build`] makes an image, [`repro::repro`] checks that two
-//! checkouts at different paths make the same one, [`update_lock`] pins an
+//! [`build::build`] makes an image (with `--release` also an SBOM and an
+//! archive, see [`release`]), [`repro::repro`] checks that two builds in
+//! different environments make the same bytes, [`update_lock`] pins an
 //! image's Debian packages. The Debian and initramfs pieces (`apt`, `deb`,
 //! `debian`, `lock`, `initramfs`, `cpio`, `kernel`) are public so their
 //! integration tests can drive them against the real archive.
 pub mod apt;
 pub mod build;
 pub mod cpio;
+pub mod crates;
 pub mod deb;
 pub mod debian;
 pub mod initramfs;
@@ -17,21 +19,25 @@ pub mod kernel;
 pub mod lock;
 pub mod manifest;
 pub mod packages;
+pub mod release;
 pub mod repro;
+pub mod sbom;
 pub mod signing;
 pub mod verify;
 pub mod workspace;
 
 mod assemble;
 mod cargo;
+mod diffoscope;
 mod digest;
 mod elf;
 mod modules;
 mod output;
 mod record;
+mod shuffle;
 mod sniff;
 
-pub use build::{build, BuildOptions, BuildOutput};
+pub use build::{build, BuildOptions, BuildOutput, ReleaseOutput};
 pub use packages::{update_lock, LockUpdate};
 pub use repro::{repro, ReproOptions, ReproReport};
 

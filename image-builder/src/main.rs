@@ -1,6 +1,7 @@
 //! Command line of the image builder: `image-builder --board B` builds an
 //! image, `image-builder --board B --image M --update-lock` re-pins the
-//! image's Debian packages, `image-builder repro --board B` checks that
+//! image's Debian packages, `image-builder --board B --release` also writes
+//! the SBOM and a release archive, `image-builder repro --board B` checks that
 //! builds are reproducible, `image-builder keygen --out DIR` makes a signing
 //! key pair and `image-builder verify IMAGE [--key PUB]` checks an image's
 //! signature and modules.
@@ -55,11 +56,19 @@ struct BuildArgs {
     /// the lock file next to the manifest (<image>.lock.yaml).
     #[arg(long)]
     update_lock: bool,
+    /// Also write the SBOM (sbom.spdx.json, SPDX 2.3) and a self-describing
+    /// release archive halyard-<board>-<image>.tar.gz (image, manifests,
+    /// lock file, build record, SBOM, public key, SHA256SUMS, README.txt).
+    #[arg(long, conflicts_with = "update_lock")]
+    release: bool,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Build twice from copies of the tree at different paths and compare.
+    /// Build twice (release builds) from two copies of the tree, the second
+    /// with another path, HOME, target dir, umask, TZ, locale, shuffled
+    /// directory order (disorderfs) and a moved clock (faketime); compare
+    /// every output and show differences with diffoscope.
     Repro {
         /// Board name (a manifest in manifests/boards/).
         #[arg(long)]
@@ -70,6 +79,11 @@ enum Command {
         /// Halyard source tree (default: found from the current directory).
         #[arg(long, value_name = "DIR")]
         workspace: Option<PathBuf>,
+        /// Fail unless every variation was applied (CI): without it a
+        /// variation this machine cannot apply (no FUSE for disorderfs, no
+        /// faketime, no second locale) is only reported as NOT VARIED.
+        #[arg(long)]
+        strict: bool,
     },
     /// Write a new signing key pair: DIR/halyard-signing.key (secret, mode
     /// 0600) and DIR/halyard-signing.pub.
@@ -101,20 +115,19 @@ fn run(cli: Cli) -> Result<bool> {
             board,
             image,
             workspace,
+            strict,
         }) => {
             let opts = ReproOptions {
                 workspace: Workspace::locate(workspace.as_deref())?,
                 board,
                 image: absolute(image)?,
+                builder: std::env::current_exe().context("cannot find this program's path")?,
             };
             let report = repro(&opts)?;
             print!("{}", report.render());
-            if report.identical() {
-                println!("reproducible: OK");
-            } else {
-                println!("reproducible: DIFFER");
-            }
-            Ok(report.identical())
+            let (line, ok) = report.verdict(strict);
+            println!("{line}");
+            Ok(ok)
         }
         Some(Command::Keygen { out }) => {
             let (key, public) = signing::keygen(&out)?;
@@ -163,7 +176,7 @@ fn run(cli: Cli) -> Result<bool> {
                 }
                 return Ok(true);
             }
-            let out = build_signed(&opts, absolute(a.key)?.as_deref())?;
+            let out = build_signed(&opts, absolute(a.key)?.as_deref(), a.release)?;
             println!("{}", out.image.display());
             println!(
                 "  size    {} bytes (hypervisor {} bytes)",
@@ -171,6 +184,20 @@ fn run(cli: Cli) -> Result<bool> {
             );
             println!("  sha256  {}", out.sha256);
             println!("  record  {}", out.record.display());
+            if let Some(r) = &out.release {
+                let c = r.counts;
+                println!("  sbom    {}", r.sbom.display());
+                println!(
+                    "          {} crates ({} in the image, {} build tools, {} not used), {} Debian packages, {} modules",
+                    c.crates(),
+                    c.crates_in_image,
+                    c.crates_build_tools,
+                    c.crates_not_used,
+                    c.debian_packages,
+                    c.modules
+                );
+                println!("  archive {}", r.archive.display());
+            }
             Ok(true)
         }
     }

@@ -1,9 +1,14 @@
-//! Reproducibility: `image-builder repro` builds from two copies of the tree
-//! at different paths (one long and nested) and compares the outputs.
+//! Reproducibility: `image-builder repro --strict` builds twice from two
+//! copies of the tree, the second with another (long) path, HOME, target
+//! dir, umask, TZ, locale, shuffled directory order (disorderfs) and a moved
+//! clock (faketime), and compares every output.
 //!
 //! `qemu_virt_is_reproducible` runs on the real tree and needs the real BSP
-//! and guests to build: it fails (it does not skip) until they do. The
-//! fixture tests show the check passes for a clean tree and catches a leak.
+//! and guests to build: it fails (it does not skip) until they do, and
+//! `--strict` makes it fail when a variation cannot be applied (no FUSE,
+//! faketime or fr_CH.UTF-8 locale: run scripts/setup). The fixture tests
+//! show the check passes for a clean tree and catches a leak, showing it
+//! with diffoscope.
 
 mod common;
 
@@ -31,11 +36,38 @@ fn verdict<'a>(report: &'a str, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no line for {name} in {report}"))
 }
 
-fn assert_reproducible(o: &std::process::Output) {
+/// Every variation of the second build, as the report names them.
+const VARIATIONS: [&str; 8] = [
+    "path",
+    "HOME",
+    "target dir",
+    "umask",
+    "TZ",
+    "locale",
+    "directory order",
+    "clock",
+];
+
+fn assert_reproducible(o: &std::process::Output, image: &str) {
     let out = stdout(o);
     assert!(o.status.success(), "stdout: {out}\nstderr: {}", stderr(o));
-    assert!(out.contains("reproducible: OK"), "{out}");
-    for name in ["boot.img", "build.json"] {
+    assert!(out.lines().any(|l| l == "reproducible: OK"), "{out}");
+    assert!(!out.contains("NOT VARIED"), "{out}");
+    for v in VARIATIONS {
+        assert!(
+            out.contains(&format!("\n  {v:16} ")),
+            "no variation {v}: {out}"
+        );
+    }
+    assert!(out.contains("shuffled (disorderfs)"), "{out}");
+    let archive = format!("halyard-{image}.tar.gz");
+    for name in [
+        "boot.img",
+        "boot.img.sha256",
+        "build.json",
+        "sbom.spdx.json",
+        archive.as_str(),
+    ] {
         assert_eq!(verdict(&out, name), "OK", "{out}");
     }
     let trees = tree_paths(&out);
@@ -54,12 +86,13 @@ fn qemu_virt_is_reproducible() {
     let root = repo_root();
     let o = run(&[
         "repro",
+        "--strict",
         "--board",
         "qemu-virt",
         "--workspace",
         root.to_str().unwrap(),
     ]);
-    assert_reproducible(&o);
+    assert_reproducible(&o, "qemu-virt-selftest");
 }
 
 #[test]
@@ -67,12 +100,13 @@ fn fixture_is_reproducible() {
     let fx = fixture();
     let o = run(&[
         "repro",
+        "--strict",
         "--board",
         "fake",
         "--workspace",
         fx.path().to_str().unwrap(),
     ]);
-    assert_reproducible(&o);
+    assert_reproducible(&o, "fake-guest");
 }
 
 #[test]
@@ -89,12 +123,13 @@ fn uncommitted_changes_are_built() {
     );
     let o = run(&[
         "repro",
+        "--strict",
         "--board",
         "fake",
         "--workspace",
         root.to_str().unwrap(),
     ]);
-    assert_reproducible(&o);
+    assert_reproducible(&o, "fake-guest");
 }
 
 #[test]
@@ -125,6 +160,18 @@ fn a_leaking_guest_is_caught() {
     );
     // The record holds the guest's ELF digest, which differs too.
     assert!(verdict(&out, "build.json").starts_with("DIFFER"), "{out}");
+    // diffoscope shows where: the leaked path in the image's bytes, and the
+    // ELF digests in the record.
+    assert!(
+        out.contains("  diffoscope boot.img (A) boot.img (B):\n"),
+        "{out}"
+    );
+    assert!(!out.contains("NO DIFFOSCOPE REPORT"), "{out}");
+    let record_diff = out
+        .split("  diffoscope build.json (A) build.json (B):\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no diffoscope report for build.json: {out}"));
+    assert!(record_diff.contains("elf_sha256"), "{out}");
     for t in tree_paths(&out) {
         assert!(!Path::new(&t).exists(), "{t} was not removed");
     }
