@@ -117,7 +117,11 @@ pub fn assemble(
     ModuleTable::parse(&bytes[table_offset as usize..])
         .map_err(|e| anyhow::anyhow!("internal error: the module table does not parse: {e}"))?;
     match format {
-        ImageFormat::LinuxArm64Image => patch_arm64_image_size(&mut bytes, table_offset)?,
+        ImageFormat::LinuxArm64Image => {
+            patch_arm64_image_size(&mut bytes, table_offset)?;
+            // The same image as an EFI application: the PE section grows too.
+            crate::pe::patch_sizes(&mut bytes).context("patching the PE/COFF header")?;
+        }
     }
     Ok(Assembled {
         bytes,

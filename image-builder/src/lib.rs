@@ -19,6 +19,7 @@ pub mod kernel;
 pub mod lock;
 pub mod manifest;
 pub mod packages;
+pub mod pe;
 pub mod release;
 pub mod repro;
 pub mod sbom;

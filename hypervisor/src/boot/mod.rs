@@ -11,3 +11,4 @@ pub mod modules;
 #[cfg(test)]
 pub(crate) mod test_env;
 pub mod trust;
+pub mod uefi;

@@ -129,11 +129,23 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
     // SAFETY: the whole image was loaded into RAM by the boot loader.
     let image = unsafe { core::slice::from_raw_parts(start as *const u8, image_size as usize) };
 
+    // Started by UEFI: only the RAM its memory map gives the OS after
+    // ExitBootServices (within the device tree's banks) is ours; runtime
+    // services, ACPI and reserved regions never reach the allocator.
+    let uefi = super::efi::handoff();
+    if uefi.from_uefi() && uefi.memory.usable().is_empty() {
+        fatal::<B>("the UEFI memory map could not be read (malformed or too many ranges)");
+    }
     let mut frames = FRAMES.lock();
-    for bank in info.ram.as_slice() {
-        if frames.add(*bank).is_err() {
+    let mut add = |r: PhysRange| {
+        if frames.add(r).is_err() {
             fatal::<B>("too many RAM banks");
         }
+    };
+    if uefi.from_uefi() {
+        uefi.memory.clip_to(info.ram.as_slice()).for_each(&mut add);
+    } else {
+        info.ram.as_slice().iter().copied().for_each(&mut add);
     }
     let reserved = info
         .reserved
@@ -187,6 +199,19 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
         (hyp_end - start) >> 10
     );
 
+    if uefi.from_uefi() {
+        info!(
+            "started by UEFI at EL{} ({}): {} MiB usable in {} range(s) of {} map entries, {} KiB kept by the firmware; boot services exited {} ms after entry",
+            uefi.entry_el,
+            if uefi.loaded_in_place { "loaded at the link address" } else { "copied to the link address" },
+            uefi.memory.usable_bytes() >> 20,
+            uefi.memory.usable().len(),
+            uefi.memory.descriptors,
+            uefi.memory.firmware_bytes >> 10,
+            uefi.exited_us.saturating_sub(uefi.entered_us) / 1000,
+        );
+    }
+
     let heap = frames
         .alloc(HEAP_SIZE, PAGE_SIZE)
         .unwrap_or_else(|_| fatal::<B>("no memory for the heap"));
@@ -212,6 +237,13 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
         crate::mm::frames::align_up(info.dtb.end(), PAGE_SIZE)
             - crate::mm::frames::align_down(info.dtb.base, PAGE_SIZE),
     );
+    // The firmware's DTB goes to dom0 afterwards only if it lies in memory
+    // the OS owns (UEFI may keep it in its own regions).
+    let dtb_range = if uefi.from_uefi() && !uefi.memory.is_usable(dtb_range) {
+        PhysRange::new(dtb_range.base, 0)
+    } else {
+        dtb_range
+    };
     let hw = HardwareSources {
         host_dtb: blob,
         give_back: [PhysRange::new(hyp_end, image_end - hyp_end), dtb_range],

@@ -2,6 +2,7 @@
 pub mod boot;
 pub mod cache;
 pub mod domains;
+pub mod efi;
 pub mod esr;
 pub mod firmware;
 pub mod gic_cpu;

@@ -57,6 +57,9 @@ halyard_el2_vectors:
     ventry 8
     ventry 8
 
+    // The rest lives apart from the table, which fills its 2 KiB exactly
+    // (linker scripts may place the table in the image's first page).
+    .section .text.trap, "ax"
 halyard_save_and_trap:
     stp     x2, x3, [sp, #16]
     stp     x4, x5, [sp, #32]
