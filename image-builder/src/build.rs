@@ -15,8 +15,9 @@ use crate::modules::{build_guests, check_memory, plan_modules, Pending, PlanInpu
 use crate::output::write_all_or_nothing;
 use crate::record::{
     file_record, read_file_record, source_date_epoch, BuildRecord, ElfRecord, EpochSource, Inputs,
-    ModuleRecord, SigningRecord, Toolchain, RECORD_VERSION,
+    ModuleRecord, SecureBootRecord, SigningRecord, Toolchain, RECORD_VERSION,
 };
+use crate::secureboot::{SecureBootKeys, DEV_SECUREBOOT_WARNING};
 use crate::signing::{load_signing_key, DEV_KEY_WARNING};
 use crate::sniff::{is_arm64_image, ARM64_MAGIC_OFFSET};
 use crate::workspace::Workspace;
@@ -52,6 +53,8 @@ pub struct BuildOutput {
     pub hypervisor_size: u64,
     /// With `--release`: the archive and the SBOM.
     pub release: Option<ReleaseOutput>,
+    /// The Secure Boot-signed EFI application (`boot.efi`), for UEFI boards.
+    pub efi: Option<PathBuf>,
 }
 
 /// What `--release` added to a build.
@@ -72,6 +75,10 @@ pub(crate) struct Overrides {
     pub signing_key: Option<PathBuf>,
     /// Also write the SBOM and the release archive (`--release`).
     pub release: bool,
+    /// The Secure Boot key set directory (`--secureboot-keys`); `None`:
+    /// `$HALYARD_SECUREBOOT_KEYS` or the development set (see
+    /// [`crate::secureboot`]).
+    pub secureboot_keys: Option<PathBuf>,
 }
 
 /// Build the boot image described by `opts`, signed with the key in
@@ -83,8 +90,21 @@ pub fn build(opts: &BuildOptions) -> Result<BuildOutput> {
 /// [`build`], signed with the key file `key` (`None`: as [`build`]); with
 /// `release`, also the SBOM and the release archive (see [`crate::release`]).
 pub fn build_signed(opts: &BuildOptions, key: Option<&Path>, release: bool) -> Result<BuildOutput> {
+    build_with_keys(opts, key, None, release)
+}
+
+/// [`build_signed`], and `boot.efi` signed with the Secure Boot key set in
+/// `secureboot_keys` (`None`: `$HALYARD_SECUREBOOT_KEYS` or the
+/// development set).
+pub fn build_with_keys(
+    opts: &BuildOptions,
+    key: Option<&Path>,
+    secureboot_keys: Option<&Path>,
+    release: bool,
+) -> Result<BuildOutput> {
     let ov = Overrides {
         signing_key: key.map(Path::to_path_buf),
+        secureboot_keys: secureboot_keys.map(Path::to_path_buf),
         release,
     };
     build_with(opts, &ov)
@@ -116,6 +136,16 @@ pub(crate) fn build_with(opts: &BuildOptions, ov: &Overrides) -> Result<BuildOut
     if signer.development {
         eprintln!("image-builder: {DEV_KEY_WARNING}");
     }
+    let secureboot = match board.uefi {
+        Some(_) => {
+            let keys = SecureBootKeys::load(ov.secureboot_keys.as_deref())?;
+            if keys.development {
+                eprintln!("image-builder: {DEV_SECUREBOOT_WARNING}");
+            }
+            Some(keys)
+        }
+        None => None,
+    };
     let epoch = epoch_with_warning(root)?;
     let cache = crate::debian::cache_dir(root);
     let (fetches, lock_file) = crate::packages::fetch_for_build(
@@ -174,6 +204,13 @@ pub(crate) fn build_with(opts: &BuildOptions, ov: &Overrides) -> Result<BuildOut
     )
     .context("assembling the boot image")?;
     let image_sha256 = sha256_hex(&assembled.bytes);
+    let efi = match &secureboot {
+        Some(keys) => Some(
+            crate::secureboot::sign(&assembled.bytes, keys, epoch)
+                .context("signing boot.efi for UEFI Secure Boot")?,
+        ),
+        None => None,
+    };
 
     let record = BuildRecord {
         record_version: RECORD_VERSION,
@@ -217,6 +254,14 @@ pub(crate) fn build_with(opts: &BuildOptions, ov: &Overrides) -> Result<BuildOut
             development_key: signer.development,
         },
         output: file_record(Path::new(""), Path::new("boot.img"), &assembled.bytes),
+        secure_boot: match (&secureboot, &efi) {
+            (Some(keys), Some(efi)) => Some(SecureBootRecord {
+                db_certificate: read_file_record(&keys.dir, &keys.file("db.crt"))?,
+                development_keys: keys.development,
+                output: file_record(Path::new(""), Path::new("boot.efi"), efi),
+            }),
+            _ => None,
+        },
     };
 
     let out_dir = resolve(
@@ -228,11 +273,14 @@ pub(crate) fn build_with(opts: &BuildOptions, ov: &Overrides) -> Result<BuildOut
     );
     let sha_line = format!("{image_sha256}  boot.img\n");
     let json = record.to_json();
-    let outputs: [(&str, &[u8]); 3] = [
+    let mut outputs: Vec<(&str, &[u8])> = vec![
         ("boot.img", &assembled.bytes),
         ("boot.img.sha256", sha_line.as_bytes()),
         ("build.json", &json),
     ];
+    if let Some(efi) = &efi {
+        outputs.push(("boot.efi", efi));
+    }
     let release = if ov.release {
         let mut manifests = vec![
             (
@@ -268,9 +316,10 @@ pub(crate) fn build_with(opts: &BuildOptions, ov: &Overrides) -> Result<BuildOut
         record: paths[2].clone(),
         image_size: assembled.bytes.len() as u64,
         hypervisor_size: assembled.table_offset,
+        efi: efi.as_ref().map(|_| paths[3].clone()),
         release: release.map(|r| ReleaseOutput {
-            sbom: paths[3].clone(),
-            archive: paths[4].clone(),
+            sbom: paths[outputs.len()].clone(),
+            archive: paths[outputs.len() + 1].clone(),
             counts: r.counts,
         }),
     })

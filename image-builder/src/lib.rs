@@ -23,6 +23,7 @@ pub mod pe;
 pub mod release;
 pub mod repro;
 pub mod sbom;
+pub mod secureboot;
 pub mod signing;
 pub mod verify;
 pub mod workspace;

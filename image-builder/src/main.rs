@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use image_builder::build::build_signed;
+use image_builder::build::build_with_keys;
 use image_builder::signing::{self, DEV_PUB_WARNING};
 use image_builder::workspace::Workspace;
 use image_builder::{repro, update_lock, BuildOptions, ReproOptions};
@@ -51,6 +51,12 @@ struct BuildArgs {
     /// $HALYARD_SIGNING_KEY, else the development key in keys/dev (warns).
     #[arg(long, value_name = "FILE")]
     key: Option<PathBuf>,
+    /// Secure Boot key set directory (db.key, db.crt, KEK.crt, PK.crt;
+    /// scripts/secureboot-keygen makes one) for boot.efi; default: the
+    /// directory named by $HALYARD_SECUREBOOT_KEYS, else the development
+    /// set in keys/dev/secureboot (warns).
+    #[arg(long, value_name = "DIR")]
+    secureboot_keys: Option<PathBuf>,
     /// Instead of building: resolve the image's Debian packages to the
     /// current candidates (after apt-get update), download them and rewrite
     /// the lock file next to the manifest (<image>.lock.yaml).
@@ -176,7 +182,12 @@ fn run(cli: Cli) -> Result<bool> {
                 }
                 return Ok(true);
             }
-            let out = build_signed(&opts, absolute(a.key)?.as_deref(), a.release)?;
+            let out = build_with_keys(
+                &opts,
+                absolute(a.key)?.as_deref(),
+                absolute(a.secureboot_keys)?.as_deref(),
+                a.release,
+            )?;
             println!("{}", out.image.display());
             println!(
                 "  size    {} bytes (hypervisor {} bytes)",
@@ -184,6 +195,9 @@ fn run(cli: Cli) -> Result<bool> {
             );
             println!("  sha256  {}", out.sha256);
             println!("  record  {}", out.record.display());
+            if let Some(efi) = &out.efi {
+                println!("  efi     {} (Secure Boot signed)", efi.display());
+            }
             if let Some(r) = &out.release {
                 let c = r.counts;
                 println!("  sbom    {}", r.sbom.display());

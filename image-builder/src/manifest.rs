@@ -25,6 +25,27 @@ pub struct BoardManifest {
     /// Image manifest (name under manifests/images/) built when none is given.
     pub default_image: String,
     pub qemu: QemuSettings,
+    /// The image's EFI application view can be booted by UEFI firmware:
+    /// image-builder also writes a Secure Boot-signed `boot.efi`, and
+    /// qemu-runner's UEFI cases boot it with this firmware.
+    #[serde(default)]
+    pub uefi: Option<UefiSettings>,
+}
+
+/// How qemu-runner boots a board through UEFI firmware.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UefiSettings {
+    /// Firmware code, attached read-only as the first pflash.
+    pub code: PathBuf,
+    /// Variable store template (second pflash): each run enrolls its keys
+    /// into its own copy.
+    pub vars_template: PathBuf,
+    /// `-machine` for UEFI boots (e.g. with `acpi=off`, so the firmware
+    /// hands over the device tree).
+    pub machine: String,
+    /// The removable-media boot path on the ESP (`EFI/BOOT/BOOTAA64.EFI`).
+    pub boot_path: String,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]

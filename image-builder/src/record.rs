@@ -28,6 +28,19 @@ pub struct BuildRecord {
     pub table_offset: u64,
     pub signing: SigningRecord,
     pub output: FileRecord,
+    /// The Secure Boot-signed EFI application, for boards booted by UEFI.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secure_boot: Option<SecureBootRecord>,
+}
+
+/// How `boot.efi` was signed (sbsign, db key of a Secure Boot key set).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SecureBootRecord {
+    /// The db certificate boot.efi carries (path relative to its key set).
+    pub db_certificate: FileRecord,
+    /// Signed with the public development set in keys/dev/secureboot.
+    pub development_keys: bool,
+    pub output: FileRecord,
 }
 
 /// Who signed the module table.
@@ -265,6 +278,7 @@ mod tests {
                 development_key: true,
             },
             output: file("boot.img"),
+            secure_boot: None,
         }
     }
 

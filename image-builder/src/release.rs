@@ -173,6 +173,10 @@ fn describe(name: &str, record: &BuildRecord) -> String {
             record.output.size
         ),
         "boot.img.sha256" => "SHA-256 of boot.img (`sha256sum -c boot.img.sha256`)".into(),
+        "boot.efi" => "boot.img signed for UEFI Secure Boot (sbsign; the signer's db \
+             certificate is in build.json): UEFI firmware that trusts that certificate \
+             starts it, e.g. as EFI/BOOT/BOOTAA64.EFI on an EFI system partition"
+            .into(),
         "build.json" => "build record: every input with its SHA-256 (manifests, Cargo.lock, \
              lock file, Debian packages, ELF files, modules), the toolchain, \
              SOURCE_DATE_EPOCH and the signing key"
