@@ -42,7 +42,13 @@ pub struct Case {
     /// (in addition to [`BUILTIN_FORBID`]).
     #[serde(default)]
     pub forbid: Vec<String>,
-    /// Bytes changed in the built image before it boots.
+    /// Boot through the board's UEFI firmware with Secure Boot enforced
+    /// (our keys enrolled) instead of handing QEMU the image directly:
+    /// `{image: signed}` boots `boot.efi`, `{image: unsigned}` `boot.img`.
+    #[serde(default)]
+    pub uefi: Option<crate::uefi::UefiBoot>,
+    /// Bytes changed in the built image (with `uefi`: in the file booted)
+    /// before it boots.
     #[serde(default)]
     pub tamper: Vec<Tamper>,
     /// Text to type on the serial console, each once a line matches its

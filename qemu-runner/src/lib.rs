@@ -10,4 +10,5 @@ pub mod junit;
 pub mod qemu;
 pub mod suite;
 pub mod tamper;
+pub mod uefi;
 pub mod verdict;

@@ -120,6 +120,7 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
                 smp,
                 memory_mib,
                 extra_args: qemu_args,
+                ..Overrides::default()
             };
             let argv = qemu::run_argv(&b.qemu, &overrides, &image);
             println!("{}", qemu::shell_line(&argv));

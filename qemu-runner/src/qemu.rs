@@ -21,6 +21,10 @@ pub struct Overrides {
     pub memory_mib: Option<u32>,
     /// Appended after the board's `extra_args`.
     pub extra_args: Vec<String>,
+    /// Replaces the board's `-machine` (UEFI boots).
+    pub machine: Option<String>,
+    /// Replace `<kernel_arg> IMAGE` (UEFI boots: firmware and disks).
+    pub boot_args: Option<Vec<String>>,
 }
 
 /// Options shared by both kinds of run, in their fixed order.
@@ -28,7 +32,7 @@ fn common_head(q: &QemuSettings, o: &Overrides) -> Vec<String> {
     vec![
         q.binary.clone(),
         "-machine".into(),
-        q.machine.clone(),
+        o.machine.clone().unwrap_or_else(|| q.machine.clone()),
         "-cpu".into(),
         q.cpu.clone(),
         "-m".into(),
@@ -42,9 +46,11 @@ fn common_tail(q: &QemuSettings, o: &Overrides, image: &Path) -> Vec<String> {
     let mut v = vec![
         "-semihosting-config".into(),
         "enable=on,target=native".into(),
-        q.kernel_arg.clone(),
-        image.display().to_string(),
     ];
+    match &o.boot_args {
+        Some(args) => v.extend(args.iter().cloned()),
+        None => v.extend([q.kernel_arg.clone(), image.display().to_string()]),
+    }
     v.extend(q.extra_args.iter().cloned());
     v.extend(o.extra_args.iter().cloned());
     v
@@ -383,6 +389,7 @@ mod tests {
             smp: Some(4),
             memory_mib: Some(256),
             extra_args: vec!["-s".into()],
+            ..Overrides::default()
         };
         let v = test_argv(&settings(), &o, Path::new("img"));
         let at = |flag: &str| v[v.iter().position(|a| a == flag).unwrap() + 1].clone();
@@ -390,6 +397,23 @@ mod tests {
         assert_eq!(at("-smp"), "4");
         assert_eq!(at("-kernel"), "img");
         assert_eq!(&v[v.len() - 3..], ["-d", "guest_errors", "-s"]);
+    }
+
+    #[test]
+    fn uefi_overrides_replace_machine_and_kernel() {
+        let o = Overrides {
+            machine: Some("virt,acpi=off".into()),
+            boot_args: Some(vec!["-nic".into(), "none".into()]),
+            ..Overrides::default()
+        };
+        let v = test_argv(&settings(), &o, Path::new("img"));
+        let line = shell_line(&v);
+        assert!(line.contains("-machine virt,acpi=off "), "{line}");
+        assert!(
+            line.ends_with("target=native -nic none -d guest_errors"),
+            "{line}"
+        );
+        assert!(!v.contains(&"-kernel".to_string()));
     }
 
     #[test]

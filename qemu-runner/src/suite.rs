@@ -106,13 +106,31 @@ pub fn run_case(
     case_dir: &Path,
 ) -> Result<CaseResult> {
     let exp = case.expectations()?;
-    let overrides = Overrides {
+    let mut overrides = Overrides {
         smp: case.smp,
         memory_mib: case.memory_mib,
         extra_args: case.qemu_extra_args.clone(),
+        ..Overrides::default()
     };
     std::fs::create_dir_all(case_dir)
         .with_context(|| format!("cannot create {}", case_dir.display()))?;
+    let uefi_settings = match &case.uefi {
+        Some(_) => Some(board.uefi.as_ref().with_context(|| {
+            format!(
+                "case {}: board {} has no uefi settings in its manifest",
+                case.name, board.board
+            )
+        })?),
+        None => None,
+    };
+    let uefi_app;
+    let image = match &case.uefi {
+        Some(u) => {
+            uefi_app = u.image.path(image);
+            uefi_app.as_path()
+        }
+        None => image,
+    };
     let tampered;
     let image = if case.tamper.is_empty() {
         image
@@ -121,6 +139,12 @@ pub fn run_case(
             .with_context(|| format!("case {}: tampering with the image", case.name))?;
         tampered.as_path()
     };
+    if let Some(settings) = uefi_settings {
+        let disks = crate::uefi::prepare(settings, image, case_dir)
+            .with_context(|| format!("case {}: preparing the UEFI boot", case.name))?;
+        overrides.machine = Some(settings.machine.clone());
+        overrides.boot_args = Some(crate::uefi::boot_args(settings, &disks));
+    }
     let argv = qemu::test_argv(&board.qemu, &overrides, image);
     let timeout = Duration::from_secs(case.timeout_s);
     let limits = Limits {
