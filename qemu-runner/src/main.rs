@@ -43,6 +43,11 @@ enum Cmd {
         /// Override the board's memory size.
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         memory_mib: Option<u32>,
+        /// Boot through the board's UEFI firmware with Secure Boot enforced
+        /// and our keys enrolled (the built boot.efi, or the --image file).
+        /// Vars and ESP go to out/uefi-run/.
+        #[arg(long)]
+        uefi: bool,
         /// Extra QEMU arguments, after `--`.
         #[arg(last = true)]
         qemu_args: Vec<String>,
@@ -93,6 +98,7 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             image_manifest,
             smp,
             memory_mib,
+            uefi,
             qemu_args,
         } => {
             let b = load_board(&ws, &board)?;
@@ -100,6 +106,7 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             // Without --smp, enough CPUs for the image's largest domain
             // (each vCPU is pinned to its own CPU).
             let mut smp = smp;
+            let given = image.is_some();
             let image = match image {
                 Some(p) => absolute(p)?,
                 None => {
@@ -116,12 +123,27 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
                     build_image(&ws, &board, m.as_deref(), None)?
                 }
             };
-            let overrides = Overrides {
+            let mut overrides = Overrides {
                 smp,
                 memory_mib,
                 extra_args: qemu_args,
                 ..Overrides::default()
             };
+            if uefi {
+                let settings = b
+                    .uefi
+                    .as_ref()
+                    .with_context(|| format!("board {board} has no uefi settings"))?;
+                let app = if given {
+                    image.clone()
+                } else {
+                    qemu_runner::uefi::UefiImage::Signed.path(&image)
+                };
+                let disks =
+                    qemu_runner::uefi::prepare(settings, &app, &ws.root.join("out/uefi-run"))?;
+                overrides.machine = Some(settings.machine.clone());
+                overrides.boot_args = Some(qemu_runner::uefi::boot_args(settings, &disks));
+            }
             let argv = qemu::run_argv(&b.qemu, &overrides, &image);
             println!("{}", qemu::shell_line(&argv));
             let code = qemu::run_interactive(&argv)?;
