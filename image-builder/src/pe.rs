@@ -114,6 +114,16 @@ pub fn patch_sizes(image: &mut [u8]) -> Result<()> {
     Ok(())
 }
 
+/// Set the PE ImageBase (the address the firmware's loader tries first).
+/// Only tests use another address than the link address: it makes the
+/// firmware load the image elsewhere, so the EFI entry's copy to the link
+/// address runs.
+pub fn set_image_base(image: &mut [u8], base: u64) -> Result<()> {
+    let l = layout(image)?;
+    image[l.optional + 24..l.optional + 32].copy_from_slice(&base.to_le_bytes());
+    Ok(())
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -159,6 +169,14 @@ pub(crate) mod tests {
         );
         assert_eq!(u32_at(&img, l.section + 8), body);
         assert_eq!(u32_at(&img, l.section + 16), body);
+    }
+
+    #[test]
+    fn image_base_is_set() {
+        let mut img = pe_head(0x2000);
+        set_image_base(&mut img, 0x5000_0000).unwrap();
+        assert_eq!(img[0x58 + 24..0x58 + 32], 0x5000_0000u64.to_le_bytes());
+        assert!(set_image_base(&mut vec![0u8; 0x2000], 1).is_err());
     }
 
     #[test]

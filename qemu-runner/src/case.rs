@@ -134,6 +134,11 @@ impl Case {
         if case.end.exit_code.is_some() == case.end.stop_on.is_some() {
             bail!("{ctx}: field 'end' needs exactly one of 'exit_code' and 'stop_on'");
         }
+        if let Some(u) = &case.uefi {
+            if u.image_base.is_some() && u.image != crate::uefi::UefiImage::Signed {
+                bail!("{ctx}: field 'uefi.image_base' goes with 'image: signed' only");
+            }
+        }
         for (i, t) in case.tamper.iter().enumerate() {
             if (t.region == TamperRegion::Module) != t.module.is_some() || t.xor == 0 {
                 bail!("{ctx}: tamper[{i}]: 'module' goes with region 'module' only, and 'xor' must not be 0");

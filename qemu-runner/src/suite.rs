@@ -126,7 +126,11 @@ pub fn run_case(
     let uefi_app;
     let image = match &case.uefi {
         Some(u) => {
-            uefi_app = u.image.path(image);
+            uefi_app = match u.image_base {
+                Some(base) => crate::uefi::relocated_app(image, base, case_dir)
+                    .with_context(|| format!("case {}: moving the PE ImageBase", case.name))?,
+                None => u.image.path(image),
+            };
             uefi_app.as_path()
         }
         None => image,

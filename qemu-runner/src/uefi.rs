@@ -42,6 +42,25 @@ pub enum UefiImage {
 #[serde(deny_unknown_fields)]
 pub struct UefiBoot {
     pub image: UefiImage,
+    /// Test the EFI entry's relocation: before booting, the PE ImageBase
+    /// is set to this address and the image signed again (key set as
+    /// image-builder's), so the firmware loads it there and the entry must
+    /// copy it to its link address. `signed` images only.
+    #[serde(default)]
+    pub image_base: Option<u64>,
+}
+
+/// `boot.img` with its PE ImageBase moved to `base`, signed like
+/// `boot.efi`, written to `dir/relocated.efi`.
+pub fn relocated_app(boot_img: &Path, base: u64, dir: &Path) -> Result<PathBuf> {
+    let mut bytes =
+        std::fs::read(boot_img).with_context(|| format!("cannot read {}", boot_img.display()))?;
+    image_builder::pe::set_image_base(&mut bytes, base)?;
+    let keys = SecureBootKeys::load(None)?;
+    let signed = image_builder::secureboot::sign(&bytes, &keys, 0)?;
+    let out = dir.join("relocated.efi");
+    std::fs::write(&out, signed).with_context(|| format!("cannot write {}", out.display()))?;
+    Ok(out)
 }
 
 impl UefiImage {
