@@ -111,6 +111,11 @@ halyard_efi_leave:
     tlbi    alle2
     dsb     nsh
     isb
+    // The hypervisor's EL2 state as after a reset (as under QEMU -kernel):
+    // whatever the firmware set (E2H, TGE...) must not change how EL2
+    // registers behave before the hypervisor programs HCR_EL2 itself.
+    msr     hcr_el2, xzr
+    isb
     mov     x0, x19
     b       halyard_primary_entry
 "#
