@@ -222,8 +222,23 @@ fn keygen_key_builds_and_verifies() {
     let o = run(&["keygen", "--out", d.path().join("keys").to_str().unwrap()]);
     assert_fails_with(&o, &["exists; not overwriting a key"]);
 
+    // A release Secure Boot key set too, so neither development warning shows.
+    let sb = d.path().join("secureboot");
+    let made = std::process::Command::new(repo_root().join("scripts/secureboot-keygen"))
+        .arg(&sb)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", stderr(&made));
     let out = d.path().join("out");
-    let o = build(&out, &["--key", key.to_str().unwrap()]);
+    let o = build(
+        &out,
+        &[
+            "--key",
+            key.to_str().unwrap(),
+            "--secureboot-keys",
+            sb.to_str().unwrap(),
+        ],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!stderr(&o).contains("DEVELOPMENT"), "{}", stderr(&o));
     let image = std::fs::read(out.join("boot.img")).unwrap();
@@ -232,6 +247,13 @@ fn keygen_key_builds_and_verifies() {
     let public_hex = std::fs::read_to_string(&public).unwrap();
     assert_eq!(record["signing"]["public_key"], public_hex.trim());
     assert_eq!(record["signing"]["development_key"], false);
+    assert_eq!(record["secure_boot"]["development_keys"], false);
+    let efi = std::fs::read(out.join("boot.efi")).unwrap();
+    assert_eq!(
+        record["secure_boot"]["output"]["size"],
+        efi.len() as u64,
+        "build.json records boot.efi"
+    );
     let o = verify(&image, Some(&public));
     assert!(o.status.success(), "{}", stdout(&o));
     assert!(stdout(&o).ends_with("verdict: OK\n"));
