@@ -270,10 +270,15 @@ fn keygen_key_builds_and_verifies() {
         .arg(&out2)
         .env_remove("SOURCE_DATE_EPOCH")
         .env("HALYARD_SIGNING_KEY", &key)
+        .env("HALYARD_SECUREBOOT_KEYS", &sb)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("DEVELOPMENT"), "{}", stderr(&o));
     assert_eq!(std::fs::read(out2.join("boot.img")).unwrap(), image);
+    // $HALYARD_SECUREBOOT_KEYS does the same as --secureboot-keys, and
+    // signing again gives the same bytes.
+    assert_eq!(std::fs::read(out2.join("boot.efi")).unwrap(), efi);
 }
 
 #[test]
