@@ -185,8 +185,12 @@ extern "C" fn halyard_efi_main(image: *mut c_void, st: *const c_void, in_place: 
         say("Halyard: the firmware provides no device tree (EFI_DTB_TABLE_GUID)\r\n");
         return Status::NOT_FOUND;
     };
+    if dtb == 0 || !dtb.is_multiple_of(8) {
+        say("Halyard: the firmware's device tree table entry is not a device tree address\r\n");
+        return Status::LOAD_ERROR;
+    }
     // SAFETY: the firmware's DTB configuration table points to a blob; its
-    // header (8-byte aligned) is read before its size is trusted.
+    // header (8-byte aligned, checked) is read before its size is trusted.
     let (magic, dtb_size) = unsafe {
         let p = dtb as *const u32;
         (
@@ -194,7 +198,7 @@ extern "C" fn halyard_efi_main(image: *mut c_void, st: *const c_void, in_place: 
             u32::from_be(p.add(1).read_volatile()),
         )
     };
-    if magic != DTB_MAGIC || !dtb.is_multiple_of(8) {
+    if magic != DTB_MAGIC {
         say("Halyard: the firmware's device tree table does not hold a device tree\r\n");
         return Status::LOAD_ERROR;
     }
