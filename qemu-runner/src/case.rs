@@ -271,6 +271,26 @@ end:
     }
 
     #[test]
+    fn uefi_boots_parse_and_image_base_needs_signed() {
+        let base = "name: a\nimage: x.yaml\ntimeout_s: 5\nexpect: ['x']\nend: {exit_code: 0}\n";
+        let p = Path::new("a.yaml");
+        let with = |u: &str| Case::parse(&format!("{base}uefi: {u}\n"), p);
+        let c = with("{image: signed, image_base: 0x50000000}").unwrap();
+        let u = c.uefi.unwrap();
+        assert_eq!(u.image, crate::uefi::UefiImage::Signed);
+        assert_eq!(u.image_base, Some(0x5000_0000));
+        assert_eq!(
+            with("{image: unsigned}").unwrap().uefi.unwrap().image,
+            crate::uefi::UefiImage::Unsigned
+        );
+        let e = with("{image: unsigned, image_base: 0x50000000}").unwrap_err();
+        assert!(format!("{e:#}").contains("image_base"), "{e:#}");
+        assert!(with("{image: other}").is_err());
+        assert!(with("{image: signed, extra: 1}").is_err());
+        assert_eq!(Case::parse(base, p).unwrap().uefi, None);
+    }
+
+    #[test]
     fn good_case_parses() {
         let c = parse(GOOD, "tests/suites/qemu-virt/selftest.yaml").unwrap();
         assert_eq!(c.name, "selftest");
