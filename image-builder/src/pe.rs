@@ -114,6 +114,24 @@ pub fn patch_sizes(image: &mut [u8]) -> Result<()> {
     Ok(())
 }
 
+/// The Authenticode certificate table a Secure Boot signer (sbsign)
+/// appended: its file offset and size, from the optional header's data
+/// directory 4. `None` for an unsigned or non-PE image, or a directory
+/// entry that does not end the file (nothing else may follow it).
+pub fn certificate_table(image: &[u8]) -> Option<(usize, usize)> {
+    let l = layout(image).ok()?;
+    let count_at = l.optional + 108;
+    let entry = l.optional + 112 + 4 * 8;
+    if entry + 8 > image.len() || u32_at(image, count_at) <= 4 {
+        return None;
+    }
+    let (off, size) = (
+        u32_at(image, entry) as usize,
+        u32_at(image, entry + 4) as usize,
+    );
+    (off != 0 && size != 0 && off.checked_add(size) == Some(image.len())).then_some((off, size))
+}
+
 /// Set the PE ImageBase (the address the firmware's loader tries first).
 /// Only tests use another address than the link address: it makes the
 /// firmware load the image elsewhere, so the EFI entry's copy to the link
@@ -169,6 +187,20 @@ pub(crate) mod tests {
         );
         assert_eq!(u32_at(&img, l.section + 8), body);
         assert_eq!(u32_at(&img, l.section + 16), body);
+    }
+
+    #[test]
+    fn certificate_table_must_end_the_file() {
+        let mut img = pe_head(0x2000);
+        put_u32(&mut img, 0x58 + 108, 16);
+        assert_eq!(certificate_table(&img), None);
+        img.extend_from_slice(&[0xc5; 0x30]);
+        put_u32(&mut img, 0x58 + 144, 0x2000);
+        put_u32(&mut img, 0x58 + 148, 0x30);
+        assert_eq!(certificate_table(&img), Some((0x2000, 0x30)));
+        img.push(0);
+        assert_eq!(certificate_table(&img), None, "bytes after the table");
+        assert_eq!(certificate_table(&vec![0u8; 0x2000]), None);
     }
 
     #[test]

@@ -37,6 +37,9 @@ pub struct VerifyReport {
     /// Each failure, naming the part: "table corrupt: ...", "signature does
     /// not verify: ...", "module 1 (dom0 ramdisk): SHA-256 mismatch".
     pub problems: Vec<String>,
+    /// Size of a Secure Boot signature appended to a boot.efi (left to the
+    /// firmware to check).
+    pub authenticode: Option<usize>,
 }
 
 impl VerifyReport {
@@ -53,6 +56,11 @@ impl VerifyReport {
         if let Some(k) = &self.signer {
             let v = if self.signature_ok { "ok" } else { "BAD" };
             s += &format!("signature  {v}  (key {k})\n");
+        }
+        if let Some(n) = self.authenticode {
+            s += &format!(
+                "secure boot signature: {n} bytes after the image (the firmware checks it; not checked here)\n"
+            );
         }
         for m in &self.modules {
             let v = if m.ok { "ok " } else { "BAD" };
@@ -93,14 +101,36 @@ pub fn find_table(image: &[u8]) -> Result<u64, String> {
         .ok_or_else(|| "no module table found (Image header res2 is 0)".into())
 }
 
+/// The image without a Secure Boot (Authenticode) signature, if a signer
+/// appended one to a boot.efi: the certificate table and the zero padding
+/// (at most 7 bytes) before it. The firmware checks that signature; the
+/// module table still describes the bytes before it.
+fn without_authenticode(image: &[u8]) -> (&[u8], Option<usize>) {
+    let Some((off, size)) = crate::pe::certificate_table(image) else {
+        return (image, None);
+    };
+    let body = &image[..off];
+    let padding = body.iter().rev().take(8).take_while(|&&b| b == 0).count();
+    let table_end = find_table(body).ok().and_then(|t| {
+        let from = body.get(usize::try_from(t).ok()?..)?;
+        Some(ModuleTable::parse(from).ok()?.header.image_size as usize)
+    });
+    match table_end {
+        Some(end) if end <= off && off - end <= padding.min(7) => (&image[..end], Some(size)),
+        _ => (image, None),
+    }
+}
+
 /// Check `image` against `trusted_key`.
 pub fn verify_image(image: &[u8], trusted_key: &[u8; PUBLIC_KEY_SIZE]) -> VerifyReport {
+    let (image, authenticode) = without_authenticode(image);
     let mut r = VerifyReport {
         table_offset: None,
         signer: None,
         signature_ok: false,
         modules: Vec::new(),
         problems: Vec::new(),
+        authenticode,
     };
     let table = find_table(image).and_then(|off| {
         r.table_offset = Some(off);
@@ -309,5 +339,61 @@ mod tests {
             r.problems,
             ["module 0 (dom0 kernel): SHA-256 of 1 MiB piece 0 does not match the table"]
         );
+    }
+
+    #[test]
+    fn a_secure_boot_signature_after_the_image_is_set_aside() {
+        let hyp = crate::pe::tests::pe_head(0x2000);
+        let module = Module {
+            kind: ModuleKind::Kernel,
+            domain: 0,
+            cmdline: String::new(),
+            bytes: vec![3; 777],
+        };
+        let domain = DomainSpec {
+            id: 0,
+            flags: 0,
+            vcpus: 1,
+            memory_bytes: 64 << 20,
+            name: "d".into(),
+        };
+        let key = load_signing_key(None).unwrap();
+        let plain = assemble(
+            &hyp,
+            &[domain],
+            &[module],
+            ImageFormat::LinuxArm64Image,
+            Some(&key),
+        )
+        .unwrap()
+        .bytes;
+        // What sbsign does: pad to 8 bytes, append the certificate table,
+        // point data directory 4 at it.
+        let mut efi = plain.clone();
+        efi.resize(plain.len().next_multiple_of(8), 0);
+        let at = efi.len() as u32;
+        efi.extend_from_slice(&[0x30; 40]);
+        let opt = 0x58;
+        efi[opt + 108..opt + 112].copy_from_slice(&16u32.to_le_bytes());
+        efi[opt + 144..opt + 148].copy_from_slice(&at.to_le_bytes());
+        efi[opt + 148..opt + 152].copy_from_slice(&40u32.to_le_bytes());
+        let r = verify_image(&efi, &dev_public_key());
+        assert!(r.ok(), "{}", r.render());
+        assert_eq!(r.authenticode, Some(40));
+        assert!(r.render().contains("secure boot signature: 40 bytes"));
+        // The modules are still checked.
+        let mut bad = efi.clone();
+        bad[plain.len() - 1] ^= 1;
+        let r = verify_image(&bad, &dev_public_key());
+        assert_eq!(r.problems, ["module 0 (d kernel): SHA-256 mismatch"]);
+        // Extra bytes between the image and the certificates are not padding.
+        let mut grown = plain.clone();
+        grown.extend_from_slice(&[0; 8]);
+        let at = grown.len() as u32;
+        grown.extend_from_slice(&[0x30; 40]);
+        grown[opt + 108..opt + 112].copy_from_slice(&16u32.to_le_bytes());
+        grown[opt + 144..opt + 148].copy_from_slice(&at.to_le_bytes());
+        grown[opt + 148..opt + 152].copy_from_slice(&40u32.to_le_bytes());
+        assert!(!verify_image(&grown, &dev_public_key()).ok());
     }
 }
