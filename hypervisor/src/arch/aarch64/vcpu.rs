@@ -106,18 +106,30 @@ pub fn run(d: &'static Domain, index: usize, entry: u64, arg0: u64, stack_top: u
     cache::flush_guest_tlb();
 
     super::vgic_glue::entry(d, index);
-    let mut frame = alloc::boxed::Box::new(TrapFrame::default());
-    frame.x[0] = arg0;
-    frame.elr = entry;
-    frame.spsr = SPSR_EL1H_MASKED;
     info!(
         "d{}v{index} ({}): starting at {entry:#x}, x0 {arg0:#x}",
         d.id, d.name
     );
-    // SAFETY: the frame is on the heap, not on the stack being reset; EL1
-    // and stage-2 state were set up above.
-    unsafe { vectors::enter(&frame, stack_top) }
+    let frame: *const TrapFrame = {
+        let mut f = START_FRAMES[index].lock();
+        *f = TrapFrame::ZERO;
+        f.x[0] = arg0;
+        f.elr = entry;
+        f.spsr = SPSR_EL1H_MASKED;
+        &*f
+    };
+    // SAFETY: the frame is in this CPU's own static slot (only physical
+    // CPU `index` runs vCPU `index`), not on the stack being reset, and
+    // nothing writes the slot again before `enter` has loaded it; EL1 and
+    // stage-2 state were set up above.
+    unsafe { vectors::enter(&*frame, stack_top) }
 }
+
+/// Each CPU's first guest register state, for `vectors::enter`: a static
+/// slot rather than a heap frame, so that a guest cycling CPU_OFF/CPU_ON
+/// cannot exhaust the hypervisor's heap.
+static START_FRAMES: [spin::Mutex<TrapFrame>; crate::boot::dt::MAX_CPUS] =
+    [const { spin::Mutex::new(TrapFrame::ZERO) }; crate::boot::dt::MAX_CPUS];
 
 /// The current domain asked for SYSTEM_OFF (or SYSTEM_RESET).
 pub fn power_off_requested(reset: bool) -> ! {

@@ -14,6 +14,15 @@ pub struct TrapFrame {
 
 const _: () = assert!(core::mem::size_of::<TrapFrame>() == 272);
 
+impl TrapFrame {
+    pub const ZERO: Self = TrapFrame {
+        x: [0; 31],
+        elr: 0,
+        spsr: 0,
+        _pad: 0,
+    };
+}
+
 /// Which vector was taken (the `kind` argument of `halyard_trap`).
 pub mod kind {
     pub const CURRENT_SYNC: u64 = 0;
