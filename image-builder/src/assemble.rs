@@ -9,6 +9,7 @@ use image_format::{
 };
 
 use crate::digest::sha256;
+use crate::kernel::arm64_footprint;
 use crate::manifest::{DomainManifest, ImageFormat};
 use crate::signing::LoadedKey;
 use crate::sniff::{is_arm64_image, ARM64_IMAGE_SIZE_OFFSET, ARM64_TABLE_OFFSET_OFFSET};
@@ -27,6 +28,8 @@ pub struct Module {
 pub struct Assembled {
     pub bytes: Vec<u8>,
     pub table_offset: u64,
+    /// Each module's offset in the image, in the order given (the table's
+    /// order too; an in-place kernel is placed last in the image).
     pub module_offsets: Vec<u64>,
 }
 
@@ -79,6 +82,10 @@ pub fn assemble(
         "{} modules; the module table holds at most {MAX_MODULES}",
         modules.len()
     );
+    // A direct-mapped hardware domain's kernel runs where it lies in the
+    // image: 2 MiB-aligned, and so placed last by the writer (its BSS
+    // extends past the file).
+    let in_place = |m: &Module| in_place_kernel(domains, m);
     let specs: Vec<ModuleSpec> = modules
         .iter()
         .map(|m| ModuleSpec {
@@ -88,6 +95,7 @@ pub fn assemble(
             sha256: sha256(&m.bytes),
             cmdline: m.cmdline.clone(),
             chunk_sha256: m.bytes.chunks(CHUNK_SIZE as usize).map(sha256).collect(),
+            align: if in_place(m) { KERNEL_ALIGN } else { 0 },
         })
         .collect();
     // Piece digests let the hypervisor check big modules on every CPU.
@@ -103,7 +111,12 @@ pub fn assemble(
         // The table already carries the SIGNED flag: that is what is signed.
         bytes.extend_from_slice(&key.sign(&l.table));
     }
-    for (m, &off) in modules.iter().zip(&l.module_offsets) {
+    let mut placed: Vec<(&Module, u64)> = modules
+        .iter()
+        .zip(l.module_offsets.iter().copied())
+        .collect();
+    placed.sort_by_key(|&(_, off)| off);
+    for &(m, off) in &placed {
         bytes.resize(off as usize, 0);
         bytes.extend_from_slice(&m.bytes);
     }
@@ -118,9 +131,17 @@ pub fn assemble(
         .map_err(|e| anyhow::anyhow!("internal error: the module table does not parse: {e}"))?;
     match format {
         ImageFormat::LinuxArm64Image => {
-            patch_arm64_image_size(&mut bytes, table_offset)?;
+            // What the image occupies once running: the file, or more if an
+            // in-place kernel's BSS reaches past it.
+            let footprint = modules
+                .iter()
+                .zip(&l.module_offsets)
+                .filter(|(m, _)| in_place(m))
+                .filter_map(|(m, &off)| Some(off + arm64_footprint(&m.bytes)?))
+                .fold(bytes.len() as u64, u64::max);
+            patch_arm64_image_size(&mut bytes, table_offset, footprint)?;
             // The same image as an EFI application: the PE section grows too.
-            crate::pe::patch_sizes(&mut bytes).context("patching the PE/COFF header")?;
+            crate::pe::patch_sizes(&mut bytes, footprint).context("patching the PE/COFF header")?;
         }
     }
     Ok(Assembled {
@@ -130,14 +151,33 @@ pub fn assemble(
     })
 }
 
-/// Set the arm64 `Image` header's `image_size` to the whole image, so a
-/// loader reserves room for the table and the modules too, and record the
-/// table's offset in `res2` (offset 32) for `image-builder verify`.
-pub fn patch_arm64_image_size(image: &mut [u8], table_offset: u64) -> Result<()> {
+/// Alignment of a kernel that runs in place: the arm64 boot protocol's
+/// 2 MiB (the image itself is loaded 2 MiB-aligned).
+pub const KERNEL_ALIGN: u64 = 2 << 20;
+
+/// Whether `m` is a kernel the hypervisor can run where it lies: the kernel
+/// of a direct-mapped hardware domain (guest-physical = host-physical), an
+/// arm64 `Image` asking for a 2 MiB-aligned base (text_offset 0).
+fn in_place_kernel(domains: &[DomainSpec], m: &Module) -> bool {
+    let direct = domain_flags::HARDWARE | domain_flags::DIRECT_MAP;
+    m.kind == ModuleKind::Kernel
+        && is_arm64_image(&m.bytes)
+        && m.bytes[8..16].iter().all(|&b| b == 0)
+        && domains
+            .iter()
+            .any(|d| d.id == m.domain && d.flags & direct == direct)
+}
+
+/// Set the arm64 `Image` header's `image_size` to what the image occupies
+/// once loaded (`size`: the whole file, or more when an in-place kernel's
+/// BSS reaches past it), so a loader reserves room for the table and the
+/// modules too, and record the table's offset in `res2` (offset 32) for
+/// `image-builder verify`.
+pub fn patch_arm64_image_size(image: &mut [u8], table_offset: u64, size: u64) -> Result<()> {
     if !is_arm64_image(image) {
         bail!("the image does not start with a Linux arm64 Image header");
     }
-    let size = image.len() as u64;
+    ensure!(size >= image.len() as u64, "image_size below the file size");
     image[ARM64_IMAGE_SIZE_OFFSET..ARM64_IMAGE_SIZE_OFFSET + 8]
         .copy_from_slice(&size.to_le_bytes());
     image[ARM64_TABLE_OFFSET_OFFSET..ARM64_TABLE_OFFSET_OFFSET + 8]
@@ -174,6 +214,43 @@ mod tests {
             cmdline: cmdline.into(),
             bytes: bytes.to_vec(),
         }
+    }
+
+    /// A direct-mapped dom0's arm64 kernel goes last and 2 MiB-aligned,
+    /// and the Image header's size covers its BSS past the file's end.
+    #[test]
+    fn a_direct_mapped_kernel_is_placed_to_run_in_place() {
+        let hyp = hypervisor(0x2000);
+        let mut kernel = vec![0x22u8; 0x5000];
+        kernel[8..16].fill(0);
+        kernel[16..24].copy_from_slice(&0x9000u64.to_le_bytes());
+        kernel[56..60].copy_from_slice(&ARM64_MAGIC);
+        let mut dom0 = domain(0, "dom0");
+        dom0.flags |= domain_flags::DIRECT_MAP;
+        let a = assemble(
+            &hyp,
+            &[dom0, domain(1, "domu")],
+            &[
+                module(ModuleKind::Kernel, 0, &kernel, ""),
+                module(ModuleKind::Ramdisk, 0, &[7; 100], ""),
+                module(ModuleKind::Kernel, 1, &kernel, ""),
+            ],
+            ImageFormat::LinuxArm64Image,
+            None,
+        )
+        .unwrap();
+        // Offsets in the order given; dom0's kernel is placed last.
+        assert_eq!(a.module_offsets, [KERNEL_ALIGN, 0x3000, 0x4000]);
+        assert_eq!(a.bytes.len() as u64, KERNEL_ALIGN + 0x5000);
+        let size = u64::from_le_bytes(a.bytes[16..24].try_into().unwrap());
+        assert_eq!(size, KERNEL_ALIGN + 0x9000);
+        let t = ModuleTable::parse(&a.bytes[0x2000..]).unwrap();
+        // Listed where the manifest has it: first.
+        let first = t.modules().next().unwrap();
+        assert_eq!(
+            (first.domain, first.kind, first.offset),
+            (0, ModuleKind::Kernel, KERNEL_ALIGN)
+        );
     }
 
     #[test]

@@ -89,27 +89,29 @@ pub fn layout(image: &[u8]) -> Result<PeLayout> {
     })
 }
 
-/// Grow the PE section and image to the whole file: SizeOfCode,
-/// VirtualSize and SizeOfRawData become the bytes after the header page,
-/// SizeOfImage the file size rounded up to the section alignment.
+/// Grow the PE section and image over everything appended: SizeOfCode and
+/// SizeOfRawData become the file bytes after the header page; VirtualSize
+/// and SizeOfImage cover `mem_size` (the image once running, at least the
+/// file), so the loader zero-fills and reserves an in-place kernel's BSS.
 /// Images without an MZ signature are left alone.
-pub fn patch_sizes(image: &mut [u8]) -> Result<()> {
+pub fn patch_sizes(image: &mut [u8], mem_size: u64) -> Result<()> {
     if !is_pe(image) {
         return Ok(());
     }
     let l = layout(image)?;
-    let len = u32::try_from(image.len())
-        .map_err(|_| anyhow::anyhow!("image of {} bytes is too large for PE/COFF", image.len()))?;
+    let too_big = || anyhow::anyhow!("image of {mem_size} bytes is too large for PE/COFF");
+    let len = u32::try_from(image.len()).map_err(|_| too_big())?;
+    let mem = u32::try_from(mem_size.max(u64::from(len))).map_err(|_| too_big())?;
     ensure!(len > l.section_start, "image ends inside the PE headers");
     let body = len - l.section_start;
     let a = l.section_alignment;
-    let size_of_image = len
+    let size_of_image = mem
         .checked_add(a - 1)
         .map(|v| v & !(a - 1))
-        .ok_or_else(|| anyhow::anyhow!("image too large for PE/COFF"))?;
+        .ok_or_else(too_big)?;
     put_u32(image, l.optional + 4, body); // SizeOfCode
     put_u32(image, l.optional + 56, size_of_image); // SizeOfImage
-    put_u32(image, l.section + 8, body); // VirtualSize
+    put_u32(image, l.section + 8, mem - l.section_start); // VirtualSize
     put_u32(image, l.section + 16, body); // SizeOfRawData
     Ok(())
 }
@@ -172,7 +174,7 @@ pub(crate) mod tests {
     fn sizes_grow_to_the_whole_file() {
         let mut img = pe_head(0x3000);
         img.extend_from_slice(&[7u8; 0x123]);
-        patch_sizes(&mut img).unwrap();
+        patch_sizes(&mut img, 0).unwrap();
         let l = layout(&img).unwrap();
         assert_eq!(
             (l.optional, l.section, l.section_start),
@@ -204,6 +206,20 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn memory_size_can_exceed_the_file() {
+        let mut img = pe_head(0x3000);
+        patch_sizes(&mut img, 0x9800).unwrap();
+        let l = layout(&img).unwrap();
+        assert_eq!(u32_at(&img, l.section + 16), 0x2000, "raw data: the file");
+        assert_eq!(
+            u32_at(&img, l.section + 8),
+            0x8800,
+            "virtual: the footprint"
+        );
+        assert_eq!(u32_at(&img, l.optional + 56), 0xa000);
+    }
+
+    #[test]
     fn image_base_is_set() {
         let mut img = pe_head(0x2000);
         set_image_base(&mut img, 0x5000_0000).unwrap();
@@ -214,26 +230,26 @@ pub(crate) mod tests {
     #[test]
     fn non_pe_images_are_left_alone_and_odd_shapes_refused() {
         let mut plain = vec![0u8; 0x2000];
-        patch_sizes(&mut plain).unwrap();
+        patch_sizes(&mut plain, 0).unwrap();
         assert!(plain.iter().all(|&b| b == 0));
 
         let mut two = pe_head(0x2000);
         two[0x46] = 2;
-        let e = patch_sizes(&mut two).unwrap_err().to_string();
+        let e = patch_sizes(&mut two, 0).unwrap_err().to_string();
         assert!(e.contains("expected 1 PE section"), "{e}");
 
         let mut moved = pe_head(0x2000);
         put_u32(&mut moved, 0xf8 + 20, 0x400);
-        let e = patch_sizes(&mut moved).unwrap_err().to_string();
+        let e = patch_sizes(&mut moved, 0).unwrap_err().to_string();
         assert!(e.contains("file offset = RVA"), "{e}");
 
         let mut x86 = pe_head(0x2000);
         x86[0x44] = 0x64;
         x86[0x45] = 0x86;
-        assert!(patch_sizes(&mut x86).is_err());
+        assert!(patch_sizes(&mut x86, 0).is_err());
 
         let mut lost = pe_head(0x2000);
         put_u32(&mut lost, LFANEW_OFFSET, 0x80);
-        assert!(patch_sizes(&mut lost).is_err());
+        assert!(patch_sizes(&mut lost, 0).is_err());
     }
 }

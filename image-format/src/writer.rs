@@ -1,6 +1,7 @@
 //! Writer used by the image builder: lays out the table and the modules.
 
 use alloc::string::String;
+use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::table::*;
@@ -25,6 +26,12 @@ pub struct ModuleSpec {
     /// SHA-256 of each [`crate::CHUNK_SIZE`] piece: `chunk_count(size)`
     /// of them. Written only with [`LayoutOptions::chunk_digests`].
     pub chunk_sha256: Vec<[u8; 32]>,
+    /// Alignment of the module's offset in the image: a power of two, at
+    /// least [`MODULE_ALIGN`]; 0 means [`MODULE_ALIGN`]. (A kernel that
+    /// is to run where it lies needs the alignment its boot protocol asks.)
+    /// Modules asking for more are placed after all others, still listed
+    /// in the order given.
+    pub align: u64,
 }
 
 /// Where everything goes: the table bytes, each module's offset from the
@@ -111,17 +118,28 @@ pub fn layout_with(
         (table_end, None)
     };
 
-    let mut offsets = Vec::with_capacity(modules.len());
-    let mut cursor = align_up(reserved_end, MODULE_ALIGN);
-    for m in modules {
-        offsets.push(cursor);
-        cursor = align_up(cursor + m.size, MODULE_ALIGN);
+    // Modules go in the order given, except that those asking for more
+    // than the default alignment come after all the others (so that a
+    // kernel run in place ends the image and its BSS runs past the end).
+    let mut offsets = vec![0; modules.len()];
+    let mut cursor = reserved_end;
+    let big = |m: &ModuleSpec| m.align > MODULE_ALIGN;
+    let placement = (0..modules.len())
+        .filter(|&i| !big(&modules[i]))
+        .chain((0..modules.len()).filter(|&i| big(&modules[i])));
+    for i in placement {
+        let m = &modules[i];
+        let align = m.align.max(MODULE_ALIGN);
+        assert!(
+            align.is_power_of_two(),
+            "module alignment must be a power of two"
+        );
+        cursor = align_up(cursor, align);
+        offsets[i] = cursor;
+        cursor += m.size;
     }
     // The image ends with the last module's last byte, not its padding.
-    let image_size = match (modules.last(), offsets.last()) {
-        (Some(m), Some(o)) => o + m.size,
-        _ => reserved_end,
-    };
+    let image_size = cursor;
 
     let mut t = Vec::with_capacity(table_size);
     t.extend_from_slice(&MAGIC);
@@ -201,6 +219,7 @@ mod tests {
                 sha256: [7; 32],
                 cmdline: "console=hvc0".to_string(),
                 chunk_sha256: Vec::new(),
+                align: 0,
             },
             ModuleSpec {
                 kind: ModuleKind::Ramdisk,
@@ -209,6 +228,7 @@ mod tests {
                 sha256: [9; 32],
                 cmdline: String::new(),
                 chunk_sha256: Vec::new(),
+                align: 0,
             },
         ];
         layout(0x2000, &domains, &modules)
@@ -306,6 +326,7 @@ mod tests {
                 sha256: [1; 32],
                 cmdline: "x".repeat(cmdline_len),
                 chunk_sha256: Vec::new(),
+                align: 0,
             },
             ModuleSpec {
                 kind: ModuleKind::Ramdisk,
@@ -314,6 +335,7 @@ mod tests {
                 sha256: [2; 32],
                 cmdline: String::new(),
                 chunk_sha256: Vec::new(),
+                align: 0,
             },
         ];
         (domains, modules)
@@ -439,6 +461,19 @@ mod tests {
             ModuleTable::parse(&b).unwrap_err(),
             FormatError::BadChunkList { module: 1 }
         );
+    }
+
+    #[test]
+    fn a_module_can_ask_for_a_bigger_alignment() {
+        let (d, mut m) = specs(10);
+        m[0].align = 2 << 20;
+        let l = layout(0x1000, &d, &m);
+        // Listed first, placed last: the ramdisk takes the first slot.
+        assert_eq!(l.module_offsets, [2 << 20, 0x2000]);
+        assert_eq!(l.image_size, (2 << 20) + m[0].size);
+        let t = ModuleTable::parse(&l.table).unwrap();
+        let offsets: Vec<_> = t.modules().map(|m| m.offset).collect();
+        assert_eq!(offsets, [2 << 20, 0x2000]);
     }
 
     #[test]

@@ -50,31 +50,47 @@ pub fn find_slot(
     candidates.into_iter().find_map(fits)
 }
 
+/// What already lies where it will be used (a kernel and ramdisk that run
+/// in place in the boot image): not placed again, only kept clear of.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Fixed {
+    pub kernel: Option<PhysRange>,
+    pub initrd: Option<PhysRange>,
+}
+
 /// Where a direct-mapped domain's kernel (lowest 2 MiB-aligned base that
 /// fits), device tree (highest 2 MiB slot) and ramdisk (highest fit below
-/// or anywhere else) go.
+/// or anywhere else) go, unless `fixed` says where they already are.
 pub fn plan(
     ram: &[PhysRange],
     avoid: &[PhysRange],
     kernel: &ImageHeader,
     ramdisk_len: Option<u64>,
     dtb_len: u64,
+    fixed: Fixed,
 ) -> Result<GuestLayout, LayoutError> {
     if dtb_len > DTB_MAX {
         return Err(LayoutError::DtbTooBig);
     }
     let have = ram.iter().map(|r| r.size).max().unwrap_or(0);
     let ksize = align_up(kernel.image_size, PAGE_SIZE);
-    let kbase = find_slot(ram, avoid, ksize, MIB2, kernel.text_offset, false)
-        .ok_or(LayoutError::KernelTooBig { need: ksize, have })?;
-    let kernel_r = PhysRange::new(kbase + kernel.text_offset, kernel.image_size);
+    let kernel_r = match fixed.kernel {
+        Some(k) => k,
+        None => {
+            let kbase = find_slot(ram, avoid, ksize, MIB2, kernel.text_offset, false)
+                .ok_or(LayoutError::KernelTooBig { need: ksize, have })?;
+            PhysRange::new(kbase + kernel.text_offset, kernel.image_size)
+        }
+    };
     let mut taken: Vec<PhysRange> = avoid.to_vec();
     taken.push(PhysRange::new(kernel_r.base, ksize));
+    taken.extend(fixed.initrd);
     let dtb = find_slot(ram, &taken, DTB_MAX, MIB2, 0, true).ok_or(LayoutError::DtbTooBig)?;
     taken.push(PhysRange::new(dtb, DTB_MAX));
-    let initrd = match ramdisk_len {
-        None => None,
-        Some(len) => {
+    let initrd = match (ramdisk_len, fixed.initrd) {
+        (None, _) => None,
+        (Some(_), Some(r)) => Some(r),
+        (Some(len), None) => {
             let at = find_slot(ram, &taken, align_up(len, PAGE_SIZE), PAGE_SIZE, 0, true)
                 .ok_or(LayoutError::RamdiskTooBig { need: len, have })?;
             Some(PhysRange::new(at, len))
@@ -134,7 +150,15 @@ mod tests {
         // modules (the copy source) occupy 0x40400000..0x42400000.
         let ram = [PhysRange::new(0x4040_0000, 1020 * MIB)];
         let modules = [PhysRange::new(0x4040_0000, 32 * MIB)];
-        let l = plan(&ram, &modules, &k(30 * MIB), Some(20 * MIB), 4096).unwrap();
+        let l = plan(
+            &ram,
+            &modules,
+            &k(30 * MIB),
+            Some(20 * MIB),
+            4096,
+            Fixed::default(),
+        )
+        .unwrap();
         assert_eq!(l.kernel.base, 0x4240_0000);
         assert_eq!(l.dtb.base, 0x8000_0000 - 2 * MIB);
         assert_eq!(
@@ -147,18 +171,42 @@ mod tests {
     }
 
     #[test]
+    fn fixed_kernel_and_ramdisk_stay_and_are_kept_clear_of() {
+        let ram = [PhysRange::new(0x4000_0000, 1024 * MIB)];
+        let modules = [PhysRange::new(0x4040_0000, 40 * MIB)];
+        let fixed = Fixed {
+            kernel: Some(PhysRange::new(0x4060_0000, 36 * MIB)),
+            initrd: Some(PhysRange::new(0x4044_0000, MIB)),
+        };
+        let l = plan(&ram, &modules, &k(36 * MIB), Some(MIB), 4096, fixed).unwrap();
+        assert_eq!(l.kernel, fixed.kernel.unwrap());
+        assert_eq!(l.initrd, fixed.initrd);
+        assert_eq!(l.dtb.base, 0x8000_0000 - 2 * MIB);
+        // A DTB cannot land on the kernel's BSS past the modules either.
+        let tight = [PhysRange::new(0x4000_0000, 40 * MIB)];
+        let fixed = Fixed {
+            kernel: Some(PhysRange::new(0x4000_0000, 38 * MIB + 1)),
+            initrd: None,
+        };
+        assert_eq!(
+            plan(&tight, &[], &k(38 * MIB + 1), None, 10, fixed),
+            Err(LayoutError::DtbTooBig)
+        );
+    }
+
+    #[test]
     fn too_big_is_reported() {
         let ram = [PhysRange::new(0x4000_0000, 64 * MIB)];
         assert!(matches!(
-            plan(&ram, &[], &k(63 * MIB), None, 10),
+            plan(&ram, &[], &k(63 * MIB), None, 10, Fixed::default()),
             Err(LayoutError::DtbTooBig)
         ));
         assert!(matches!(
-            plan(&ram, &[], &k(65 * MIB), None, 10),
+            plan(&ram, &[], &k(65 * MIB), None, 10, Fixed::default()),
             Err(LayoutError::KernelTooBig { .. })
         ));
         assert!(matches!(
-            plan(&ram, &[], &k(MIB), Some(61 * MIB + 1), 10),
+            plan(&ram, &[], &k(MIB), Some(61 * MIB + 1), 10, Fixed::default()),
             Err(LayoutError::RamdiskTooBig { .. })
         ));
         assert!(find_slot(&ram, &[], u64::MAX - 5, MIB2, 0, false).is_none());

@@ -7,8 +7,11 @@ use alloc::vec::Vec;
 use crate::board::PhysRange;
 use crate::boot::domain_builder::{BootModules, BuildEnv, BuildError, DTB_MAX};
 use crate::boot::{direct_map, dom0_fdt};
+use crate::mm::frames::PAGE_SIZE;
+
+const MIB2: u64 = 2 << 20;
 use crate::domain::{Bank, BootVcpu, Domain};
-use image_format::{DomainEntry, ModuleTable};
+use image_format::{DomainEntry, ModuleKind, ModuleTable};
 
 pub struct HardwareInputs<'a> {
     /// The firmware's device tree.
@@ -24,6 +27,34 @@ pub struct HardwareInputs<'a> {
     pub remove_nodes: &'a [&'a str],
     /// MPIDRs of the physical CPUs; vCPU i runs on CPU i and reports its MPIDR.
     pub cpus: &'a [u64],
+    /// Host-physical address of the boot image's first byte: with it, a
+    /// module's offset is where it lies, and a suitably placed kernel (and
+    /// ramdisk) run where they are instead of being copied.
+    pub image_base: u64,
+}
+
+/// The host-physical range module `kind` of domain `id` occupies, if it can
+/// be used where it lies: inside dom0's RAM and, for a kernel, at a 2 MiB
+/// boundary plus its text_offset, with its whole footprint (BSS included)
+/// in RAM. `size` is what must fit (the kernel's image_size).
+fn in_place(
+    table: &ModuleTable<'_>,
+    id: u16,
+    kind: ModuleKind,
+    inputs: &HardwareInputs<'_>,
+    size: Option<u64>,
+    align: u64,
+    skew: u64,
+) -> Option<PhysRange> {
+    let m = table.module(id, kind)?;
+    let at = inputs.image_base.checked_add(m.offset)?;
+    let r = PhysRange::new(at, size.unwrap_or(m.size));
+    r.base.checked_add(r.size)?;
+    let in_ram = inputs
+        .ram
+        .iter()
+        .any(|b| b.base <= r.base && r.end() <= b.end());
+    (in_ram && at.checked_sub(skew)?.is_multiple_of(align)).then_some(r)
 }
 
 pub fn build(
@@ -52,12 +83,29 @@ pub fn build(
         });
     }
 
+    // Run the kernel and ramdisk where they lie when they can (the image
+    // builder places a direct-mapped kernel for it): no copy to make.
+    let kernel_at = in_place(
+        table,
+        d.id,
+        ModuleKind::Kernel,
+        inputs,
+        Some(header.image_size),
+        MIB2,
+        header.text_offset,
+    );
+    let initrd_at = in_place(table, d.id, ModuleKind::Ramdisk, inputs, None, PAGE_SIZE, 0)
+        .filter(|r| kernel_at.is_none_or(|k| r.end() <= k.base || k.end() <= r.base));
     let mut layout = direct_map::plan(
         inputs.ram,
         inputs.avoid,
         &header,
         ramdisk.map(|r| r.len() as u64),
         0,
+        direct_map::Fixed {
+            kernel: kernel_at,
+            initrd: initrd_at,
+        },
     )
     .map_err(BuildError::Layout)?;
     let dtb = dom0_fdt::build(
@@ -87,8 +135,20 @@ pub fn build(
             return Err(BuildError::Stage2);
         }
     }
-    env.write(layout.kernel.base, kernel);
-    if let (Some(rd), Some(bytes)) = (layout.initrd, ramdisk) {
+    match kernel_at {
+        Some(k) => crate::info!(
+            "d{}: kernel runs in place at {:#x}{}",
+            d.id,
+            k.base,
+            if initrd_at.is_some() {
+                ", ramdisk too"
+            } else {
+                ""
+            }
+        ),
+        None => env.write(layout.kernel.base, kernel),
+    }
+    if let (Some(rd), Some(bytes), None) = (layout.initrd, ramdisk, initrd_at) {
         env.write(rd.base, bytes);
     }
     env.write(layout.dtb.base, &dtb);
@@ -152,6 +212,8 @@ mod tests {
             devices: &devices,
             remove_nodes: &["/pmu"],
             cpus: &[0, 1],
+            // The image outside dom0's RAM: everything is copied.
+            image_base: 0x1_0000_0000,
         };
         let mut env = FakeEnv::default();
         let dom = build(&mut env, &img, &t, &d, &inputs).unwrap();
@@ -194,5 +256,54 @@ mod tests {
             build(&mut FakeEnv::default(), &small, &t, &d, &inputs),
             Err(BuildError::OutOfMemory { .. })
         ));
+    }
+
+    /// A kernel module at a 2 MiB boundary inside dom0's RAM runs where it
+    /// lies, and the ramdisk after it too: only the DTB is written.
+    #[test]
+    fn a_well_placed_kernel_and_ramdisk_run_in_place() {
+        let kernel = arm64_image(3 * MIB as usize);
+        let rd = vec![0x1f; 5000];
+        let img = image_with(
+            0,
+            HARDWARE | DIRECT_MAP,
+            256 * MIB,
+            &[(ModuleKind::Kernel, kernel), (ModuleKind::Ramdisk, rd)],
+        );
+        let t = ModuleTable::parse(&img[0x1000..]).unwrap();
+        let d = t.domains().next().unwrap();
+        let k = t.module(0, ModuleKind::Kernel).unwrap();
+        let r = t.module(0, ModuleKind::Ramdisk).unwrap();
+        let ram = [PhysRange::new(0x4000_0000, 0x4000_0000)];
+        let base = 0x4460_0000 - k.offset;
+        let inputs = HardwareInputs {
+            host_dtb: &sample_host_dtb(),
+            ram: &ram,
+            avoid: &[PhysRange::new(base, img.len() as u64)],
+            devices: &[],
+            remove_nodes: &[],
+            cpus: &[0, 1],
+            image_base: base,
+        };
+        let mut env = FakeEnv::default();
+        let dom = build(&mut env, &img, &t, &d, &inputs).unwrap();
+        assert_eq!(dom.boot_vcpu.entry, 0x4460_0000);
+        assert_eq!(env.writes.len(), 1, "only the device tree is written");
+        assert_eq!(env.writes[0].0, dom.boot_vcpu.arg0);
+        let f = fdt::Fdt::new(&env.writes[0].1).unwrap();
+        let chosen = f.find_node("/chosen").unwrap();
+        assert_eq!(
+            chosen.property("linux,initrd-start").unwrap().as_usize(),
+            Some((base + r.offset) as usize)
+        );
+        // One page off the boundary: copied as before.
+        let inputs = HardwareInputs {
+            image_base: base + 0x1000,
+            ..inputs
+        };
+        let mut env = FakeEnv::default();
+        let dom = build(&mut env, &img, &t, &d, &inputs).unwrap();
+        assert_ne!(dom.boot_vcpu.entry, 0x4460_1000);
+        assert_eq!(env.writes.len(), 2, "kernel and device tree written");
     }
 }

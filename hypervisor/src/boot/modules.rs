@@ -192,6 +192,7 @@ mod tests {
                 sha256: Sha256::digest(&payload).into(),
                 cmdline: String::new(),
                 chunk_sha256: Vec::new(),
+                align: 0,
             }],
         );
         let mut img = vec![0u8; l.image_size as usize];
@@ -229,6 +230,7 @@ mod tests {
             sha256: Sha256::digest(b).into(),
             cmdline: String::new(),
             chunk_sha256: b.chunks(piece).map(|c| Sha256::digest(c).into()).collect(),
+            align: 0,
         };
         let domain = DomainSpec {
             id: 3,

@@ -105,6 +105,7 @@ pub fn image_with(
             sha256: Sha256::digest(b).into(),
             cmdline: "console=ttyAMA0".into(),
             chunk_sha256: Vec::new(),
+            align: 0,
         })
         .collect();
     let domains = [image_format::DomainSpec {

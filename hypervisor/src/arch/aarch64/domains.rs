@@ -112,6 +112,8 @@ pub fn build_domains(
                 devices: &hw.devices,
                 remove_nodes: hw.hidden_nodes,
                 cpus: hw.cpus,
+                // The EL2 map is the identity: the image's address is its PA.
+                image_base: image.as_ptr() as u64,
             };
             hardware_domain::build(&mut Env { frames }, image, &table, &d, &inputs)
         } else {
