@@ -4,10 +4,10 @@
 //! exit reads back only list registers that hold an interrupt (an empty one
 //! cannot change by itself) and an entry writes only what differs.
 
-/// The most list registers a CPU has (ICH_VTR_EL2.ListRegs is 4 bits).
-pub const MAX_LRS: usize = 16;
-/// ICH_HCR_EL2.LRENPIE: EOIcount (bits 31:27) only matters while it is set.
-const HCR_LRENPIE: u64 = 1 << 2;
+use super::sched::HCR_LRENPIE;
+use super::MAX_LRS;
+
+/// ICH_HCR_EL2.EOIcount: only matters while LRENPIE is set.
 const HCR_EOICOUNT: u64 = 0x1f << 27;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -19,7 +19,7 @@ use super::lr::{ListRegister, LrState};
 use super::{Effect, Phys, Vgic, MAX_LRS};
 
 const HCR_UIE: u64 = 1 << 1;
-const HCR_LRENPIE: u64 = 1 << 2;
+pub(super) const HCR_LRENPIE: u64 = 1 << 2;
 const HCR_NPIE: u64 = 1 << 3;
 
 /// What to load at guest entry.

@@ -15,8 +15,8 @@ use crate::board::PhysRange;
 use crate::domain::Domain;
 use crate::drivers::gicv3::{Distributor, Redistributor};
 use crate::info;
-use crate::vgic::lr_cache::{LrCache, MAX_LRS};
-use crate::vgic::{split_redist_offset, Effect, VcpuSet, Vgic, DIST_SIZE, REDIST_STRIDE};
+use crate::vgic::lr_cache::LrCache;
+use crate::vgic::{split_redist_offset, Effect, VcpuSet, Vgic, DIST_SIZE, MAX_LRS, REDIST_STRIDE};
 
 /// The hypervisor's own SGI, used to make a CPU re-enter its guest.
 pub const KICK_SGI: u8 = 0;
