@@ -2,3 +2,4 @@
 pub mod frames;
 pub mod heap;
 pub mod page_table;
+pub mod stage2_geometry;

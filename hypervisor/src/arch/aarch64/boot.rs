@@ -222,7 +222,23 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
     // may use the SHA-256 instructions until `sha256::close`.
     CPTR_EL2.set(vcpu::CPTR);
     init_gic::<B>();
-    let g = stage2::geometry();
+    // Guests get RAM (direct-mapped, or at GUEST_RAM_BASE at most as large
+    // as the host's) and the board's device windows: nothing above those.
+    let ram_end = info
+        .ram
+        .as_slice()
+        .iter()
+        .map(|b| b.end())
+        .max()
+        .unwrap_or(0);
+    let ram_total: u64 = info.ram.as_slice().iter().map(|b| b.size).sum();
+    let top = B::DEVICE_WINDOWS
+        .iter()
+        .map(|w| w.end())
+        .chain([ram_end, GUEST_RAM_BASE.saturating_add(ram_total)])
+        .max()
+        .unwrap_or(u64::MAX);
+    let g = stage2::set_top(top);
     info!(
         "stage-2: {}-bit guest-physical space, walk from level {} ({} root table(s))",
         g.ipa_bits, g.root_level, g.root_pages

@@ -38,32 +38,20 @@ impl DescriptorFormat for Stage2Format {
     super::vmsa::vmsa_common_methods!();
 }
 
-/// Stage-2 geometry for this CPU: IPA size = PA size (at most 48 bits).
-/// Up to 43 bits the walk starts at level 1 with 2^(bits-39) concatenated
-/// root tables (at most 16, saving a level on every walk); above, at level 0.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Geometry {
-    pub ipa_bits: u32,
-    pub root_level: usize,
-    pub root_pages: usize,
+pub use crate::mm::stage2_geometry::Geometry;
+
+static GEOMETRY: spin::Once<Geometry> = spin::Once::new();
+
+/// Size the guest-physical space once, at boot, for everything a guest may
+/// be given below `top` (RAM, device windows): every later walk is shorter
+/// than with the CPU's whole physical range.
+pub fn set_top(top: u64) -> Geometry {
+    *GEOMETRY.call_once(|| Geometry::covering(top, super::mmu::pa_range().1))
 }
 
+/// The stage-2 geometry (the CPU's whole range if `set_top` never ran).
 pub fn geometry() -> Geometry {
-    let bits = super::mmu::pa_range().1.min(48);
-    if bits > 43 {
-        Geometry {
-            ipa_bits: bits,
-            root_level: 0,
-            root_pages: 1,
-        }
-    } else {
-        let pages = 1usize << bits.saturating_sub(39);
-        Geometry {
-            ipa_bits: bits,
-            root_level: 1,
-            root_pages: pages,
-        }
-    }
+    *GEOMETRY.call_once(|| Geometry::covering(u64::MAX, super::mmu::pa_range().1))
 }
 
 /// Program VTCR_EL2 for `geometry()`.

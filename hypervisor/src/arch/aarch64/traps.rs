@@ -22,9 +22,9 @@ const XEN_HVC_IMM: u64 = 0xea1;
 extern "C" fn halyard_trap(k: u64, frame: &mut TrapFrame) {
     match k {
         kind::LOWER_SYNC | kind::LOWER_IRQ | kind::LOWER_FIQ | kind::LOWER_SERROR => {
-            let t0 = CNTPCT_EL0.get();
             let v = vcpu::current_vcpu();
             let why = exit_kind(k);
+            let t0 = v.domain.exits.count(why).then(|| CNTPCT_EL0.get());
             if why == ExitKind::Irq {
                 vgic_glue::irq_exit(v.domain, v.index);
             } else {
@@ -33,8 +33,9 @@ extern "C" fn halyard_trap(k: u64, frame: &mut TrapFrame) {
                 guest_exception(k, frame);
                 vgic_glue::entry(v.domain, v.index);
             }
-            let ticks = CNTPCT_EL0.get().wrapping_sub(t0);
-            v.domain.exits.record(why, ticks);
+            if let Some(t0) = t0 {
+                v.domain.exits.timed(why, CNTPCT_EL0.get().wrapping_sub(t0));
+            }
         }
         kind::AARCH32 => {
             info!(
