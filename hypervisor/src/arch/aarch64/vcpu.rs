@@ -9,15 +9,17 @@ use crate::domain::{self, Domain};
 use crate::info;
 
 /// HCR_EL2: stage-2 on (VM), set/way cleans upgraded (SWIO), physical
-/// IRQ/FIQ/SError to EL2 (FMO/IMO/AMO), TLBI and barriers broadcast inner
-/// shareable (FB, BSU=IS), SMC trapped (TSC), set/way ops trapped (TSW),
-/// EL1 is AArch64 (RW), pointer-auth keys and instructions not trapped (APK, API).
+/// IRQ/FIQ/SError to EL2 (FMO/IMO/AMO), barriers upgraded to inner
+/// shareable (BSU=IS), SMC trapped (TSC), set/way ops trapped (TSW), EL1 is
+/// AArch64 (RW), pointer-auth keys and instructions not trapped (APK, API).
+/// TLB maintenance is not forced to broadcast (FB): vCPU i only ever runs
+/// on CPU i, so a guest's local TLBI reaches every TLB that can hold its
+/// entries, as on bare metal (under TCG a broadcast TLBI halts every vCPU).
 const HCR: u64 = (1 << 0)
     | (1 << 1)
     | (1 << 3)
     | (1 << 4)
     | (1 << 5)
-    | (1 << 9)
     | (1 << 10)
     | (1 << 19)
     | (1 << 22)
