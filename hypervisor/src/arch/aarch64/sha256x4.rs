@@ -1,9 +1,9 @@
 //! SHA-256 of four messages at once, one per 32-bit lane of the AdvSIMD
-//! registers, with plain vector arithmetic (add, eor, and, shifts). Under
+//! registers, with plain vector arithmetic (add, eor, bsl, shifts). Under
 //! QEMU's TCG every SHA-256 instruction is a call into C, while these
 //! become inline host vector code; on hardware the SHA-256 instructions are
-//! faster. [`pick`] checks and times both. Like `sha256`, usable only before
-//! the first guest runs.
+//! usually faster. [`pick`] checks and times both. Like `sha256`, usable
+//! only before the first guest runs.
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
