@@ -57,6 +57,9 @@ struct Job {
     digest: [u8; 32],
 }
 
+/// SHA-256 of four byte strings at once, digests in the same order.
+pub type Hash4<'a> = dyn Fn(&[&[u8]; 4]) -> [[u8; 32]; 4] + 'a;
+
 /// Every module's hash check, cut into jobs that any number of CPUs can
 /// take at the same time (each calls [`HashCheck::work`]). Results are read
 /// per domain once every job is done.
@@ -127,6 +130,31 @@ impl<'a> HashCheck<'a> {
             }
             // Release: whoever sees the count also sees the `bad` flag.
             self.done.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    /// [`Self::work`], but taking up to four jobs at a time for `hash4`. A
+    /// batch short of four jobs repeats its first one in the unused inputs.
+    pub fn work_batched(&self, hash4: &Hash4<'_>) {
+        loop {
+            let first = self.next.fetch_add(4, Ordering::Relaxed);
+            let Some(jobs) = self.jobs.get(first..self.jobs.len().min(first + 4)) else {
+                return;
+            };
+            if jobs.is_empty() {
+                return;
+            }
+            let lanes = core::array::from_fn(|i| {
+                let job = jobs.get(i).unwrap_or(&jobs[0]);
+                &self.image[job.start..job.end]
+            });
+            for (job, digest) in jobs.iter().zip(hash4(&lanes)) {
+                if digest != job.digest {
+                    self.bad[job.module].store(true, Ordering::Relaxed);
+                }
+            }
+            // Release: whoever sees the count also sees the `bad` flags.
+            self.done.fetch_add(jobs.len(), Ordering::Release);
         }
     }
 
@@ -216,12 +244,12 @@ mod tests {
         );
     }
 
-    /// A domain with a 3.5-piece kernel and a small ramdisk, with piece
-    /// digests, and the image bytes.
-    fn chunked_image() -> Vec<u8> {
+    /// A domain with a `kernel_len`-byte kernel and a small ramdisk, with
+    /// piece digests, and the image bytes.
+    fn chunked_image(kernel_len: usize) -> Vec<u8> {
         use image_format::{layout_with, LayoutOptions};
         let piece = CHUNK_SIZE as usize;
-        let kernel: Vec<u8> = (0..piece * 7 / 2).map(|i| (i * 31 % 251) as u8).collect();
+        let kernel: Vec<u8> = (0..kernel_len).map(|i| (i * 31 % 251) as u8).collect();
         let ramdisk = vec![0x5a; 1000];
         let spec = |kind, b: &[u8]| ModuleSpec {
             kind,
@@ -256,14 +284,25 @@ mod tests {
         img
     }
 
-    /// Check `img` with `cpus` threads sharing the jobs.
-    fn check_on(img: &[u8], cpus: usize) -> Result<usize, ModuleError> {
+    /// A batch hasher for the host: four digests, checking that it is
+    /// always given four inputs.
+    fn host_hash4(lanes: &[&[u8]; 4]) -> [[u8; 32]; 4] {
+        lanes.map(|b| Sha256::digest(b).into())
+    }
+
+    /// Check `img` with `cpus` threads sharing the jobs, each taking them
+    /// one at a time or in batches as `batched(thread)` says.
+    fn check_on(img: &[u8], cpus: usize, batched: fn(usize) -> bool) -> Result<usize, ModuleError> {
         let t = parse_table(img, 0x1000).unwrap();
         let check = HashCheck::new(img, &t);
         assert_eq!(check.domain_result(&t, 3), Err(ModuleError::NotChecked));
         std::thread::scope(|s| {
-            for _ in 0..cpus {
-                s.spawn(|| check.work(&|b| Sha256::digest(b).into()));
+            for cpu in 0..cpus {
+                let check = &check;
+                s.spawn(move || match batched(cpu) {
+                    true => check.work_batched(&host_hash4),
+                    false => check.work(&|b| Sha256::digest(b).into()),
+                });
             }
         });
         assert!(check.finished());
@@ -272,11 +311,11 @@ mod tests {
 
     #[test]
     fn pieces_are_checked_on_many_cpus() {
-        let img = chunked_image();
+        let img = chunked_image(CHUNK_SIZE as usize * 7 / 2);
         let t = parse_table(&img, 0x1000).unwrap();
         assert_eq!(HashCheck::new(&img, &t).jobs(), 4 + 1);
         for cpus in [1, 2, 4, 7] {
-            assert_eq!(check_on(&img, cpus), Ok(2), "{cpus} CPUs");
+            assert_eq!(check_on(&img, cpus, |_| false), Ok(2), "{cpus} CPUs");
         }
         let kernel_at = t.modules().next().unwrap().offset as usize;
         let ramdisk_at = t.modules().nth(1).unwrap().offset as usize;
@@ -291,7 +330,7 @@ mod tests {
             let mut bad = img.clone();
             bad[at] ^= 0x04;
             assert_eq!(
-                check_on(&bad, 2),
+                check_on(&bad, 2, |_| false),
                 Err(ModuleError::HashMismatch { index }),
                 "byte {at:#x}"
             );
@@ -300,6 +339,65 @@ mod tests {
                 Err(ModuleError::HashMismatch { index })
             );
         }
+    }
+
+    #[test]
+    fn pieces_are_checked_in_batches() {
+        let piece = CHUNK_SIZE as usize;
+        // 5, 7 and 8 jobs: one to three short of a multiple of four, and
+        // kernels whose last piece is short, whole, or a single byte.
+        for kernel_len in [piece * 7 / 2, piece * 6, piece * 6 + 1] {
+            let img = chunked_image(kernel_len);
+            let t = parse_table(&img, 0x1000).unwrap();
+            let pieces = kernel_len.div_ceil(piece);
+            assert_eq!(HashCheck::new(&img, &t).jobs(), pieces + 1);
+            for cpus in 1..=7 {
+                assert_eq!(check_on(&img, cpus, |_| true), Ok(2), "{cpus} CPUs");
+            }
+            // Batched and one-at-a-time takers share the jobs.
+            assert_eq!(check_on(&img, 3, |cpu| cpu % 2 == 0), Ok(2));
+            let kernel_at = t.modules().next().unwrap().offset as usize;
+            let ramdisk_at = t.modules().nth(1).unwrap().offset as usize;
+            let mut places: Vec<(usize, usize)> = (0..pieces)
+                .map(|i| {
+                    let len = piece.min(kernel_len - i * piece);
+                    (kernel_at + i * piece + i * 97 % len, 0)
+                })
+                .collect();
+            places.push((kernel_at + kernel_len - 1, 0));
+            places.push((ramdisk_at + 999, 1));
+            for (at, index) in places {
+                let mut bad = img.clone();
+                bad[at] ^= 0x10;
+                for cpus in [1, 2, 5] {
+                    assert_eq!(
+                        check_on(&bad, cpus, |_| true),
+                        Err(ModuleError::HashMismatch { index }),
+                        "byte {at:#x}, {cpus} CPUs"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_short_batch_repeats_its_first_job() {
+        let img = chunked_image(CHUNK_SIZE as usize * 2);
+        let t = parse_table(&img, 0x1000).unwrap();
+        let check = HashCheck::new(&img, &t);
+        assert_eq!(check.jobs(), 3);
+        let seen = std::sync::Mutex::new(Vec::new());
+        check.work_batched(&|lanes| {
+            seen.lock()
+                .unwrap()
+                .push(lanes.map(|l| (l.as_ptr(), l.len())));
+            host_hash4(lanes)
+        });
+        let seen = seen.into_inner().unwrap();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0][3], seen[0][0]);
+        assert!(check.finished());
+        assert_eq!(check.domain_result(&t, 3), Ok(2));
     }
 
     #[test]

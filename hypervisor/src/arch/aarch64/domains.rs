@@ -6,6 +6,7 @@ use alloc::vec::Vec;
 
 use super::boot::now_us;
 use super::memory::Env;
+use super::sha256x4;
 use super::vcpu;
 use crate::board::PhysRange;
 use crate::boot::{direct_map, domain_builder, hardware_domain, modules, trust};
@@ -68,11 +69,16 @@ pub fn build_domains(
     // every CPU at once: the boot's biggest cost is hashing tens of MiB.
     let t0 = now_us();
     let check = modules::HashCheck::new(image, &table);
-    let cpus = super::smp::on_all_cpus(frames, &|| check.work(&super::sha256::digest));
+    let hasher = sha256x4::pick(image);
+    let cpus = super::smp::on_all_cpus(frames, &|| match hasher {
+        sha256x4::Hasher::Neon4 => check.work_batched(&sha256x4::digest4),
+        _ => check.work(&super::sha256::digest),
+    });
     info!(
-        "module hashes: {} piece(s) checked on {cpus} CPU(s) in {} ms",
+        "module hashes: {} piece(s) checked on {cpus} CPU(s) in {} ms ({})",
         check.jobs(),
-        (now_us() - t0) / 1000
+        (now_us() - t0) / 1000,
+        hasher.name()
     );
     let mut out = Vec::new();
     let is_hw = |d: &image_format::DomainEntry<'_>| d.is_hardware() && d.is_direct_mapped();

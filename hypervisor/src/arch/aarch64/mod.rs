@@ -12,6 +12,7 @@ pub mod inject;
 pub mod memory;
 pub mod mmu;
 pub mod sha256;
+pub mod sha256x4;
 pub mod smp;
 pub mod stage2;
 pub mod traps;

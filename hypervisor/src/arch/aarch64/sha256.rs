@@ -12,7 +12,8 @@ use sha2::Digest;
 
 static OPEN: AtomicBool = AtomicBool::new(true);
 
-const K: [u32; 64] = [
+/// The round constants (FIPS 180-4, 4.2.2).
+pub(super) const K: [u32; 64] = [
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
     0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
     0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
@@ -23,7 +24,8 @@ const K: [u32; 64] = [
     0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
 ];
 
-const H0: [u32; 8] = [
+/// The initial hash value (FIPS 180-4, 5.3.3).
+pub(super) const H0: [u32; 8] = [
     0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
 ];
 
@@ -90,22 +92,42 @@ unsafe extern "C" {
     fn halyard_sha256_blocks(state: *mut [u32; 8], data: *const u8, blocks: usize, k: *const u32);
 }
 
-fn hw_digest(data: &[u8]) -> [u8; 32] {
-    let mut state = H0;
-    let full = data.len() / 64;
-    // SAFETY: reads `full` whole blocks of `data`; writes only `state`; the
-    // SIMD registers it clobbers hold no guest state (checked by callers
-    // through `OPEN`), and FP/SIMD is not trapped at EL2 during boot.
-    unsafe { halyard_sha256_blocks(&mut state, data.as_ptr(), full, K.as_ptr()) };
+/// Runs whole 64-byte blocks through a state.
+type Blocks = fn(&mut [u32; 8], &[u8]);
+
+/// Whole blocks with the instructions: callers make sure they are usable.
+fn hw_blocks(state: &mut [u32; 8], blocks: &[u8]) {
+    debug_assert_eq!(blocks.len() % 64, 0);
+    // SAFETY: reads `blocks.len() / 64` whole blocks of `blocks`; writes only
+    // `state`; the SIMD registers it clobbers hold no guest state (checked
+    // by callers through `OPEN`), and FP/SIMD is not trapped at EL2 during
+    // boot.
+    unsafe { halyard_sha256_blocks(state, blocks.as_ptr(), blocks.len() / 64, K.as_ptr()) };
+}
+
+/// Whole blocks with the portable code.
+fn soft_blocks(state: &mut [u32; 8], blocks: &[u8]) {
+    for b in blocks.chunks_exact(64) {
+        sha2::compress256(
+            state,
+            &[*sha2::digest::generic_array::GenericArray::from_slice(b)],
+        );
+    }
+}
+
+/// The digest of a `total`-byte message whose leading bytes are already
+/// in `state` and whose other bytes are `rest`.
+fn finish_with(mut state: [u32; 8], rest: &[u8], total: usize, run: Blocks) -> [u8; 32] {
+    let full = rest.len() / 64 * 64;
+    run(&mut state, &rest[..full]);
     // Padding: the rest, 0x80, zeros, then the length in bits.
-    let rest = &data[full * 64..];
+    let rest = &rest[full..];
     let mut tail = [0u8; 128];
     tail[..rest.len()].copy_from_slice(rest);
     tail[rest.len()] = 0x80;
-    let blocks = if rest.len() < 56 { 1 } else { 2 };
-    tail[blocks * 64 - 8..blocks * 64].copy_from_slice(&((data.len() as u64) * 8).to_be_bytes());
-    // SAFETY: as above, over the local padding buffer.
-    unsafe { halyard_sha256_blocks(&mut state, tail.as_ptr(), blocks, K.as_ptr()) };
+    let len = if rest.len() < 56 { 64 } else { 128 };
+    tail[len - 8..len].copy_from_slice(&((total as u64) * 8).to_be_bytes());
+    run(&mut state, &tail[..len]);
     let mut out = [0u8; 32];
     for (o, w) in out.chunks_exact_mut(4).zip(state) {
         o.copy_from_slice(&w.to_be_bytes());
@@ -113,10 +135,20 @@ fn hw_digest(data: &[u8]) -> [u8; 32] {
     out
 }
 
+/// [`finish_with`] the instructions while they are usable.
+pub(super) fn finish(state: [u32; 8], rest: &[u8], total: usize) -> [u8; 32] {
+    finish_with(
+        state,
+        rest,
+        total,
+        if usable() { hw_blocks } else { soft_blocks },
+    )
+}
+
 /// Whether the instructions can be used now: present, before any guest,
 /// and giving the right answers on known inputs of every padding shape.
-fn usable() -> bool {
-    if !OPEN.load(Ordering::Acquire) || (ID_AA64ISAR0_EL1.get() >> 12) & 0xf == 0 {
+pub(super) fn usable() -> bool {
+    if !open() || (ID_AA64ISAR0_EL1.get() >> 12) & 0xf == 0 {
         return false;
     }
     static CHECKED: spin::Once<bool> = spin::Once::new();
@@ -126,7 +158,8 @@ fn usable() -> bool {
             *b = (i * 7 + 3) as u8;
         }
         let ok = [0, 3, 55, 56, 64, 119, 128, 200].iter().all(|&n| {
-            hw_digest(&sample[..n]).as_slice() == sha2::Sha256::digest(&sample[..n]).as_slice()
+            finish_with(H0, &sample[..n], n, hw_blocks).as_slice()
+                == sha2::Sha256::digest(&sample[..n]).as_slice()
         });
         if !ok {
             crate::info!("SHA-256 instructions disagree with the portable code: not using them");
@@ -138,10 +171,15 @@ fn usable() -> bool {
 /// SHA-256 of `data`, with the CPU's instructions while that is allowed.
 pub fn digest(data: &[u8]) -> [u8; 32] {
     if usable() {
-        hw_digest(data)
+        finish_with(H0, data, data.len(), hw_blocks)
     } else {
         sha2::Sha256::digest(data).into()
     }
+}
+
+/// Whether SIMD registers may still be used (no guest has run yet).
+pub(super) fn open() -> bool {
+    OPEN.load(Ordering::Acquire)
 }
 
 /// From now on guests own the SIMD registers: never use them again.
