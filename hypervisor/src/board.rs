@@ -4,6 +4,8 @@
 //! interface the board has, where its device windows are, how it is booted.
 //! Nothing here assumes an architecture; each variant says which one it is for.
 
+pub use crate::mm::page_table::Leaves;
+
 /// A physical address range.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PhysRange {
@@ -110,4 +112,8 @@ pub trait Board: 'static {
     /// the hypervisor keeps or does not virtualise that hardware.
     const DOM0_HIDDEN_NODES: &'static [&'static str];
     const SPMC: Option<Spmc> = None;
+    /// The largest leaves guest RAM gets in the stage-2 (nested) tables.
+    /// Blocks shorten every walk and spare TLB entries on hardware; a board
+    /// that is really an emulator may do better with pages (see qemu-virt).
+    const GUEST_RAM_LEAVES: Leaves = Leaves::Blocks;
 }

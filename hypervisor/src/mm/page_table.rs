@@ -89,6 +89,15 @@ pub trait TableMemory {
     fn table(&mut self, pa: u64) -> &mut [u64; ENTRIES];
 }
 
+/// The largest leaves a mapping may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Leaves {
+    /// Blocks (1 GiB, 2 MiB) wherever alignment and size allow.
+    Blocks,
+    /// 4 KiB pages only.
+    Pages,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MapError {
     OutOfTables,
@@ -166,6 +175,19 @@ impl PageTable {
         size: u64,
         attrs: Attrs,
     ) -> Result<(), MapError> {
+        self.map_with::<F>(mem, va, pa, size, attrs, Leaves::Blocks)
+    }
+
+    /// [`Self::map`] with at most `leaves`-sized leaves.
+    pub fn map_with<F: DescriptorFormat>(
+        &self,
+        mem: &mut dyn TableMemory,
+        va: u64,
+        pa: u64,
+        size: u64,
+        attrs: Attrs,
+        leaves: Leaves,
+    ) -> Result<(), MapError> {
         let aligned = |v: u64| v.is_multiple_of(PAGE_SIZE);
         if !aligned(va) || !aligned(pa) || !aligned(size) || size == 0 {
             return Err(MapError::BadRange);
@@ -179,35 +201,49 @@ impl PageTable {
             let (v, p, left) = (va + off, pa + off, size - off);
             // Largest level whose block fits alignment and remaining size.
             let mut level = 3;
-            for l in self.root_level.max(1)..3 {
-                let s = level_size(l);
-                if F::block_allowed(l) && v % s == 0 && p % s == 0 && left >= s {
-                    level = l;
-                    break;
+            if leaves == Leaves::Blocks {
+                for l in self.root_level.max(1)..3 {
+                    let s = level_size(l);
+                    if F::block_allowed(l) && v % s == 0 && p % s == 0 && left >= s {
+                        level = l;
+                        break;
+                    }
                 }
             }
-            self.set_leaf::<F>(mem, v, p, level, attrs)?;
-            off += level_size(level);
+            // Every entry up to the end of this table gets a leaf of the
+            // same level (a larger one could only start past its end), so
+            // the table is found once per run, not once per entry.
+            let table = self.table_for::<F>(mem, v, level)?;
+            let (t, first) = self.slot(table, v, level);
+            let step = level_size(level);
+            let run = (ENTRIES - first).min((left / step) as usize);
+            for (i, slot) in mem.table(t)[first..first + run].iter_mut().enumerate() {
+                let i = i as u64;
+                if F::is_valid(*slot) {
+                    return Err(MapError::AlreadyMapped { va: v + i * step });
+                }
+                *slot = F::leaf(level, p + i * step, attrs);
+            }
+            off += run as u64 * step;
         }
         Ok(())
     }
 
-    fn set_leaf<F: DescriptorFormat>(
+    /// The table that holds `va`'s entry at level `target`, creating the
+    /// tables on the way that do not exist yet.
+    fn table_for<F: DescriptorFormat>(
         &self,
         mem: &mut dyn TableMemory,
         va: u64,
-        pa: u64,
         target: usize,
-        attrs: Attrs,
-    ) -> Result<(), MapError> {
+    ) -> Result<u64, MapError> {
         let mut table = self.root;
         for level in self.root_level..target {
             let (t, idx) = self.slot(table, va, level);
-            table = t;
-            let desc = mem.table(table)[idx];
+            let desc = mem.table(t)[idx];
             table = if !F::is_valid(desc) {
                 let next = mem.alloc_table().ok_or(MapError::OutOfTables)?;
-                mem.table(table)[idx] = F::table(next);
+                mem.table(t)[idx] = F::table(next);
                 next
             } else if F::is_table(level, desc) {
                 F::table_addr(desc)
@@ -215,13 +251,7 @@ impl PageTable {
                 return Err(MapError::AlreadyMapped { va });
             };
         }
-        let (t, idx) = self.slot(table, va, target);
-        let slot = &mut mem.table(t)[idx];
-        if F::is_valid(*slot) {
-            return Err(MapError::AlreadyMapped { va });
-        }
-        *slot = F::leaf(target, pa, attrs);
-        Ok(())
+        Ok(table)
     }
 
     /// Translate `va`; returns the output address and the leaf descriptor.
@@ -411,5 +441,55 @@ pub(crate) mod tests {
             pt.map::<TestFormat>(&mut m, 0x1000, 0x1000, PAGE_SIZE, RW),
             Err(MapError::OutOfTables)
         );
+    }
+
+    #[test]
+    fn pages_only_maps_every_4k_across_table_ends() {
+        let mut m = FakeMem::default();
+        let pt = PageTable::with_root_pages(&mut m, 1, 2).unwrap();
+        // 2 MiB-aligned and 4 MiB long, yet all pages: two level-3 tables,
+        // plus the level-2 table and the two root pages.
+        let (va, pa, size) = (0x4000_0000, 0x4000_0000, 0x40_3000);
+        pt.map_with::<TestFormat>(&mut m, va, pa, size, RW, Leaves::Pages)
+            .unwrap();
+        assert_eq!(m.tables.len(), 2 + 1 + 3);
+        for off in (0..size).step_by(PAGE_SIZE as usize) {
+            let (out, d) = pt.translate::<TestFormat>(&mut m, va + off + 8).unwrap();
+            assert_eq!((out, d & 2), (pa + off + 8, 2), "page at +{off:#x}");
+        }
+        assert!(pt.translate::<TestFormat>(&mut m, va + size).is_none());
+    }
+
+    #[test]
+    fn a_run_stops_at_an_existing_mapping() {
+        let mut m = FakeMem::default();
+        let pt = PageTable::new(&mut m, 1).unwrap();
+        pt.map::<TestFormat>(&mut m, 0x5000, 0x5000, PAGE_SIZE, RW)
+            .unwrap();
+        assert_eq!(
+            pt.map_with::<TestFormat>(&mut m, 0x1000, 0x1000, 0x8000, RW, Leaves::Pages),
+            Err(MapError::AlreadyMapped { va: 0x5000 })
+        );
+        // A block refuses to cover a table of pages, too.
+        assert_eq!(
+            pt.map::<TestFormat>(&mut m, 0, 0, 0x20_0000, RW),
+            Err(MapError::AlreadyMapped { va: 0 })
+        );
+    }
+
+    #[test]
+    fn blocks_after_a_page_run_up_to_the_boundary() {
+        let mut m = FakeMem::default();
+        let pt = PageTable::new(&mut m, 1).unwrap();
+        // Pages up to 2 MiB, then one 2 MiB block, then one trailing page.
+        pt.map::<TestFormat>(&mut m, 0x1f_e000, 0x1f_e000, 0x20_3000, RW)
+            .unwrap();
+        let (_, d) = pt.translate::<TestFormat>(&mut m, 0x1f_f000).unwrap();
+        assert_eq!(d & 2, 2);
+        let (out, d) = pt.translate::<TestFormat>(&mut m, 0x30_0000).unwrap();
+        assert_eq!((out, d & 2), (0x30_0000, 0));
+        let (_, d) = pt.translate::<TestFormat>(&mut m, 0x40_0000).unwrap();
+        assert_eq!(d & 2, 2);
+        assert!(pt.translate::<TestFormat>(&mut m, 0x40_1000).is_none());
     }
 }

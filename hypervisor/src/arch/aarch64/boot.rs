@@ -266,6 +266,7 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
         devices: direct_map::passthrough(B::DEVICE_WINDOWS, B::HYPERVISOR_DEVICES),
         hidden_nodes: B::DOM0_HIDDEN_NODES,
         cpus: &info.cpus[..info.nr_cpus],
+        guest_ram_leaves: B::GUEST_RAM_LEAVES,
     };
     let domains = build_domains(&mut frames, image, hyp_end - start, &hw);
     drop(frames);

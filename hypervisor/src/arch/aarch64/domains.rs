@@ -8,7 +8,7 @@ use super::boot::now_us;
 use super::memory::Env;
 use super::sha256x4;
 use super::vcpu;
-use crate::board::PhysRange;
+use crate::board::{Leaves, PhysRange};
 use crate::boot::{direct_map, domain_builder, hardware_domain, modules, trust};
 use crate::info;
 use crate::mm::frames::{FrameAllocator, PAGE_SIZE};
@@ -31,11 +31,25 @@ pub struct HardwareSources<'a> {
     pub devices: Vec<PhysRange>,
     pub hidden_nodes: &'static [&'static str],
     pub cpus: &'a [u64],
+    /// How every domain's RAM is mapped at stage 2 (the board's choice).
+    pub guest_ram_leaves: Leaves,
 }
 
 /// Memory the hypervisor keeps back from the hardware domain for its own
 /// later needs (stage-2 tables, per-CPU stacks).
 const HYP_RESERVE: u64 = 16 << 20;
+
+/// Last-level stage-2 tables for all RAM still free, if it is mapped with
+/// pages: one 4 KiB table per 2 MiB (1/512 of it). Blocks need next to none.
+fn stage2_table_bytes(frames: &FrameAllocator, leaves: Leaves) -> u64 {
+    match leaves {
+        Leaves::Blocks => 0,
+        Leaves::Pages => {
+            let free: u64 = frames.ranges().iter().map(|r| r.size).sum();
+            (free / 512).next_multiple_of(PAGE_SIZE)
+        }
+    }
+}
 
 /// Build every domain of the image: ordinary ones first, then the hardware
 /// domain from all RAM that is left. The hardware domain comes first in the
@@ -103,13 +117,14 @@ pub fn build_domains(
         };
         let t1 = now_us();
         let built = if is_hw(&d) {
-            let reserve = frames.alloc(HYP_RESERVE, PAGE_SIZE);
+            let keep = HYP_RESERVE + stage2_table_bytes(frames, hw.guest_ram_leaves);
+            let reserve = frames.alloc(keep, PAGE_SIZE);
             let ram = direct_map::merge_ranges(frames.ranges(), &hw.give_back);
             for r in &ram {
                 let _ = frames.remove(*r);
             }
             if let Ok(base) = reserve {
-                let _ = frames.free(base, HYP_RESERVE);
+                let _ = frames.free(base, keep);
             }
             let inputs = hardware_domain::HardwareInputs {
                 host_dtb: hw.host_dtb,
@@ -121,9 +136,20 @@ pub fn build_domains(
                 // The EL2 map is the identity: the image's address is its PA.
                 image_base: image.as_ptr() as u64,
             };
-            hardware_domain::build(&mut Env { frames }, image, &table, &d, &inputs)
+            hardware_domain::build(
+                &mut Env::new(frames, hw.guest_ram_leaves),
+                image,
+                &table,
+                &d,
+                &inputs,
+            )
         } else {
-            domain_builder::build_domain(&mut Env { frames }, image, &table, &d)
+            domain_builder::build_domain(
+                &mut Env::new(frames, hw.guest_ram_leaves),
+                image,
+                &table,
+                &d,
+            )
         };
         match built {
             Ok(mut dom) => {

@@ -7,7 +7,7 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 use super::{cache, stage2};
 use crate::boot::domain_builder::BuildEnv;
 use crate::mm::frames::{FrameAllocator, PAGE_SIZE};
-use crate::mm::page_table::{Attrs, MemType, PageTable, Perms, TableMemory, ENTRIES};
+use crate::mm::page_table::{Attrs, Leaves, MemType, PageTable, Perms, TableMemory, ENTRIES};
 
 /// Translation tables in frames from the allocator, seen through the
 /// identity map (or physically, while the MMU is off).
@@ -46,6 +46,13 @@ const PARALLEL_COPY_MIN: usize = 8 << 20;
 
 pub struct Env<'a> {
     pub frames: &'a mut FrameAllocator,
+    ram_leaves: Leaves,
+}
+
+impl<'a> Env<'a> {
+    pub fn new(frames: &'a mut FrameAllocator, ram_leaves: Leaves) -> Self {
+        Env { frames, ram_leaves }
+    }
 }
 
 impl BuildEnv for Env<'_> {
@@ -72,7 +79,7 @@ impl BuildEnv for Env<'_> {
             frames: self.frames,
             lowest: u64::MAX,
         };
-        pt.map::<stage2::Stage2Format>(&mut t, ipa, pa, size, attrs)
+        pt.map_with::<stage2::Stage2Format>(&mut t, ipa, pa, size, attrs, self.ram_leaves)
             .is_ok()
     }
     fn map_device(&mut self, pt: &PageTable, ipa: u64, pa: u64, size: u64) -> bool {
