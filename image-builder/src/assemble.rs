@@ -5,10 +5,10 @@
 use anyhow::{bail, ensure, Context, Result};
 use image_format::{
     domain_flags, layout_with, DomainSpec, LayoutOptions, ModuleKind, ModuleSpec, ModuleTable,
-    CHUNK_SIZE, MAX_DOMAINS, MAX_MODULES, MODULE_ALIGN,
+    MAX_DOMAINS, MAX_MODULES, MODULE_ALIGN, PIECE_SIZE,
 };
 
-use crate::digest::sha256;
+use crate::digest::{blake3, sha256};
 use crate::kernel::arm64_footprint;
 use crate::manifest::{DomainManifest, ImageFormat};
 use crate::signing::LoadedKey;
@@ -94,14 +94,15 @@ pub fn assemble(
             size: m.bytes.len() as u64,
             sha256: sha256(&m.bytes),
             cmdline: m.cmdline.clone(),
-            chunk_sha256: m.bytes.chunks(CHUNK_SIZE as usize).map(sha256).collect(),
+            piece_blake3: m.bytes.chunks(PIECE_SIZE as usize).map(blake3).collect(),
             align: if in_place(m) { KERNEL_ALIGN } else { 0 },
         })
         .collect();
-    // Piece digests let the hypervisor check big modules on every CPU.
+    // Piece BLAKE3s let the hypervisor check big modules on every CPU,
+    // with a hash that is cheap in SIMD.
     let opts = LayoutOptions {
         signed: signer.is_some(),
-        chunk_digests: true,
+        piece_blake3: true,
     };
     let l = layout_with(table_offset, domains, &specs, opts);
     let mut bytes = Vec::with_capacity(l.image_size as usize);

@@ -1,5 +1,6 @@
-//! SHA-256 helpers: every input and output of a build is identified by its
-//! digest, in the module table (raw) and in build.json (hex).
+//! Digest helpers: every input and output of a build is identified by its
+//! SHA-256, in the module table (raw) and in build.json (hex); module
+//! pieces also by their BLAKE3.
 
 use sha2::{Digest, Sha256};
 
@@ -7,6 +8,11 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(&Sha256::digest(bytes));
     out
+}
+
+/// BLAKE3-256 of `bytes` (the table's per-piece digest).
+pub fn blake3(bytes: &[u8]) -> [u8; 32] {
+    *::blake3::hash(bytes).as_bytes()
 }
 
 pub fn hex(bytes: &[u8]) -> String {

@@ -1,6 +1,7 @@
 //! `image-builder verify`: check a finished boot image offline, as the
 //! hypervisor will on the board: the module table's structure, its Ed25519
-//! signature against a trusted public key, and every module's SHA-256.
+//! signature against a trusted public key, and every module's SHA-256 and,
+//! when the table lists them, the BLAKE3 of each of its 1 MiB pieces.
 //!
 //! Finding the table: for a Linux arm64 `Image` the builder records the
 //! table's offset in the header's `res2` field (u64 at offset 32). Images
@@ -9,11 +10,11 @@
 //! which must match).
 
 use image_format::{
-    signature_block, verify_signature, ModuleTable, SigError, CHUNK_SIZE, MODULE_ALIGN,
+    signature_block, verify_signature, ModuleTable, SigError, MODULE_ALIGN, PIECE_SIZE,
     PUBLIC_KEY_SIZE,
 };
 
-use crate::digest::{hex, sha256};
+use crate::digest::{blake3, hex, sha256};
 use crate::sniff::{is_arm64_image, ARM64_TABLE_OFFSET_OFFSET};
 
 /// One module's result.
@@ -23,6 +24,8 @@ pub struct ModuleCheck {
     pub domain: String,
     pub kind: &'static str,
     pub size: u64,
+    /// How many piece BLAKE3s the table lists for it (0: none).
+    pub pieces: usize,
     pub ok: bool,
 }
 
@@ -64,8 +67,12 @@ impl VerifyReport {
         }
         for m in &self.modules {
             let v = if m.ok { "ok " } else { "BAD" };
+            let pieces = match m.pieces {
+                0 => String::new(),
+                n => format!(" + {n} piece BLAKE3(s)"),
+            };
             s += &format!(
-                "module {}   {v}  {} {}, {} bytes\n",
+                "module {}   {v}  {} {}, {} bytes (SHA-256{pieces})\n",
                 m.index, m.domain, m.kind, m.size
             );
         }
@@ -192,10 +199,10 @@ pub fn verify_image(image: &[u8], trusted_key: &[u8; PUBLIC_KEY_SIZE]) -> Verify
         // The pieces are what the hypervisor checks when the table lists
         // them: each must match too.
         let bad_piece = bytes.and_then(|b| {
-            m.chunk_digests?;
-            b.chunks(CHUNK_SIZE as usize)
+            m.piece_blake3_list?;
+            b.chunks(PIECE_SIZE as usize)
                 .enumerate()
-                .find(|(i, piece)| m.chunk_digest(*i) != Some(sha256(piece)))
+                .find(|(i, piece)| m.piece_blake3(*i) != Some(blake3(piece)))
                 .map(|(i, _)| i)
         });
         let ok = whole_ok && bad_piece.is_none();
@@ -208,7 +215,7 @@ pub fn verify_image(image: &[u8], trusted_key: &[u8; PUBLIC_KEY_SIZE]) -> Verify
                 "SHA-256 mismatch"
             } else {
                 piece_msg = format!(
-                    "SHA-256 of 1 MiB piece {} does not match the table",
+                    "BLAKE3 of 1 MiB piece {} does not match the table",
                     bad_piece.unwrap_or_default()
                 );
                 &piece_msg
@@ -221,6 +228,7 @@ pub fn verify_image(image: &[u8], trusted_key: &[u8; PUBLIC_KEY_SIZE]) -> Verify
             domain,
             kind,
             size: m.size,
+            pieces: m.piece_blake3_list.map_or(0, |l| l.len() / 32),
             ok,
         });
     }
@@ -323,7 +331,7 @@ mod tests {
         let mut img = image();
         let (t, size) = {
             let t = ModuleTable::parse(&img[0x2000..]).unwrap();
-            assert!(t.header.has_chunk_digests());
+            assert!(t.header.has_piece_blake3());
             (0x2000, t.header.table_size as usize)
         };
         // Module 0's list of piece digests: change its first byte and sign
@@ -337,7 +345,7 @@ mod tests {
         assert!(r.signature_ok);
         assert_eq!(
             r.problems,
-            ["module 0 (dom0 kernel): SHA-256 of 1 MiB piece 0 does not match the table"]
+            ["module 0 (dom0 kernel): BLAKE3 of 1 MiB piece 0 does not match the table"]
         );
     }
 

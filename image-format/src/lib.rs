@@ -21,9 +21,11 @@
 //! 104-byte signature block (`signature` module) follows the table at
 //! `table_offset + table_size`, and modules start after it. Unsigned images
 //! (flags 0, written before signing existed) lay out exactly as before.
-//! Bit 1 `CHUNK_DIGESTS`: after the strings, each module's SHA-256 per 1 MiB
-//! piece (module entry offset 4 says where its list starts), so the pieces
-//! can be checked on every CPU at once; the whole-module SHA-256 stays.
+//! Bit 1 `PIECE_BLAKE3`: after the strings, each module's BLAKE3-256 per
+//! 1 MiB piece (each piece hashed as its own message; module entry offset 4
+//! says where its list starts), so the pieces can be checked on every CPU at
+//! once with a hash that is cheap in SIMD; the whole-module SHA-256 stays
+//! (what `sha256sum` users compare, and what tables without pieces use).
 #![cfg_attr(not(test), no_std)]
 
 #[cfg(feature = "alloc")]
@@ -42,14 +44,14 @@ pub use writer::*;
 /// Alignment of the table and of every module inside the image.
 pub const MODULE_ALIGN: u64 = 4096;
 
-/// Size of the pieces a table with `CHUNK_DIGESTS` lists digests for (the
+/// Size of the pieces a table with `PIECE_BLAKE3` lists BLAKE3s for (the
 /// last piece of a module may be shorter). 1 MiB: fine enough to share a
 /// kernel's tens of MiB among a few CPUs, coarse enough to keep the list small.
-pub const CHUNK_SIZE: u64 = 1 << 20;
+pub const PIECE_SIZE: u64 = 1 << 20;
 
 /// How many pieces a module of `size` bytes has.
-pub const fn chunk_count(size: u64) -> u64 {
-    size.div_ceil(CHUNK_SIZE)
+pub const fn piece_count(size: u64) -> u64 {
+    size.div_ceil(PIECE_SIZE)
 }
 
 /// Round `v` up to a multiple of `align` (a power of two).

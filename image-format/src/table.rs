@@ -49,12 +49,12 @@ impl ModuleKind {
 pub mod table_flags {
     /// A signature block follows the table (see [`crate::SignatureBlock`]).
     pub const SIGNED: u64 = 1 << 0;
-    /// Every module also lists the SHA-256 of each [`crate::CHUNK_SIZE`]
+    /// Every module also lists the BLAKE3-256 of each [`crate::PIECE_SIZE`]
     /// piece, so that pieces can be checked on several CPUs at once: the
     /// u32 at module entry offset 4 is the table-relative offset of
-    /// `chunk_count(size)` digests.
-    pub const CHUNK_DIGESTS: u64 = 1 << 1;
-    pub const ALL: u64 = SIGNED | CHUNK_DIGESTS;
+    /// `piece_count(size)` digests.
+    pub const PIECE_BLAKE3: u64 = 1 << 1;
+    pub const ALL: u64 = SIGNED | PIECE_BLAKE3;
     /// Offset of the flags in the table header.
     pub const OFFSET: usize = 40;
 }
@@ -112,7 +112,7 @@ pub enum FormatError {
     /// The table says it is signed, but no `HALYSIG1` block follows it.
     BadSignatureMagic,
     /// A module's piece digests lie outside the table.
-    BadChunkList {
+    BadPieceList {
         module: usize,
     },
 }
@@ -148,7 +148,7 @@ impl core::fmt::Display for FormatError {
             }
             Self::SignatureTruncated => write!(f, "signature block truncated"),
             Self::BadSignatureMagic => write!(f, "signature block magic missing"),
-            Self::BadChunkList { module } => {
+            Self::BadPieceList { module } => {
                 write!(f, "module {module}: piece digests outside the table")
             }
         }
@@ -191,8 +191,8 @@ impl Header {
         self.flags & table_flags::SIGNED != 0
     }
 
-    pub fn has_chunk_digests(&self) -> bool {
-        self.flags & table_flags::CHUNK_DIGESTS != 0
+    pub fn has_piece_blake3(&self) -> bool {
+        self.flags & table_flags::PIECE_BLAKE3 != 0
     }
 
     /// Offset from the image start of the signature block, if signed.
@@ -241,15 +241,15 @@ pub struct ModuleEntry<'a> {
     pub size: u64,
     pub sha256: [u8; 32],
     pub cmdline: &'a str,
-    /// With [`table_flags::CHUNK_DIGESTS`]: the SHA-256 of each
-    /// [`crate::CHUNK_SIZE`] piece, concatenated.
-    pub chunk_digests: Option<&'a [u8]>,
+    /// With [`table_flags::PIECE_BLAKE3`]: the BLAKE3-256 of each
+    /// [`crate::PIECE_SIZE`] piece, concatenated.
+    pub piece_blake3_list: Option<&'a [u8]>,
 }
 
 impl ModuleEntry<'_> {
-    /// The expected SHA-256 of piece `i`, if the table lists pieces.
-    pub fn chunk_digest(&self, i: usize) -> Option<[u8; 32]> {
-        let raw = self.chunk_digests?.get(i * 32..i * 32 + 32)?;
+    /// The expected BLAKE3-256 of piece `i`, if the table lists pieces.
+    pub fn piece_blake3(&self, i: usize) -> Option<[u8; 32]> {
+        let raw = self.piece_blake3_list?.get(i * 32..i * 32 + 32)?;
         let mut d = [0u8; 32];
         d.copy_from_slice(raw);
         Some(d)
@@ -357,10 +357,10 @@ impl<'a> ModuleTable<'a> {
         let mut sha256 = [0u8; 32];
         sha256.copy_from_slice(&b[o + 24..o + 56]);
         let size = u64_at(b, o + 16);
-        let chunk_digests = if self.header.has_chunk_digests() {
-            let bad = FormatError::BadChunkList { module: i };
+        let piece_blake3_list = if self.header.has_piece_blake3() {
+            let bad = FormatError::BadPieceList { module: i };
             let start = u32_at(b, o + 4) as usize;
-            let len = usize::try_from(crate::chunk_count(size))
+            let len = usize::try_from(crate::piece_count(size))
                 .ok()
                 .and_then(|n| n.checked_mul(32))
                 .ok_or(bad)?;
@@ -376,7 +376,7 @@ impl<'a> ModuleTable<'a> {
             size,
             sha256,
             cmdline: self.string(i, o + 56)?,
-            chunk_digests,
+            piece_blake3_list,
         })
     }
 

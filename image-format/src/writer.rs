@@ -23,9 +23,9 @@ pub struct ModuleSpec {
     pub size: u64,
     pub sha256: [u8; 32],
     pub cmdline: String,
-    /// SHA-256 of each [`crate::CHUNK_SIZE`] piece: `chunk_count(size)`
-    /// of them. Written only with [`LayoutOptions::chunk_digests`].
-    pub chunk_sha256: Vec<[u8; 32]>,
+    /// SHA-256 of each [`crate::PIECE_SIZE`] piece: `piece_count(size)`
+    /// of them. Written only with [`LayoutOptions::piece_blake3`].
+    pub piece_blake3: Vec<[u8; 32]>,
     /// Alignment of the module's offset in the image: a power of two, at
     /// least [`MODULE_ALIGN`]; 0 means [`MODULE_ALIGN`]. (A kernel that
     /// is to run where it lies needs the alignment its boot protocol asks.)
@@ -53,9 +53,9 @@ pub struct Layout {
 pub struct LayoutOptions {
     /// Set the SIGNED flag and reserve the signature block after the table.
     pub signed: bool,
-    /// Set CHUNK_DIGESTS and write every module's piece digests after the
-    /// strings. Panics if a module's `chunk_sha256` has the wrong length.
-    pub chunk_digests: bool,
+    /// Set PIECE_BLAKE3 and write every module's piece BLAKE3s after the
+    /// strings. Panics if a module's `piece_blake3` has the wrong length.
+    pub piece_blake3: bool,
 }
 
 /// Lay out an unsigned table placed at `table_offset` (4 KiB aligned)
@@ -86,30 +86,30 @@ pub fn layout_with(
     };
     let domain_names: Vec<_> = domains.iter().map(|d| add_string(&d.name)).collect();
     let cmdlines: Vec<_> = modules.iter().map(|m| add_string(&m.cmdline)).collect();
-    let mut chunk_lists: Vec<u8> = Vec::new();
-    let chunk_offsets: Vec<u32> = modules
+    let mut piece_lists: Vec<u8> = Vec::new();
+    let piece_offsets: Vec<u32> = modules
         .iter()
         .map(|m| {
-            if !opts.chunk_digests {
+            if !opts.piece_blake3 {
                 return 0;
             }
             assert_eq!(
-                m.chunk_sha256.len() as u64,
-                crate::chunk_count(m.size),
+                m.piece_blake3.len() as u64,
+                crate::piece_count(m.size),
                 "a module's piece digests do not match its size"
             );
-            let off = (fixed + strings.len() + chunk_lists.len()) as u32;
-            m.chunk_sha256
+            let off = (fixed + strings.len() + piece_lists.len()) as u32;
+            m.piece_blake3
                 .iter()
-                .for_each(|d| chunk_lists.extend_from_slice(d));
+                .for_each(|d| piece_lists.extend_from_slice(d));
             off
         })
         .collect();
-    let table_size = fixed + strings.len() + chunk_lists.len();
+    let table_size = fixed + strings.len() + piece_lists.len();
     let table_end = table_offset + table_size as u64;
     let mut flags = 0;
-    if opts.chunk_digests {
-        flags |= table_flags::CHUNK_DIGESTS;
+    if opts.piece_blake3 {
+        flags |= table_flags::PIECE_BLAKE3;
     }
     let (reserved_end, signature_offset) = if opts.signed {
         flags |= table_flags::SIGNED;
@@ -164,15 +164,15 @@ pub fn layout_with(
         t.extend_from_slice(&name_len.to_le_bytes());
         t.extend_from_slice(&[0u8; 8]);
     }
-    for (((m, (cl_off, cl_len)), off), chunks) in modules
+    for (((m, (cl_off, cl_len)), off), pieces) in modules
         .iter()
         .zip(&cmdlines)
         .zip(&offsets)
-        .zip(&chunk_offsets)
+        .zip(&piece_offsets)
     {
         t.extend_from_slice(&(m.kind as u16).to_le_bytes());
         t.extend_from_slice(&m.domain.to_le_bytes());
-        t.extend_from_slice(&chunks.to_le_bytes());
+        t.extend_from_slice(&pieces.to_le_bytes());
         t.extend_from_slice(&off.to_le_bytes());
         t.extend_from_slice(&m.size.to_le_bytes());
         t.extend_from_slice(&m.sha256);
@@ -180,7 +180,7 @@ pub fn layout_with(
         t.extend_from_slice(&cl_len.to_le_bytes());
     }
     t.extend_from_slice(&strings);
-    t.extend_from_slice(&chunk_lists);
+    t.extend_from_slice(&piece_lists);
     debug_assert_eq!(t.len(), table_size);
     Layout {
         table_offset,
@@ -200,7 +200,7 @@ mod tests {
 
     const SIGNED_ONLY: LayoutOptions = LayoutOptions {
         signed: true,
-        chunk_digests: false,
+        piece_blake3: false,
     };
 
     fn sample() -> Layout {
@@ -218,7 +218,7 @@ mod tests {
                 size: 5000,
                 sha256: [7; 32],
                 cmdline: "console=hvc0".to_string(),
-                chunk_sha256: Vec::new(),
+                piece_blake3: Vec::new(),
                 align: 0,
             },
             ModuleSpec {
@@ -227,7 +227,7 @@ mod tests {
                 size: 10,
                 sha256: [9; 32],
                 cmdline: String::new(),
-                chunk_sha256: Vec::new(),
+                piece_blake3: Vec::new(),
                 align: 0,
             },
         ];
@@ -325,7 +325,7 @@ mod tests {
                 size: 4096 * 3 + 5,
                 sha256: [1; 32],
                 cmdline: "x".repeat(cmdline_len),
-                chunk_sha256: Vec::new(),
+                piece_blake3: Vec::new(),
                 align: 0,
             },
             ModuleSpec {
@@ -334,7 +334,7 @@ mod tests {
                 size: 4096,
                 sha256: [2; 32],
                 cmdline: String::new(),
-                chunk_sha256: Vec::new(),
+                piece_blake3: Vec::new(),
                 align: 0,
             },
         ];
@@ -414,43 +414,43 @@ mod tests {
     }
 
     /// Specs whose first module spans three pieces (the last one short).
-    fn chunked_specs() -> (Vec<DomainSpec>, Vec<ModuleSpec>) {
+    fn pieced_specs() -> (Vec<DomainSpec>, Vec<ModuleSpec>) {
         let (d, mut m) = specs(7);
-        m[0].size = 2 * CHUNK_SIZE + 5;
-        m[0].chunk_sha256 = vec![[0xa1; 32], [0xa2; 32], [0xa3; 32]];
-        m[1].chunk_sha256 = vec![[0xb1; 32]];
+        m[0].size = 2 * PIECE_SIZE + 5;
+        m[0].piece_blake3 = vec![[0xa1; 32], [0xa2; 32], [0xa3; 32]];
+        m[1].piece_blake3 = vec![[0xb1; 32]];
         (d, m)
     }
 
     #[test]
-    fn chunk_digests_round_trip() {
-        let (d, m) = chunked_specs();
+    fn piece_blake3_round_trip() {
+        let (d, m) = pieced_specs();
         let opts = LayoutOptions {
             signed: true,
-            chunk_digests: true,
+            piece_blake3: true,
         };
         let l = layout_with(0x1000, &d, &m, opts);
         let t = ModuleTable::parse(&l.table).unwrap();
-        assert!(t.header.has_chunk_digests() && t.header.is_signed());
+        assert!(t.header.has_piece_blake3() && t.header.is_signed());
         let mods: Vec<_> = t.modules().collect();
-        assert_eq!(mods[0].chunk_digest(0), Some([0xa1; 32]));
-        assert_eq!(mods[0].chunk_digest(2), Some([0xa3; 32]));
-        assert_eq!(mods[0].chunk_digest(3), None);
-        assert_eq!(mods[1].chunk_digest(0), Some([0xb1; 32]));
-        assert_eq!(mods[1].chunk_digest(1), None);
+        assert_eq!(mods[0].piece_blake3(0), Some([0xa1; 32]));
+        assert_eq!(mods[0].piece_blake3(2), Some([0xa3; 32]));
+        assert_eq!(mods[0].piece_blake3(3), None);
+        assert_eq!(mods[1].piece_blake3(0), Some([0xb1; 32]));
+        assert_eq!(mods[1].piece_blake3(1), None);
         // Without the option, the same specs give the plain layout.
         let plain = layout_with(0x1000, &d, &m, SIGNED_ONLY);
         let p = ModuleTable::parse(&plain.table).unwrap();
-        assert!(p.modules().all(|m| m.chunk_digests.is_none()));
+        assert!(p.modules().all(|m| m.piece_blake3_list.is_none()));
         assert_eq!(plain.table.len() + 4 * 32, l.table.len());
     }
 
     #[test]
-    fn chunk_list_outside_the_table_is_rejected() {
-        let (d, m) = chunked_specs();
+    fn piece_list_outside_the_table_is_rejected() {
+        let (d, m) = pieced_specs();
         let opts = LayoutOptions {
             signed: false,
-            chunk_digests: true,
+            piece_blake3: true,
         };
         let mut b = layout_with(0x1000, &d, &m, opts).table;
         // Module 1's list offset (entry offset 4) moved past the table end.
@@ -459,7 +459,7 @@ mod tests {
         b[entry + 4..entry + 8].copy_from_slice(&past.to_le_bytes());
         assert_eq!(
             ModuleTable::parse(&b).unwrap_err(),
-            FormatError::BadChunkList { module: 1 }
+            FormatError::BadPieceList { module: 1 }
         );
     }
 
@@ -479,11 +479,11 @@ mod tests {
     #[test]
     #[should_panic(expected = "piece digests")]
     fn writer_refuses_a_wrong_digest_count() {
-        let (d, mut m) = chunked_specs();
-        m[0].chunk_sha256.pop();
+        let (d, mut m) = pieced_specs();
+        m[0].piece_blake3.pop();
         let opts = LayoutOptions {
             signed: false,
-            chunk_digests: true,
+            piece_blake3: true,
         };
         layout_with(0x1000, &d, &m, opts);
     }
@@ -591,10 +591,10 @@ mod tests {
     /// Any byte string either parses or errors; never panics.
     #[test]
     fn never_panics_on_mutations() {
-        let (d, m) = chunked_specs();
+        let (d, m) = pieced_specs();
         let opts = LayoutOptions {
             signed: true,
-            chunk_digests: true,
+            piece_blake3: true,
         };
         for good in [sample().table, layout_with(0x1000, &d, &m, opts).table] {
             mutate_and_parse(good);
@@ -622,7 +622,7 @@ mod tests {
                 let _ = t.domains().count() + t.modules().count();
                 let pieces: usize = t
                     .modules()
-                    .map(|m| (0..4).filter_map(|i| m.chunk_digest(i)).count())
+                    .map(|m| (0..4).filter_map(|i| m.piece_blake3(i)).count())
                     .sum();
                 assert!(pieces <= 4 * t.modules().count());
             }

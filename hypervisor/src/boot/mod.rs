@@ -1,5 +1,6 @@
 //! Boot: what the firmware and the image give us (RAM, reservations,
 //! modules) and the domain builder that turns modules into domains.
+pub mod blake3;
 pub mod direct_map;
 pub mod dom0_fdt;
 pub mod domain_builder;

@@ -1,11 +1,14 @@
 //! The boot image's module table: found at the hypervisor's end, checked
-//! (structure, then every module's SHA-256) before any domain is built.
+//! (structure, then every module's BLAKE3 pieces, or its SHA-256 if the
+//! table lists no pieces) before any domain is built.
 
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use image_format::{FormatError, ModuleEntry, ModuleTable, CHUNK_SIZE};
+use image_format::{FormatError, ModuleEntry, ModuleTable, PIECE_SIZE};
 use sha2::{Digest, Sha256};
+
+use super::blake3::{self, Hash4};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ModuleError {
@@ -47,18 +50,16 @@ pub fn module_bytes<'a>(image: &'a [u8], m: &ModuleEntry<'_>) -> Option<&'a [u8]
     image.get(start..end)
 }
 
-/// One unit of hashing: a whole module (tables without piece digests) or
-/// one [`image_format::CHUNK_SIZE`] piece of it.
+/// One unit of hashing: one [`image_format::PIECE_SIZE`] piece of a module
+/// (its BLAKE3), or a whole module (its SHA-256, for tables without pieces).
 #[derive(Clone, Copy, Debug)]
 struct Job {
     module: usize,
     start: usize,
     end: usize,
     digest: [u8; 32],
+    whole: bool,
 }
-
-/// SHA-256 of four byte strings at once, digests in the same order.
-pub type Hash4<'a> = dyn Fn(&[&[u8]; 4]) -> [[u8; 32]; 4] + 'a;
 
 /// Every module's hash check, cut into jobs that any number of CPUs can
 /// take at the same time (each calls [`HashCheck::work`]). Results are read
@@ -84,23 +85,25 @@ impl<'a> HashCheck<'a> {
                 .filter(|r| r.end <= image.len());
             bad.push(AtomicBool::new(range.is_none()));
             let Some(range) = range else { continue };
-            if m.chunk_digests.is_none() {
+            if m.piece_blake3_list.is_none() {
                 jobs.push(Job {
                     module,
                     start: range.start,
                     end: range.end,
                     digest: m.sha256,
+                    whole: true,
                 });
                 continue;
             }
-            let piece = CHUNK_SIZE as usize;
+            let piece = PIECE_SIZE as usize;
             for (i, start) in range.clone().step_by(piece).enumerate() {
-                match m.chunk_digest(i) {
+                match m.piece_blake3(i) {
                     Some(digest) => jobs.push(Job {
                         module,
                         start,
                         end: (start + piece).min(range.end),
                         digest,
+                        whole: false,
                     }),
                     None => bad[module].store(true, Ordering::Relaxed),
                 }
@@ -120,41 +123,22 @@ impl<'a> HashCheck<'a> {
     }
 
     /// Take and check jobs until none is left. Any number of CPUs may call
-    /// this at once; `sha256` may differ between them.
-    pub fn work(&self, sha256: &dyn Fn(&[u8]) -> [u8; 32]) {
+    /// this at once; `hash4` (what compresses a piece's BLAKE3 tree nodes)
+    /// may differ between them.
+    pub fn work(&self, hash4: Hash4) {
         loop {
             let i = self.next.fetch_add(1, Ordering::Relaxed);
             let Some(job) = self.jobs.get(i) else { return };
-            if sha256(&self.image[job.start..job.end]) != job.digest {
+            let bytes = &self.image[job.start..job.end];
+            let digest: [u8; 32] = match job.whole {
+                true => Sha256::digest(bytes).into(),
+                false => blake3::hash(bytes, hash4),
+            };
+            if digest != job.digest {
                 self.bad[job.module].store(true, Ordering::Relaxed);
             }
             // Release: whoever sees the count also sees the `bad` flag.
             self.done.fetch_add(1, Ordering::Release);
-        }
-    }
-
-    /// [`Self::work`], but taking up to four jobs at a time for `hash4`. A
-    /// batch short of four jobs repeats its first one in the unused inputs.
-    pub fn work_batched(&self, hash4: &Hash4<'_>) {
-        loop {
-            let first = self.next.fetch_add(4, Ordering::Relaxed);
-            let Some(jobs) = self.jobs.get(first..self.jobs.len().min(first + 4)) else {
-                return;
-            };
-            if jobs.is_empty() {
-                return;
-            }
-            let lanes = core::array::from_fn(|i| {
-                let job = jobs.get(i).unwrap_or(&jobs[0]);
-                &self.image[job.start..job.end]
-            });
-            for (job, digest) in jobs.iter().zip(hash4(&lanes)) {
-                if digest != job.digest {
-                    self.bad[job.module].store(true, Ordering::Relaxed);
-                }
-            }
-            // Release: whoever sees the count also sees the `bad` flags.
-            self.done.fetch_add(jobs.len(), Ordering::Release);
         }
     }
 
@@ -189,7 +173,7 @@ impl<'a> HashCheck<'a> {
 /// index.
 pub fn verify_hashes(image: &[u8], table: &ModuleTable<'_>) -> Result<(), ModuleError> {
     let check = HashCheck::new(image, table);
-    check.work(&|b| Sha256::digest(b).into());
+    check.work(blake3::portable4);
     let first_bad = check.bad.iter().position(|b| b.load(Ordering::Relaxed));
     match first_bad {
         Some(index) => Err(ModuleError::HashMismatch { index }),
@@ -219,7 +203,7 @@ mod tests {
                 size: payload.len() as u64,
                 sha256: Sha256::digest(&payload).into(),
                 cmdline: String::new(),
-                chunk_sha256: Vec::new(),
+                piece_blake3: Vec::new(),
                 align: 0,
             }],
         );
@@ -246,9 +230,9 @@ mod tests {
 
     /// A domain with a `kernel_len`-byte kernel and a small ramdisk, with
     /// piece digests, and the image bytes.
-    fn chunked_image(kernel_len: usize) -> Vec<u8> {
+    fn pieced_image(kernel_len: usize) -> Vec<u8> {
         use image_format::{layout_with, LayoutOptions};
-        let piece = CHUNK_SIZE as usize;
+        let piece = PIECE_SIZE as usize;
         let kernel: Vec<u8> = (0..kernel_len).map(|i| (i * 31 % 251) as u8).collect();
         let ramdisk = vec![0x5a; 1000];
         let spec = |kind, b: &[u8]| ModuleSpec {
@@ -257,7 +241,10 @@ mod tests {
             size: b.len() as u64,
             sha256: Sha256::digest(b).into(),
             cmdline: String::new(),
-            chunk_sha256: b.chunks(piece).map(|c| Sha256::digest(c).into()).collect(),
+            piece_blake3: b
+                .chunks(piece)
+                .map(|c| *::blake3::hash(c).as_bytes())
+                .collect(),
             align: 0,
         };
         let domain = DomainSpec {
@@ -269,7 +256,7 @@ mod tests {
         };
         let opts = LayoutOptions {
             signed: false,
-            chunk_digests: true,
+            piece_blake3: true,
         };
         let mods = [
             spec(ModuleKind::Kernel, &kernel),
@@ -284,25 +271,15 @@ mod tests {
         img
     }
 
-    /// A batch hasher for the host: four digests, checking that it is
-    /// always given four inputs.
-    fn host_hash4(lanes: &[&[u8]; 4]) -> [[u8; 32]; 4] {
-        lanes.map(|b| Sha256::digest(b).into())
-    }
-
-    /// Check `img` with `cpus` threads sharing the jobs, each taking them
-    /// one at a time or in batches as `batched(thread)` says.
-    fn check_on(img: &[u8], cpus: usize, batched: fn(usize) -> bool) -> Result<usize, ModuleError> {
+    /// Check `img` with `cpus` threads sharing the jobs.
+    fn check_on(img: &[u8], cpus: usize) -> Result<usize, ModuleError> {
         let t = parse_table(img, 0x1000).unwrap();
         let check = HashCheck::new(img, &t);
         assert_eq!(check.domain_result(&t, 3), Err(ModuleError::NotChecked));
         std::thread::scope(|s| {
-            for cpu in 0..cpus {
+            for _ in 0..cpus {
                 let check = &check;
-                s.spawn(move || match batched(cpu) {
-                    true => check.work_batched(&host_hash4),
-                    false => check.work(&|b| Sha256::digest(b).into()),
-                });
+                s.spawn(move || check.work(blake3::portable4));
             }
         });
         assert!(check.finished());
@@ -311,51 +288,23 @@ mod tests {
 
     #[test]
     fn pieces_are_checked_on_many_cpus() {
-        let img = chunked_image(CHUNK_SIZE as usize * 7 / 2);
+        let img = pieced_image(PIECE_SIZE as usize * 7 / 2);
         let t = parse_table(&img, 0x1000).unwrap();
         assert_eq!(HashCheck::new(&img, &t).jobs(), 4 + 1);
         for cpus in [1, 2, 4, 7] {
-            assert_eq!(check_on(&img, cpus, |_| false), Ok(2), "{cpus} CPUs");
-        }
-        let kernel_at = t.modules().next().unwrap().offset as usize;
-        let ramdisk_at = t.modules().nth(1).unwrap().offset as usize;
-        // A flipped bit in any piece, the short last one included, or in
-        // the ramdisk names the module that holds it.
-        for (at, index) in [
-            (kernel_at, 0),
-            (kernel_at + CHUNK_SIZE as usize + 77, 0),
-            (kernel_at + 3 * CHUNK_SIZE as usize + 5, 0),
-            (ramdisk_at + 999, 1),
-        ] {
-            let mut bad = img.clone();
-            bad[at] ^= 0x04;
-            assert_eq!(
-                check_on(&bad, 2, |_| false),
-                Err(ModuleError::HashMismatch { index }),
-                "byte {at:#x}"
-            );
-            assert_eq!(
-                verify_hashes(&bad, &parse_table(&bad, 0x1000).unwrap()),
-                Err(ModuleError::HashMismatch { index })
-            );
+            assert_eq!(check_on(&img, cpus), Ok(2), "{cpus} CPUs");
         }
     }
 
     #[test]
-    fn pieces_are_checked_in_batches() {
-        let piece = CHUNK_SIZE as usize;
-        // 5, 7 and 8 jobs: one to three short of a multiple of four, and
-        // kernels whose last piece is short, whole, or a single byte.
-        for kernel_len in [piece * 7 / 2, piece * 6, piece * 6 + 1] {
-            let img = chunked_image(kernel_len);
+    fn a_flipped_bit_in_any_piece_names_its_module() {
+        let piece = PIECE_SIZE as usize;
+        // Kernels whose last piece is short, whole, or a single byte.
+        for kernel_len in [piece * 7 / 2, piece * 3, piece * 2 + 1] {
+            let img = pieced_image(kernel_len);
             let t = parse_table(&img, 0x1000).unwrap();
             let pieces = kernel_len.div_ceil(piece);
             assert_eq!(HashCheck::new(&img, &t).jobs(), pieces + 1);
-            for cpus in 1..=7 {
-                assert_eq!(check_on(&img, cpus, |_| true), Ok(2), "{cpus} CPUs");
-            }
-            // Batched and one-at-a-time takers share the jobs.
-            assert_eq!(check_on(&img, 3, |cpu| cpu % 2 == 0), Ok(2));
             let kernel_at = t.modules().next().unwrap().offset as usize;
             let ramdisk_at = t.modules().nth(1).unwrap().offset as usize;
             let mut places: Vec<(usize, usize)> = (0..pieces)
@@ -369,35 +318,17 @@ mod tests {
             for (at, index) in places {
                 let mut bad = img.clone();
                 bad[at] ^= 0x10;
-                for cpus in [1, 2, 5] {
-                    assert_eq!(
-                        check_on(&bad, cpus, |_| true),
-                        Err(ModuleError::HashMismatch { index }),
-                        "byte {at:#x}, {cpus} CPUs"
-                    );
-                }
+                assert_eq!(
+                    check_on(&bad, 2),
+                    Err(ModuleError::HashMismatch { index }),
+                    "byte {at:#x}"
+                );
+                assert_eq!(
+                    verify_hashes(&bad, &parse_table(&bad, 0x1000).unwrap()),
+                    Err(ModuleError::HashMismatch { index })
+                );
             }
         }
-    }
-
-    #[test]
-    fn a_short_batch_repeats_its_first_job() {
-        let img = chunked_image(CHUNK_SIZE as usize * 2);
-        let t = parse_table(&img, 0x1000).unwrap();
-        let check = HashCheck::new(&img, &t);
-        assert_eq!(check.jobs(), 3);
-        let seen = std::sync::Mutex::new(Vec::new());
-        check.work_batched(&|lanes| {
-            seen.lock()
-                .unwrap()
-                .push(lanes.map(|l| (l.as_ptr(), l.len())));
-            host_hash4(lanes)
-        });
-        let seen = seen.into_inner().unwrap();
-        assert_eq!(seen.len(), 1);
-        assert_eq!(seen[0][3], seen[0][0]);
-        assert!(check.finished());
-        assert_eq!(check.domain_result(&t, 3), Ok(2));
     }
 
     #[test]

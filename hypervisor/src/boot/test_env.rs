@@ -104,7 +104,7 @@ pub fn image_with(
             size: b.len() as u64,
             sha256: Sha256::digest(b).into(),
             cmdline: "console=ttyAMA0".into(),
-            chunk_sha256: Vec::new(),
+            piece_blake3: Vec::new(),
             align: 0,
         })
         .collect();

@@ -219,7 +219,7 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
     unsafe { crate::mm::heap::init(heap as usize, HEAP_SIZE as usize) };
 
     // FP/SIMD untrapped at EL2 while no guest exists: the module hashes
-    // may use the SHA-256 instructions until `sha256::close`.
+    // may use SIMD until `simd::close`.
     CPTR_EL2.set(vcpu::CPTR);
     init_gic::<B>();
     // Guests get RAM (direct-mapped, or at GUEST_RAM_BASE at most as large
@@ -281,7 +281,7 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
             d.id
         );
     }
-    super::sha256::close();
+    super::simd::close();
     vcpu::run(
         first,
         0,

@@ -1,12 +1,12 @@
-//! Building the image's domains at boot: modules verified (with the boot-time
-//! SHA-256), ordinary domains first, then the hardware domain from all the
+//! Building the image's domains at boot: modules verified (their pieces'
+//! BLAKE3, 4-lane NEON while SIMD is allowed), ordinary domains first, then the hardware domain from all the
 //! RAM that is left, which also gets the virtual GIC.
 
 use alloc::vec::Vec;
 
+use super::blake3x4;
 use super::boot::now_us;
 use super::memory::Env;
-use super::sha256x4;
 use super::vcpu;
 use crate::board::{Leaves, PhysRange};
 use crate::boot::{direct_map, domain_builder, hardware_domain, modules, trust};
@@ -83,11 +83,8 @@ pub fn build_domains(
     // every CPU at once: the boot's biggest cost is hashing tens of MiB.
     let t0 = now_us();
     let check = modules::HashCheck::new(image, &table);
-    let hasher = sha256x4::pick(image);
-    let cpus = super::smp::on_all_cpus(frames, &|| match hasher {
-        sha256x4::Hasher::Neon4 => check.work_batched(&sha256x4::digest4),
-        _ => check.work(&super::sha256::digest),
-    });
+    let hasher = blake3x4::pick();
+    let cpus = super::smp::on_all_cpus(frames, &|| check.work(blake3x4::hash4));
     info!(
         "module hashes: {} piece(s) checked on {cpus} CPU(s) in {} ms ({})",
         check.jobs(),
@@ -105,7 +102,7 @@ pub fn build_domains(
             Ok(n) => n,
             Err(e) => {
                 info!(
-                    "d{} ({}): {e:?}: a module fails its SHA-256 check; domain refused",
+                    "d{} ({}): {e:?}: a module fails its hash check; domain refused",
                     d.id, d.name
                 );
                 if d.is_hardware() {

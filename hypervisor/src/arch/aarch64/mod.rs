@@ -1,4 +1,5 @@
 //! AArch64 at EL2 (non-VHE): the only code that touches system registers.
+pub mod blake3x4;
 pub mod boot;
 pub mod cache;
 pub mod domains;
@@ -11,8 +12,7 @@ pub mod head;
 pub mod inject;
 pub mod memory;
 pub mod mmu;
-pub mod sha256;
-pub mod sha256x4;
+pub mod simd;
 pub mod smp;
 pub mod stage2;
 pub mod traps;

@@ -205,7 +205,7 @@ struct HelperStart<'a> {
 }
 
 extern "C" fn helper_cpu_main(boot: &CpuBoot<HelperStart<'_>>) -> ! {
-    // SIMD untrapped: the boot-time SHA-256 uses it (no guest state yet).
+    // SIMD untrapped: the boot-time module hashes use it (no guest state yet).
     CPTR_EL2.set(vcpu::CPTR);
     aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
     (boot.then.task)();
