@@ -192,6 +192,19 @@ pub fn hash(data: &[u8], hash4: Hash4) -> [u8; 32] {
     )
 }
 
+/// A known answer for checking other [`Hash4`]s cheaply: the BLAKE3 of
+/// [`known_sample`], whose tree has every shape the batches take (full
+/// and partial parent batches, a short last chunk).
+pub const KNOWN_DIGEST: [u8; 32] = [
+    0x2a, 0x0a, 0xb3, 0x9f, 0x89, 0xa3, 0xc4, 0x1a, 0xc2, 0x8b, 0x15, 0x3b, 0xc4, 0x35, 0x4d, 0x28,
+    0x68, 0xac, 0x08, 0x1a, 0x42, 0x92, 0x24, 0xa7, 0x48, 0xf4, 0x3c, 0x15, 0x4b, 0x3d, 0x35, 0xfb,
+];
+
+/// 21000 bytes: `(i * 7 + 3) as u8` at position i.
+pub fn known_sample() -> alloc::vec::Vec<u8> {
+    (0..21_000u32).map(|i| (i * 7 + 3) as u8).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,6 +246,13 @@ mod tests {
             let want = *::blake3::hash(&data[..n]).as_bytes();
             assert_eq!(hash(&data[..n], portable4), want, "{n} bytes");
         }
+    }
+
+    #[test]
+    fn the_known_answer_is_blake3() {
+        let want = *::blake3::hash(&known_sample()).as_bytes();
+        assert_eq!(hash(&known_sample(), portable4), want);
+        assert_eq!(KNOWN_DIGEST, want, "{want:#04x?}");
     }
 
     #[test]
