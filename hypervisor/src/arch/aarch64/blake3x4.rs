@@ -42,35 +42,49 @@ core::arch::global_asm!(
     .endif
     .endm
 
-    // The G function on state words \a-\d with message words \x, \y.
-    .macro  x4_g a, b, c, d, x, y
-    add     \a\().4s, \a\().4s, \b\().4s
-    x4_addm \a, \x
-    eor     v31.16b, \d\().16b, \a\().16b
-    x4_rotr \d, v31, 16
-    add     \c\().4s, \c\().4s, \d\().4s
-    eor     v31.16b, \b\().16b, \c\().16b
-    x4_rotr \b, v31, 12
-    add     \a\().4s, \a\().4s, \b\().4s
-    x4_addm \a, \y
-    eor     v31.16b, \d\().16b, \a\().16b
-    x4_rotr \d, v31, 8
-    add     \c\().4s, \c\().4s, \d\().4s
-    eor     v31.16b, \b\().16b, \c\().16b
-    x4_rotr \b, v31, 7
+    // Half of the G function on four columns (or diagonals) at once:
+    // a += b + m; d = ROTR(d ^ a, \r1); c += d; b = ROTR(b ^ c, \r2).
+    // Step by step across the four, so that the host can overlap them:
+    // under TCG each vector op goes through memory, and one G alone is a
+    // chain of dependent stores and loads.
+    .macro  x4_half a0, b0, c0, d0, a1, b1, c1, d1, a2, b2, c2, d2, a3, b3, c3, d3, m0, m1, m2, m3, r1, r2
+    add     \a0\().4s, \a0\().4s, \b0\().4s
+    add     \a1\().4s, \a1\().4s, \b1\().4s
+    add     \a2\().4s, \a2\().4s, \b2\().4s
+    add     \a3\().4s, \a3\().4s, \b3\().4s
+    x4_addm \a0, \m0
+    x4_addm \a1, \m1
+    x4_addm \a2, \m2
+    x4_addm \a3, \m3
+    eor     v31.16b, \d0\().16b, \a0\().16b
+    x4_rotr \d0, v31, \r1
+    eor     v31.16b, \d1\().16b, \a1\().16b
+    x4_rotr \d1, v31, \r1
+    eor     v31.16b, \d2\().16b, \a2\().16b
+    x4_rotr \d2, v31, \r1
+    eor     v31.16b, \d3\().16b, \a3\().16b
+    x4_rotr \d3, v31, \r1
+    add     \c0\().4s, \c0\().4s, \d0\().4s
+    add     \c1\().4s, \c1\().4s, \d1\().4s
+    add     \c2\().4s, \c2\().4s, \d2\().4s
+    add     \c3\().4s, \c3\().4s, \d3\().4s
+    eor     v31.16b, \b0\().16b, \c0\().16b
+    x4_rotr \b0, v31, \r2
+    eor     v31.16b, \b1\().16b, \c1\().16b
+    x4_rotr \b1, v31, \r2
+    eor     v31.16b, \b2\().16b, \c2\().16b
+    x4_rotr \b2, v31, \r2
+    eor     v31.16b, \b3\().16b, \c3\().16b
+    x4_rotr \b3, v31, \r2
     .endm
 
-    // A round: columns, then diagonals, with the message words in the
-    // order this round uses them.
+    // A round: the G function on the columns, then on the diagonals, with
+    // the message words in the order this round uses them.
     .macro  x4_round m0, m1, m2, m3, m4, m5, m6, m7, m8, m9, m10, m11, m12, m13, m14, m15
-    x4_g    v0, v4, v8, v12, \m0, \m1
-    x4_g    v1, v5, v9, v13, \m2, \m3
-    x4_g    v2, v6, v10, v14, \m4, \m5
-    x4_g    v3, v7, v11, v15, \m6, \m7
-    x4_g    v0, v5, v10, v15, \m8, \m9
-    x4_g    v1, v6, v11, v12, \m10, \m11
-    x4_g    v2, v7, v8, v13, \m12, \m13
-    x4_g    v3, v4, v9, v14, \m14, \m15
+    x4_half v0, v4, v8, v12, v1, v5, v9, v13, v2, v6, v10, v14, v3, v7, v11, v15, \m0, \m2, \m4, \m6, 16, 12
+    x4_half v0, v4, v8, v12, v1, v5, v9, v13, v2, v6, v10, v14, v3, v7, v11, v15, \m1, \m3, \m5, \m7, 8, 7
+    x4_half v0, v5, v10, v15, v1, v6, v11, v12, v2, v7, v8, v13, v3, v4, v9, v14, \m8, \m10, \m12, \m14, 16, 12
+    x4_half v0, v5, v10, v15, v1, v6, v11, v12, v2, v7, v8, v13, v3, v4, v9, v14, \m9, \m11, \m13, \m15, 8, 7
     .endm
 
     // Rows \a-\d (four words of one lane each) transposed in place: \a
