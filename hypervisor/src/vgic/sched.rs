@@ -82,11 +82,12 @@ impl Vgic {
         if vcpu >= self.nr_vcpus() {
             return None;
         }
-        self.all_intids()
-            .filter(|&i| self.belongs(vcpu, i))
-            .filter_map(|i| self.irq(vcpu, i).map(|irq| (i, irq)))
-            .filter(|(_, irq)| self.deliverable(irq))
-            .map(|(i, irq)| (i, irq.priority))
+        let all = self.vcpus[vcpu].private.iter().chain(self.spis.iter());
+        all.zip(0u32..)
+            // Nothing pending anywhere (model or list register): skip cheaply.
+            .filter(|(irq, _)| irq.latch || irq.line || irq.lr.is_some())
+            .filter(|&(irq, i)| self.deliverable(irq) && self.belongs(vcpu, i))
+            .map(|(irq, i)| (i, irq.priority))
             .min_by_key(|&(i, p)| (p, i))
     }
 
@@ -115,13 +116,16 @@ impl Vgic {
         let mut best = [(0u64, 0u32); MAX_LRS];
         let mut len = 0;
         let mut total = 0;
-        for intid in self.all_intids() {
-            if !self.belongs(vcpu, intid) {
+        // Private interrupts (INTIDs 0..32) then SPIs, straight from storage.
+        let all = self.vcpus[vcpu].private.iter().chain(self.spis.iter());
+        for (irq, intid) in all.zip(0u32..) {
+            // Most interrupts are idle: rule that out first, from the fields
+            // alone. This scan runs at every guest entry, and under
+            // emulation every instruction of it is paid for (the full checks
+            // on all 256 INTIDs of qemu-virt cost ~40 us per entry).
+            if !(irq.latch || irq.line || irq.active) || !self.belongs(vcpu, intid) {
                 continue;
             }
-            let Some(irq) = self.irq(vcpu, intid) else {
-                continue;
-            };
             let pend = irq.enabled && irq.model_pending() && self.group_enabled(irq.group1);
             if !pend && !irq.active {
                 continue;
@@ -179,8 +183,12 @@ impl Vgic {
         plan.used = len;
         plan.overflow = total > len;
         // Active interrupts left out can only be deactivated through EOIcount.
+        // (Neither active nor spilled: nothing to update, skipped cheaply.)
         for intid in self.all_intids() {
-            if !self.belongs(vcpu, intid) {
+            let idle = self
+                .irq(vcpu, intid)
+                .is_none_or(|i| !(i.active || i.spilled));
+            if idle || !self.belongs(vcpu, intid) {
                 continue;
             }
             if let Some(irq) = self.irq_mut(vcpu, intid) {
