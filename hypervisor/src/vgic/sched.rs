@@ -14,7 +14,7 @@
 //! and, if active interrupts had to be left out, LRENPIE (the guest EOId an
 //! interrupt no LR holds; see `eoi_count`).
 
-use super::irq::{InLr, NR_PRIVATE};
+use super::irq::{InLr, Irq, NR_PRIVATE};
 use super::lr::{ListRegister, LrState};
 use super::{Effect, Phys, Vgic, MAX_LRS};
 
@@ -61,14 +61,19 @@ impl LrPlan {
     }
 }
 
+/// Whether SPI `irq` belongs to `vcpu`'s scheduling right now: the list
+/// registers holding it are `vcpu`'s, or none do and it is `vcpu`'s.
+fn spi_belongs(irq: &Irq, vcpu: usize) -> bool {
+    match irq.in_lr() {
+        Some(holder) => holder == vcpu,
+        None => irq.home() == Some(vcpu),
+    }
+}
+
 impl Vgic {
     /// Whether interrupt `intid` belongs to `vcpu`'s scheduling right now.
     fn belongs(&self, vcpu: usize, intid: u32) -> bool {
-        intid < NR_PRIVATE
-            || self.irq(vcpu, intid).is_some_and(|i| match i.in_lr() {
-                Some(holder) => holder == vcpu,
-                None => i.home() == Some(vcpu),
-            })
+        intid < NR_PRIVATE || self.irq(vcpu, intid).is_some_and(|i| spi_belongs(i, vcpu))
     }
 
     fn all_intids(&self) -> core::ops::Range<u32> {
@@ -184,17 +189,14 @@ impl Vgic {
         plan.overflow = total > len;
         // Active interrupts left out can only be deactivated through EOIcount.
         // (Neither active nor spilled: nothing to update, skipped cheaply.)
-        for intid in self.all_intids() {
-            let idle = self
-                .irq(vcpu, intid)
-                .is_none_or(|i| !(i.active || i.spilled));
-            if idle || !self.belongs(vcpu, intid) {
+        let private = self.vcpus[vcpu].private.iter_mut().map(|i| (i, true));
+        let spis = self.spis.iter_mut().map(|i| (i, false));
+        for (irq, own) in private.chain(spis) {
+            if !(irq.active || irq.spilled) || !(own || spi_belongs(irq, vcpu)) {
                 continue;
             }
-            if let Some(irq) = self.irq_mut(vcpu, intid) {
-                irq.spilled = irq.active && irq.lr.is_none();
-                plan.lrenpie |= irq.spilled;
-            }
+            irq.spilled = irq.active && irq.lr.is_none();
+            plan.lrenpie |= irq.spilled;
         }
         if plan.overflow {
             let decoded = || plan.lrs[..len].iter().map(|v| ListRegister::decode(*v));
