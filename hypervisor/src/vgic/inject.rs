@@ -157,7 +157,9 @@ impl Vgic {
         let intid = ((value >> SGIR_INTID_SHIFT) & 0xf) as u32;
         let mut kick = VcpuSet::EMPTY;
         for t in self.sgi_targets(from, value).iter() {
-            let irq = &mut self.vcpus[t].private[intid as usize];
+            let Some(irq) = self.irq_mut(t, intid) else {
+                continue;
+            };
             if irq.group1 == group1 {
                 irq.set_pending();
                 kick.0 |= self.kick_for(t, intid).0;

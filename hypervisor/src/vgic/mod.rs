@@ -139,6 +139,9 @@ struct VcpuState {
     /// GICR_WAKER.ProcessorSleep.
     asleep: bool,
     private: [Irq; NR_PRIVATE as usize],
+    /// Private INTIDs (bit = INTID) that may be pending or active: marked by
+    /// every change ([`Vgic::irq_mut`]), unmarked by `flush` once seen idle.
+    busy: u32,
     /// vINTIDs `flush` put in list registers 0..len, not yet synced.
     loaded: [u32; MAX_LRS],
     nr_loaded: usize,
@@ -156,7 +159,12 @@ pub struct Vgic {
     grp0: bool,
     grp1: bool,
     effects: Vec<Effect>,
+    /// The same for SPIs (bit i = INTID 32 + i).
+    busy_spis: [u64; SPI_WORDS],
 }
+
+/// Words of the SPI busy set: 992 SPIs at most.
+pub(super) const SPI_WORDS: usize = 16;
 
 /// MPIDR_EL1 or GICD_IROUTER to Aff3.Aff2.Aff1.Aff0.
 const fn packed_affinity(v: u64) -> u32 {
@@ -192,6 +200,7 @@ impl Vgic {
                 affinity,
                 asleep: true,
                 private,
+                busy: 0,
                 loaded: [0; MAX_LRS],
                 nr_loaded: 0,
             })
@@ -208,6 +217,7 @@ impl Vgic {
             grp0: false,
             grp1: false,
             effects: Vec::new(),
+            busy_spis: [0; SPI_WORDS],
         })
     }
 
@@ -234,13 +244,18 @@ impl Vgic {
         }
     }
 
+    /// The only way to change an interrupt: it is marked busy, so that
+    /// `flush` looks at it (until it finds it idle).
     fn irq_mut(&mut self, vcpu: usize, intid: u32) -> Option<&mut Irq> {
         if intid < NR_PRIVATE {
-            self.vcpus
-                .get_mut(vcpu)
-                .map(|v| &mut v.private[intid as usize])
+            let v = self.vcpus.get_mut(vcpu)?;
+            v.busy |= 1 << intid;
+            Some(&mut v.private[intid as usize])
         } else {
-            self.spis.get_mut((intid - NR_PRIVATE) as usize)
+            let i = (intid - NR_PRIVATE) as usize;
+            let irq = self.spis.get_mut(i)?;
+            self.busy_spis[i / 64] |= 1 << (i % 64);
+            Some(irq)
         }
     }
 

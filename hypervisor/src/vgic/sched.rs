@@ -16,7 +16,7 @@
 
 use super::irq::{InLr, Irq, NR_PRIVATE};
 use super::lr::{ListRegister, LrState};
-use super::{Effect, Phys, Vgic, MAX_LRS};
+use super::{Effect, Phys, Vgic, MAX_LRS, SPI_WORDS};
 
 const HCR_UIE: u64 = 1 << 1;
 pub(super) const HCR_LRENPIE: u64 = 1 << 2;
@@ -59,6 +59,22 @@ impl LrPlan {
         }
         v
     }
+}
+
+/// The INTIDs in a busy set, ascending: private ones (bit = INTID), then
+/// SPIs (bit i of the words = INTID 32 + i).
+fn marked(private: u32, spis: &[u64; SPI_WORDS]) -> impl Iterator<Item = u32> + '_ {
+    let set_bits = |word: u64, base: u32| {
+        let mut rest = word;
+        core::iter::from_fn(move || {
+            let bit = (rest != 0).then(|| rest.trailing_zeros())?;
+            rest &= rest - 1;
+            Some(base + bit)
+        })
+    };
+    let spi_words = spis.iter().zip(0u32..);
+    set_bits(u64::from(private), 0)
+        .chain(spi_words.flat_map(move |(&w, n)| set_bits(w, NR_PRIVATE + 64 * n)))
 }
 
 /// Whether SPI `irq` belongs to `vcpu`'s scheduling right now: the list
@@ -121,14 +137,23 @@ impl Vgic {
         let mut best = [(0u64, 0u32); MAX_LRS];
         let mut len = 0;
         let mut total = 0;
-        // Private interrupts (INTIDs 0..32) then SPIs, straight from storage.
-        let all = self.vcpus[vcpu].private.iter().chain(self.spis.iter());
-        for (irq, intid) in all.zip(0u32..) {
-            // Most interrupts are idle: rule that out first, from the fields
-            // alone. This scan runs at every guest entry, and under
-            // emulation every instruction of it is paid for (the full checks
-            // on all 256 INTIDs of qemu-virt cost ~40 us per entry).
-            if !(irq.latch || irq.line || irq.active) || !self.belongs(vcpu, intid) {
+        // Only interrupts marked busy can be pending or active; those found
+        // idle are unmarked. This runs at every guest entry, and a scan of
+        // every INTID cost ~40 us of each exit under emulation.
+        let (private_marked, spis_marked) = (self.vcpus[vcpu].busy, self.busy_spis);
+        let (mut private_idle, mut spis_idle) = (0u32, [0u64; SPI_WORDS]);
+        for intid in marked(private_marked, &spis_marked) {
+            let Some(irq) = self.irq(vcpu, intid) else {
+                continue;
+            };
+            if !(irq.latch || irq.line || irq.active) {
+                match intid.checked_sub(NR_PRIVATE) {
+                    None => private_idle |= 1 << intid,
+                    Some(i) => spis_idle[i as usize / 64] |= 1 << (i % 64),
+                }
+                continue;
+            }
+            if !self.belongs(vcpu, intid) {
                 continue;
             }
             let pend = irq.enabled && irq.model_pending() && self.group_enabled(irq.group1);
@@ -149,6 +174,10 @@ impl Vgic {
                 at -= 1;
             }
             best[at] = (key, intid);
+        }
+        self.vcpus[vcpu].busy &= !private_idle;
+        for (word, idle) in self.busy_spis.iter_mut().zip(spis_idle) {
+            *word &= !idle;
         }
         for (slot, &(_, intid)) in best[..len].iter().enumerate() {
             let grp_on = self
@@ -188,15 +217,23 @@ impl Vgic {
         plan.used = len;
         plan.overflow = total > len;
         // Active interrupts left out can only be deactivated through EOIcount.
-        // (Neither active nor spilled: nothing to update, skipped cheaply.)
-        let private = self.vcpus[vcpu].private.iter_mut().map(|i| (i, true));
-        let spis = self.spis.iter_mut().map(|i| (i, false));
-        for (irq, own) in private.chain(spis) {
-            if !(irq.active || irq.spilled) || !(own || spi_belongs(irq, vcpu)) {
+        // Whatever is active, or was spilled, was marked busy at the start.
+        for intid in marked(private_marked, &spis_marked) {
+            let irq = match intid.checked_sub(NR_PRIVATE) {
+                None => &mut self.vcpus[vcpu].private[intid as usize],
+                Some(i) => match self.spis.get_mut(i as usize) {
+                    Some(irq) => irq,
+                    None => continue,
+                },
+            };
+            if !irq.active {
+                irq.spilled = false;
                 continue;
             }
-            irq.spilled = irq.active && irq.lr.is_none();
-            plan.lrenpie |= irq.spilled;
+            if intid < NR_PRIVATE || spi_belongs(irq, vcpu) {
+                irq.spilled = irq.lr.is_none();
+                plan.lrenpie |= irq.spilled;
+            }
         }
         if plan.overflow {
             let decoded = || plan.lrs[..len].iter().map(|v| ListRegister::decode(*v));

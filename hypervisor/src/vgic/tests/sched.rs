@@ -260,3 +260,20 @@ fn disabling_a_group_withdraws_loaded_interrupts() {
     assert_eq!(g.flush(1, 4).used, 0, "Group 1 is off");
     assert!(g.irq(0, 47).unwrap().pending(), "still pending for later");
 }
+
+/// `flush` looks only at interrupts changed since it last saw them idle:
+/// one that went idle, even while another vCPU's flush unmarked it, must
+/// be found again once raised.
+#[test]
+fn an_interrupt_seen_idle_is_found_again_when_raised() {
+    let mut g = ready(&MPIDRS);
+    g.raise_edge(0, 33).unwrap();
+    let mut lrs = g.flush(0, 4).lrs().to_vec();
+    guest_sets(&mut lrs, 33, LrState::Invalid);
+    g.sync(0, &lrs);
+    // Idle now: both vCPUs' flushes find nothing (and unmark it).
+    assert_eq!(g.flush(1, 4).used, 0);
+    assert_eq!(g.flush(0, 4).used, 0);
+    g.raise_edge(0, 33).unwrap();
+    assert_eq!(states(&g.flush(0, 4)), [(33, LrState::Pending, 0xa0)]);
+}
