@@ -142,6 +142,12 @@ impl<'a> HashCheck<'a> {
         }
     }
 
+    /// Stop handing out jobs (nothing will be trusted anyway): runners
+    /// return after the job they are on. The verdict stays "not checked".
+    pub fn cancel(&self) {
+        self.next.store(self.jobs.len(), Ordering::Relaxed);
+    }
+
     /// Every job has been checked (by whichever CPU took it).
     pub fn finished(&self) -> bool {
         self.done.load(Ordering::Acquire) == self.jobs.len()
@@ -294,6 +300,17 @@ mod tests {
         for cpus in [1, 2, 4, 7] {
             assert_eq!(check_on(&img, cpus), Ok(2), "{cpus} CPUs");
         }
+    }
+
+    #[test]
+    fn a_cancelled_check_never_passes() {
+        let img = pieced_image(PIECE_SIZE as usize * 3);
+        let t = parse_table(&img, 0x1000).unwrap();
+        let check = HashCheck::new(&img, &t);
+        check.cancel();
+        check.work(blake3::portable4);
+        assert!(!check.finished());
+        assert_eq!(check.domain_result(&t, 3), Err(ModuleError::NotChecked));
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Building the image's domains at boot: modules verified (their pieces'
-//! BLAKE3, 4-lane NEON while SIMD is allowed), ordinary domains first, then the hardware domain from all the
-//! RAM that is left, which also gets the virtual GIC.
+//! BLAKE3, 4-lane NEON while SIMD is allowed, on the other CPUs while this
+//! one checks the signature and builds the hardware domain), ordinary
+//! domains first, then the hardware domain from all the RAM that is left,
+//! which also gets the virtual GIC.
 
 use alloc::vec::Vec;
 
@@ -67,7 +69,30 @@ pub fn build_domains(
             return Vec::new();
         }
     };
-    // Nothing in the table counts until its signature does.
+    // Every module's hash (piece by piece when the table lists pieces) is
+    // the boot's biggest cost: the other CPUs start on it now, while this
+    // one checks the signature and builds the hardware domain, then joins.
+    // Nothing is trusted before both the signature and the hashes are.
+    let t0 = now_us();
+    let check = modules::HashCheck::new(image, &table);
+    let hasher = blake3x4::pick();
+    let hash_task = || check.work(blake3x4::hash4);
+    let mut hashing = Some(super::smp::start_helpers(frames, &hash_task));
+    let mut finish_hashing = |frames: &mut FrameAllocator| {
+        let Some(helpers) = hashing.take() else {
+            return;
+        };
+        let cpus = helpers.count() + 1;
+        hash_task();
+        helpers.finish(frames);
+        info!(
+            "module hashes: {} piece(s) checked on {cpus} CPU(s) in {} ms ({})",
+            check.jobs(),
+            (now_us() - t0) / 1000,
+            hasher.name()
+        );
+    };
+
     let from_table = image.get(table_offset as usize..).unwrap_or(&[]);
     match trust::verify_table(&table, from_table, trust::TRUSTED_KEY_HEX) {
         Ok(key) => info!(
@@ -76,21 +101,28 @@ pub fn build_domains(
         ),
         Err(e) => {
             info!("module table not trusted ({e:?}): refusing every domain");
+            check.cancel();
+            finish_hashing(frames);
             return Vec::new();
         }
     }
-    // Every module's hash (piece by piece when the table lists pieces), on
-    // every CPU at once: the boot's biggest cost is hashing tens of MiB.
-    let t0 = now_us();
-    let check = modules::HashCheck::new(image, &table);
-    let hasher = blake3x4::pick();
-    let cpus = super::smp::on_all_cpus(frames, &|| check.work(blake3x4::hash4));
-    info!(
-        "module hashes: {} piece(s) checked on {cpus} CPU(s) in {} ms ({})",
-        check.jobs(),
-        (now_us() - t0) / 1000,
-        hasher.name()
-    );
+    // A domain's modules' verdict (once hashing is finished): how many
+    // verified, or None if one failed (said here; the hardware domain's
+    // failure stops the machine).
+    let verdict = |d: &image_format::DomainEntry<'_>| match check.domain_result(&table, d.id) {
+        Ok(n) => Some(n),
+        Err(e) => {
+            info!(
+                "d{} ({}): {e:?}: a module fails its hash check; domain refused",
+                d.id, d.name
+            );
+            if d.is_hardware() {
+                info!("the hardware domain cannot be built: halting");
+                vcpu::halt();
+            }
+            None
+        }
+    };
     let mut out = Vec::new();
     let is_hw = |d: &image_format::DomainEntry<'_>| d.is_hardware() && d.is_direct_mapped();
     let order = table
@@ -98,22 +130,10 @@ pub fn build_domains(
         .filter(|d| !is_hw(d))
         .chain(table.domains().filter(is_hw));
     for d in order {
-        let verified = match check.domain_result(&table, d.id) {
-            Ok(n) => n,
-            Err(e) => {
-                info!(
-                    "d{} ({}): {e:?}: a module fails its hash check; domain refused",
-                    d.id, d.name
-                );
-                if d.is_hardware() {
-                    info!("the hardware domain cannot be built: halting");
-                    vcpu::halt();
-                }
-                continue;
-            }
-        };
         let t1 = now_us();
         let built = if is_hw(&d) {
+            // Built while the hashes are still being checked: it reads only
+            // where its modules lie, and runs only if they verify.
             let keep = HYP_RESERVE + stage2_table_bytes(frames, hw.guest_ram_leaves);
             let reserve = frames.alloc(keep, PAGE_SIZE);
             let ram = direct_map::merge_ranges(frames.ranges(), &hw.give_back);
@@ -133,14 +153,25 @@ pub fn build_domains(
                 // The EL2 map is the identity: the image's address is its PA.
                 image_base: image.as_ptr() as u64,
             };
-            hardware_domain::build(
+            let built = hardware_domain::build(
                 &mut Env::new(frames, hw.guest_ram_leaves),
                 image,
                 &table,
                 &d,
                 &inputs,
             )
+            .map(|mut dom| {
+                attach_vgic(&mut dom);
+                dom
+            });
+            finish_hashing(frames);
+            built
         } else {
+            // Ordinary domains get copies of their modules: verified first.
+            finish_hashing(frames);
+            if verdict(&d).is_none() {
+                continue;
+            }
             domain_builder::build_domain(
                 &mut Env::new(frames, hw.guest_ram_leaves),
                 image,
@@ -148,11 +179,11 @@ pub fn build_domains(
                 &d,
             )
         };
+        let Some(verified) = verdict(&d) else {
+            continue;
+        };
         match built {
-            Ok(mut dom) => {
-                if dom.hardware {
-                    attach_vgic(&mut dom);
-                }
+            Ok(dom) => {
                 info!("d{}: domain built in {} ms", d.id, (now_us() - t1) / 1000);
                 let mib = dom.ram_bytes() >> 20;
                 let where_ = dom.banks.first().map_or(0, |b| b.pa);
@@ -169,5 +200,6 @@ pub fn build_domains(
             Err(e) => info!("d{} ({}): cannot build: {e:?}", d.id, d.name),
         }
     }
+    finish_hashing(frames);
     out
 }

@@ -3,6 +3,7 @@
 //! CPU whose vCPU turned off parks and waits to be started again.
 
 use alloc::boxed::Box;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -201,7 +202,7 @@ const OFF_TIMEOUT_US: u64 = 1_000_000;
 /// `finished` and hands itself back to the firmware.
 struct HelperStart<'a> {
     task: &'a (dyn Fn() + Sync),
-    finished: &'a AtomicU64,
+    finished: Arc<AtomicU64>,
 }
 
 extern "C" fn helper_cpu_main(boot: &CpuBoot<HelperStart<'_>>) -> ! {
@@ -220,14 +221,23 @@ fn affinity_off(mpidr: u64) -> bool {
     firmware::smc([PSCI_AFFINITY_INFO_64, mpidr, 0, 0])[0] == AFFINITY_OFF
 }
 
-/// Run `task` on this CPU and on every other physical CPU at once, before
-/// any guest runs: the others are started through the firmware's PSCI and
-/// powered off again afterwards, so that vCPUs can start them later as
-/// usual. Returns how many CPUs took part. A CPU that fails to start is
-/// simply not used; `task` must cope with any number of runners.
-pub fn on_all_cpus(frames: &mut FrameAllocator, task: &(dyn Fn() + Sync)) -> usize {
-    let finished = AtomicU64::new(0);
-    let mut helpers: Vec<(u64, u64, Box<CpuBoot<HelperStart<'_>>>)> = Vec::new();
+/// Physical CPUs lent to boot-time work (see [`start_helpers`]). They use
+/// the task and their records until they count themselves finished:
+/// [`Helpers::finish`] waits for that and for them to power off; dropping
+/// a `Helpers` unfinished still waits for the first.
+#[must_use = "helper CPUs must be finished before their task goes away"]
+pub struct Helpers<'a> {
+    started: Vec<(u64, u64, Box<CpuBoot<HelperStart<'a>>>)>,
+    finished: Arc<AtomicU64>,
+}
+
+/// Start `task` on every physical CPU other than this one, before any
+/// guest runs; it keeps running there while this CPU goes on. A CPU that
+/// fails to start (or is already on) is simply not used; `task` must cope
+/// with any number of runners, including none.
+pub fn start_helpers<'a>(frames: &mut FrameAllocator, task: &'a (dyn Fn() + Sync)) -> Helpers<'a> {
+    let finished = Arc::new(AtomicU64::new(0));
+    let mut started = Vec::new();
     let cpus = HOST_CPUS.get().map_or(&[][..], |c| &c[..]);
     for &mpidr in cpus.iter().skip(1) {
         let Ok(stack) = frames.alloc(STACK_SIZE, PAGE_SIZE) else {
@@ -238,40 +248,74 @@ pub fn on_all_cpus(frames: &mut FrameAllocator, task: &(dyn Fn() + Sync)) -> usi
             helper_cpu_main,
             HelperStart {
                 task,
-                finished: &finished,
+                finished: finished.clone(),
             },
         ));
         if boot.start(mpidr) == 0 {
-            helpers.push((mpidr, stack, boot));
+            started.push((mpidr, stack, boot));
         } else {
             let _ = frames.free(stack, STACK_SIZE);
         }
     }
+    Helpers { started, finished }
+}
+
+impl Helpers<'_> {
+    /// How many other CPUs took the task.
+    pub fn count(&self) -> usize {
+        self.started.len()
+    }
+
+    /// Spin until every helper has counted itself finished. One that never
+    /// does stops the boot: it may still be using the task and its record.
+    fn wait_finished(&self) {
+        let t0 = super::boot::now_us();
+        while self.finished.load(Ordering::Acquire) < self.started.len() as u64 {
+            if super::boot::now_us() - t0 > FINISH_TIMEOUT_US {
+                info!("a boot helper CPU never finished its work: halting");
+                vcpu::halt();
+            }
+            core::hint::spin_loop();
+        }
+    }
+
+    /// Wait until every helper has finished its task and is powered off
+    /// again (so that vCPUs can start those CPUs later as usual).
+    pub fn finish(mut self, frames: &mut FrameAllocator) {
+        self.wait_finished();
+        // After that only their stacks are in use, until they are off.
+        let t0 = super::boot::now_us();
+        while !self
+            .started
+            .iter()
+            .all(|(mpidr, _, _)| affinity_off(*mpidr))
+        {
+            if super::boot::now_us() - t0 > OFF_TIMEOUT_US {
+                info!("boot helper CPUs did not power off; keeping their stacks");
+                self.started.clear();
+                return;
+            }
+            core::hint::spin_loop();
+        }
+        for (_, stack, _) in self.started.drain(..) {
+            let _ = frames.free(stack, STACK_SIZE);
+        }
+    }
+}
+
+impl Drop for Helpers<'_> {
+    fn drop(&mut self) {
+        self.wait_finished();
+    }
+}
+
+/// Run `task` on this CPU and on every other physical CPU at once, before
+/// any guest runs, and wait for all of them. Returns how many CPUs took
+/// part.
+pub fn on_all_cpus(frames: &mut FrameAllocator, task: &(dyn Fn() + Sync)) -> usize {
+    let helpers = start_helpers(frames, task);
     task();
-    let started = helpers.len() as u64;
-    // The helpers use `task`, `finished` and their records until they
-    // count themselves finished, so this frame must not return before that:
-    // a CPU the firmware started but that never reports back stops the boot.
-    let t0 = super::boot::now_us();
-    while finished.load(Ordering::Acquire) < started {
-        if super::boot::now_us() - t0 > FINISH_TIMEOUT_US {
-            info!("a boot helper CPU never finished its work: halting");
-            vcpu::halt();
-        }
-        core::hint::spin_loop();
-    }
-    // After that only their stacks are in use, until they are off.
-    let t0 = super::boot::now_us();
-    while !helpers.iter().all(|(mpidr, _, _)| affinity_off(*mpidr)) {
-        if super::boot::now_us() - t0 > OFF_TIMEOUT_US {
-            info!("boot helper CPUs did not power off; keeping their stacks");
-            core::mem::forget(helpers);
-            return started as usize + 1;
-        }
-        core::hint::spin_loop();
-    }
-    for (_, stack, _) in &helpers {
-        let _ = frames.free(*stack, STACK_SIZE);
-    }
-    started as usize + 1
+    let n = helpers.count() + 1;
+    helpers.finish(frames);
+    n
 }
