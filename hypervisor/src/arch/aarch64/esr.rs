@@ -1,6 +1,38 @@
-//! Decoding a stage-2 data abort's syndrome (ESR_EL2 ISS, Arm ARM D17)
-//! into the load or store the guest attempted, so a device can be emulated.
+//! Decoding syndromes (ESR_EL2 ISS, Arm ARM D17): a stage-2 data abort into
+//! the load or store the guest attempted, so a device can be emulated, and
+//! a trapped system-register access into its encoding.
 //! Pure code: also compiled and tested on the host.
+
+/// A trapped MSR/MRS/SYS (EC 0x18): the instruction's encoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SysregAccess {
+    /// (op0, op1, CRn, CRm, op2), as the Arm ARM names a register.
+    pub encoding: (u8, u8, u8, u8, u8),
+    /// Transfer register (31 = XZR).
+    pub reg: usize,
+    /// MRS (read) rather than MSR/SYS (write).
+    pub read: bool,
+}
+
+/// ICC_SGI1R_EL1 and ICC_SGI0R_EL1.
+pub const ICC_SGI1R_EL1: (u8, u8, u8, u8, u8) = (3, 0, 12, 11, 5);
+pub const ICC_SGI0R_EL1: (u8, u8, u8, u8, u8) = (3, 0, 12, 11, 7);
+
+pub fn decode_sysreg(esr: u64) -> SysregAccess {
+    let iss = esr & 0x1ff_ffff;
+    let field = |shift: u32, mask: u64| ((iss >> shift) & mask) as u8;
+    SysregAccess {
+        encoding: (
+            field(20, 3),
+            field(14, 7),
+            field(10, 0xf),
+            field(1, 0xf),
+            field(17, 7),
+        ),
+        reg: usize::from(field(5, 0x1f)),
+        read: iss & 1 == 1,
+    }
+}
 
 /// One guest load/store to an emulated device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,6 +99,32 @@ impl MmioAccess {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// ISS of a trapped MSR/MRS with this encoding.
+    fn sys_iss(enc: (u64, u64, u64, u64, u64), rt: u64, read: bool) -> u64 {
+        let (op0, op1, crn, crm, op2) = enc;
+        (0x18 << 26)
+            | (op0 << 20)
+            | (op2 << 17)
+            | (op1 << 14)
+            | (crn << 10)
+            | (rt << 5)
+            | (crm << 1)
+            | u64::from(read)
+    }
+
+    #[test]
+    fn decodes_sgi_register_writes_and_set_way_ops() {
+        let w = decode_sysreg(sys_iss((3, 0, 12, 11, 5), 7, false));
+        assert_eq!((w.encoding, w.reg, w.read), (ICC_SGI1R_EL1, 7, false));
+        let w = decode_sysreg(sys_iss((3, 0, 12, 11, 7), 31, false));
+        assert_eq!((w.encoding, w.reg), (ICC_SGI0R_EL1, 31));
+        // MRS of ICC_SGI1R_EL1 is a read, not a send.
+        assert!(decode_sysreg(sys_iss((3, 0, 12, 11, 5), 0, true)).read);
+        // DC CISW, Xt = x3.
+        let w = decode_sysreg(sys_iss((1, 0, 7, 14, 2), 3, false));
+        assert_eq!((w.encoding, w.reg), ((1, 0, 7, 14, 2), 3));
+    }
 
     fn iss(isv: bool, sas: u64, sse: bool, srt: u64, sf: bool, wnr: bool) -> u64 {
         (0x24 << 26)

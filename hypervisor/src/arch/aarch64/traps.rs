@@ -27,6 +27,9 @@ extern "C" fn halyard_trap(k: u64, frame: &mut TrapFrame) {
             let t0 = v.domain.exits.count(why).then(|| CNTPCT_EL0.get());
             if why == ExitKind::Irq {
                 vgic_glue::irq_exit(v.domain, v.index);
+            } else if let Some((value, group1)) = trapped_sgi_write(frame) {
+                vgic_glue::sgi_exit(v.domain, v.index, value, group1);
+                frame.elr += 4;
             } else {
                 // The list registers are the model's only while the guest runs.
                 vgic_glue::exit(v.domain, v.index);
@@ -130,27 +133,31 @@ fn xen_call(frame: &mut TrapFrame) {
     frame.x[0] = rc as u64;
 }
 
+/// The value and group (true: ICC_SGI1R_EL1, false: ICC_SGI0R_EL1) of a
+/// trapped SGI register write (trapped with HCR_EL2.IMO/FMO), if that is
+/// what the exit is.
+fn trapped_sgi_write(frame: &TrapFrame) -> Option<(u64, bool)> {
+    let esr = ESR_EL2.get();
+    if (esr >> 26) & 0x3f != EC_SYSREG {
+        return None;
+    }
+    let access = esr::decode_sysreg(esr);
+    let group1 = match access.encoding {
+        esr::ICC_SGI1R_EL1 => true,
+        esr::ICC_SGI0R_EL1 => false,
+        _ => return None,
+    };
+    (!access.read).then(|| (frame.x.get(access.reg).copied().unwrap_or(0), group1))
+}
+
 /// A trapped system-register access or system instruction (MSR/MRS/SYS).
 fn sysreg(frame: &mut TrapFrame, ec: u64, iss: u64) {
-    let (op0, op2, op1) = ((iss >> 20) & 3, (iss >> 17) & 7, (iss >> 14) & 7);
-    let (crn, rt, crm, read) = (
-        (iss >> 10) & 0xf,
-        ((iss >> 5) & 0x1f) as usize,
-        (iss >> 1) & 0xf,
-        iss & 1 == 1,
-    );
-    let v = vcpu::current_vcpu();
-    match (op0, op1, crn, crm, op2, read) {
-        // ICC_SGI1R_EL1 / ICC_SGI0R_EL1 writes (trapped with HCR_EL2.IMO/FMO).
-        (3, 0, 12, 11, 5, false) | (3, 0, 12, 11, 7, false) => {
-            let value = frame.x.get(rt).copied().unwrap_or(0);
-            vgic_glue::sgi_write(v.domain, v.index, value, op2 == 5);
-            frame.elr += 4;
-        }
+    let access = esr::decode_sysreg(iss);
+    match (access.encoding, access.read) {
         // DC ISW/CSW/CISW (set/way, trapped by HCR_EL2.TSW): the guest's
         // memory is coherent under the hypervisor's cacheable stage-2
         // mappings, so there is nothing to do.
-        (1, 0, 7, 6 | 10 | 14, 2, false) => frame.elr += 4,
+        ((1, 0, 7, 6 | 10 | 14, 2), false) => frame.elr += 4,
         _ => unhandled(frame, ec, iss),
     }
 }

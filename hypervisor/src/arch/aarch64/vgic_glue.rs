@@ -248,19 +248,29 @@ fn raise(g: &mut Vgic, index: usize, intid: u32) -> VcpuSet {
     kicks
 }
 
-/// A trapped write of ICC_SGI1R_EL1 (`group1`) or ICC_SGI0R_EL1.
-pub fn sgi_write(d: &Domain, index: usize, value: u64, group1: bool) {
-    let Some(vg) = &d.vgic else { return };
-    let kicks = {
+/// A trapped write of ICC_SGI1R_EL1 (`group1`) or ICC_SGI0R_EL1, start to
+/// finish like `irq_exit`: the exit's sync, the SGIs and the entry's flush
+/// under one hold of the model's lock (Linux's IPIs make this the second
+/// most frequent exit).
+pub fn sgi_exit(d: &Domain, index: usize, value: u64, group1: bool) {
+    let (Some(vg), Some(cache)) = (&d.vgic, LR_CACHES.get(index)) else {
+        return;
+    };
+    let mut cache = cache.lock();
+    let st = read_lrs(&mut cache);
+    let n = gic_cpu::nr_lrs().min(MAX_LRS);
+    let (plan, kicks) = {
         let mut g = vg.lock();
-        let mut kicks = if group1 {
+        let mut kicks = fold(&mut g, &mut cache, index, &st);
+        let sent = if group1 {
             g.send_sgi(index, value)
         } else {
             g.send_sgi0(index, value)
         };
-        kicks.0 |= apply(&mut g, index).0;
-        kicks
+        kicks.0 |= sent.0 | apply(&mut g, index).0;
+        (g.flush(index, n), kicks)
     };
+    load(&mut cache, &plan);
     send_kicks(index, kicks);
 }
 
