@@ -132,8 +132,9 @@ pub fn build_domains(
     for d in order {
         let t1 = now_us();
         let built = if is_hw(&d) {
-            // Built while the hashes are still being checked: it reads only
-            // where its modules lie, and runs only if they verify.
+            // Built while the hashes are still being checked (its modules
+            // normally run in place, so this mostly reads their headers);
+            // it runs only if they verify, and a refusal halts the machine.
             let keep = HYP_RESERVE + stage2_table_bytes(frames, hw.guest_ram_leaves);
             let reserve = frames.alloc(keep, PAGE_SIZE);
             let ram = direct_map::merge_ranges(frames.ranges(), &hw.give_back);
