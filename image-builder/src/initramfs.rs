@@ -5,11 +5,11 @@
 //!
 //! Busybox's applets: an arm64 busybox cannot be run on the build host to
 //! ask `--list`. The manifest lists the applets it wants (reviewable, and an
-//! initramfs does not change when a busybox update adds applets), and the
-//! builder checks each against the applet name table it finds in the
-//! binary: busybox keeps its applet names as one sorted run of
-//! NUL-terminated strings (`[`, `[[`, `acpid`, ...), which is the longest
-//! strictly ascending run of name-like strings in the file. A typo or an
+//! initramfs does not change when a busybox update adds applets) or says
+//! `all`, and the builder checks each against, or takes all of, the applet
+//! name table it finds in the binary: busybox keeps its applet names as one
+//! sorted run of NUL-terminated strings (`[`, `[[`, `acpid`, ...), which is
+//! the longest strictly ascending run of name-like strings in the file. A typo or an
 //! applet this busybox lacks is a build error, not a dangling symlink.
 
 use std::collections::BTreeMap;
@@ -24,7 +24,7 @@ use crate::deb::{data_entries, EntryKind};
 use crate::debian::Fetched;
 use crate::digest::sha256_hex;
 use crate::lock::LockedPackage;
-use crate::manifest::{InitramfsSpec, PackageRef};
+use crate::manifest::{Applets, InitramfsSpec, PackageRef};
 
 /// Where busybox is in the busybox(-static) package.
 pub const BUSYBOX_PATH: &str = "bin/busybox";
@@ -195,8 +195,11 @@ pub fn build(
             bb.locked.spec()
         )
     })?;
-    let unknown: Vec<&str> = spec
-        .applets
+    let applets: &[String] = match &spec.applets {
+        Applets::All => &table,
+        Applets::Named(names) => names,
+    };
+    let unknown: Vec<&str> = applets
         .iter()
         .filter(|a| !table.contains(a))
         .map(String::as_str)
@@ -209,7 +212,8 @@ pub fn build(
         );
     }
     a.file(BUSYBOX_PATH, 0o755, busybox)?;
-    for applet in &spec.applets {
+    // The table may name busybox itself; that one is the binary.
+    for applet in applets.iter().filter(|a| *a != "busybox") {
         a.symlink(&format!("bin/{applet}"), "busybox")?;
     }
 
@@ -330,13 +334,13 @@ mod tests {
                 package: "busybox-static".into(),
                 arch: "arm64".into(),
             },
-            applets: vec![
+            applets: Applets::Named(vec![
                 "sh".into(),
                 "mount".into(),
                 "cat".into(),
                 "[".into(),
                 "poweroff".into(),
-            ],
+            ]),
             init: PathBuf::from("guest/init"),
             packages: vec![TreePackage {
                 package: "extra-data".into(),
@@ -403,6 +407,25 @@ mod tests {
     }
 
     #[test]
+    fn all_links_every_applet_in_the_table() {
+        let (t, mut spec, fetches) = setup();
+        spec.applets = Applets::All;
+        let i = build(t.path(), &spec, &fetches, 0).unwrap();
+        let r = read_back(&gunzip(&i.bytes));
+        let mut linked: Vec<&str> = r
+            .iter()
+            .filter(|e| e.0.starts_with("bin/") && e.8 == b"busybox")
+            .map(|e| e.0.trim_start_matches("bin/"))
+            .collect();
+        linked.sort_unstable();
+        // The fake binary's table, not the stray strings around it.
+        assert_eq!(
+            linked,
+            ["[", "[[", "acpid", "cat", "mount", "poweroff", "sh", "tail", "zcat"]
+        );
+    }
+
+    #[test]
     fn gzip_header_is_fixed() {
         let (t, spec, fetches) = setup();
         let i = build(t.path(), &spec, &fetches, 5).unwrap();
@@ -432,17 +455,22 @@ mod tests {
     #[test]
     fn errors_name_the_problem() {
         let (t, mut spec, fetches) = setup();
-        spec.applets.push("nosuchapplet".into());
-        spec.applets.push("mou".into());
+        let Applets::Named(names) = &mut spec.applets else {
+            unreachable!()
+        };
+        names.push("nosuchapplet".into());
+        names.push("mou".into());
         // In the binary, but not in its applet table.
-        spec.applets.push("more".into());
+        names.push("more".into());
         let e = build(t.path(), &spec, &fetches, 0).unwrap_err().to_string();
         assert!(
             e.contains("busybox from busybox-static:arm64=1:1.35.0-4 has no applet named nosuchapplet, mou, more"),
             "{e}"
         );
         let (t, mut spec, fetches) = setup();
-        spec.applets.retain(|a| a != "sh");
+        if let Applets::Named(names) = &mut spec.applets {
+            names.retain(|a| a != "sh");
+        }
         let e = build(t.path(), &spec, &fetches, 0).unwrap_err().to_string();
         assert!(
             e.contains("init guest/init: its interpreter /bin/sh is not in the initramfs"),

@@ -178,9 +178,10 @@ impl DebianFile {
 pub struct InitramfsSpec {
     /// The package whose `bin/busybox` becomes `/bin/busybox`.
     pub busybox: BusyboxRef,
-    /// Applets to link to busybox in `/bin` (checked against the binary's
-    /// applet name table; busybox itself cannot be run on the build host).
-    pub applets: Vec<String>,
+    /// Applets to link to busybox in `/bin`: a list (each checked against
+    /// the binary's applet name table; busybox itself cannot be run on the
+    /// build host) or `all`, every name in that table.
+    pub applets: Applets,
     /// The `/init` script: a file in the tree (mode 0755 in the archive).
     pub init: PathBuf,
     /// Whole packages (or the parts matching `include`) unpacked into the archive.
@@ -189,6 +190,57 @@ pub struct InitramfsSpec {
     /// Extra files from the tree.
     #[serde(default)]
     pub files: Vec<ExtraFile>,
+}
+
+/// Which busybox applets an initramfs links: YAML `all` or a list of names.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Applets {
+    /// Every applet the binary has.
+    All,
+    /// Just these (a name the binary lacks is a build error).
+    Named(Vec<String>),
+}
+
+impl Applets {
+    /// The names listed, or none for `All`.
+    pub fn named(&self) -> &[String] {
+        match self {
+            Applets::All => &[],
+            Applets::Named(v) => v,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Applets {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Applets;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("`all` or a list of applet names")
+            }
+            fn visit_str<E: serde::de::Error>(self, w: &str) -> std::result::Result<Applets, E> {
+                if w == "all" {
+                    Ok(Applets::All)
+                } else {
+                    Err(E::custom(format!(
+                        "applets must be `all` or a list of applet names, not '{w}'"
+                    )))
+                }
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Applets, A::Error> {
+                let mut names = Vec::new();
+                while let Some(n) = seq.next_element::<String>()? {
+                    names.push(n);
+                }
+                Ok(Applets::Named(names))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// The busybox package: `{package: busybox-static, arch: arm64}`.
@@ -361,7 +413,7 @@ fn check_source(ctx: &str, source: &ModuleSource) -> Result<()> {
             })?;
         }
         ModuleSource::Initramfs(i) => {
-            for a in &i.applets {
+            for a in i.applets.named() {
                 if a.is_empty()
                     || a.contains(['/', '\0'])
                     || a == "."
@@ -590,8 +642,10 @@ mod tests {
             panic!("{:?}", d.ramdisk)
         };
         assert_eq!(i.busybox.package, "busybox-static");
-        assert_eq!(i.init, Path::new("tests/guests/linux-init/init"));
-        assert!(i.applets.iter().any(|a| a == "sh"));
+        assert_eq!(i.init, Path::new("manifests/images/linux-dom0/init"));
+        assert_eq!(i.applets, Applets::All);
+        let dests: Vec<_> = i.files.iter().map(|f| f.dest.as_str()).collect();
+        assert_eq!(dests, ["/etc/inittab", "/etc/profile"]);
         let names: Vec<_> = img.packages().into_iter().map(|p| p.package).collect();
         assert_eq!(names, ["busybox-static", "linux-image-arm64"]);
     }
@@ -629,11 +683,22 @@ mod tests {
             panic!()
         };
         assert_eq!(i.files[0].mode, "0600");
+        assert_eq!(i.applets, Applets::Named(vec!["sh".into()]));
+        let all = check(deb, &rd.replace("applets: [sh]", "applets: all")).unwrap();
+        let Some(ModuleSource::Initramfs(i)) = &all.domains[0].ramdisk else {
+            panic!()
+        };
+        assert_eq!(i.applets, Applets::All);
 
         let fails = |kernel: &str, ramdisk: &str, needle: &str| {
             let e = check(kernel, ramdisk).unwrap_err();
             assert!(e.contains(needle), "{needle:?} not in {e}");
         };
+        fails(
+            deb,
+            &rd.replace("applets: [sh]", "applets: every"),
+            "applets must be `all` or a list of applet names, not 'every'",
+        );
         fails(
             "{file: a, guest: b}",
             rd,
