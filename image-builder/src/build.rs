@@ -10,6 +10,7 @@ use crate::assemble::{assemble, domain_spec, Module};
 use crate::cargo::{rustc_program, tool_version, Cargo, PROFILE};
 use crate::digest::sha256_hex;
 use crate::elf::{elf_to_flat, End, Flat};
+use crate::exit::OrBadInput;
 use crate::manifest::{image_manifest_path, load_board, load_image, BoardManifest, ImageFormat};
 use crate::modules::{build_guests, check_memory, plan_modules, Pending, PlanInputs};
 use crate::output::write_all_or_nothing;
@@ -132,20 +133,6 @@ pub(crate) fn build_with(opts: &BuildOptions, ov: &Overrides) -> Result<BuildOut
         .join(format!("{}.yaml", board.board));
 
     // Everything that needs no compiler first.
-    let signer = load_signing_key(ov.signing_key.as_deref())?;
-    if signer.development {
-        eprintln!("image-builder: {DEV_KEY_WARNING}");
-    }
-    let secureboot = match board.uefi {
-        Some(_) => {
-            let keys = SecureBootKeys::load(ov.secureboot_keys.as_deref())?;
-            if keys.development {
-                eprintln!("image-builder: {DEV_SECUREBOOT_WARNING}");
-            }
-            Some(keys)
-        }
-        None => None,
-    };
     let epoch = epoch_with_warning(root)?;
     let cache = crate::debian::cache_dir(root);
     let (fetches, lock_file) = crate::packages::fetch_for_build(
@@ -160,8 +147,22 @@ pub(crate) fn build_with(opts: &BuildOptions, ov: &Overrides) -> Result<BuildOut
         epoch,
         fetches: &fetches,
     };
-    let mut modules = plan_modules(root, &board, &image, &inputs)?;
-    check_memory(&image, &modules)?;
+    // What the manifest names must exist, be the right kind and fit.
+    let mut modules = plan_modules(root, &board, &image, &inputs).or_bad_input()?;
+    check_memory(&image, &modules).or_bad_input()?;
+    // The keys last among the inputs, so their warnings never come before
+    // an error in the manifests.
+    let signer = load_signing_key(ov.signing_key.as_deref())?;
+    let secureboot = match board.uefi {
+        Some(_) => Some(SecureBootKeys::load(ov.secureboot_keys.as_deref())?),
+        None => None,
+    };
+    if signer.development {
+        eprintln!("image-builder: {DEV_KEY_WARNING}");
+    }
+    if secureboot.as_ref().is_some_and(|k| k.development) {
+        eprintln!("image-builder: {DEV_SECUREBOOT_WARNING}");
+    }
     let cargo_lock = read_file_record(root, &root.join("Cargo.lock"))?;
     let target_dir = resolve(
         root,

@@ -14,6 +14,7 @@ pub mod cpio;
 pub mod crates;
 pub mod deb;
 pub mod debian;
+pub mod exit;
 pub mod initramfs;
 pub mod kernel;
 pub mod lock;

@@ -9,9 +9,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{anyhow, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use image_builder::build::build_with_keys;
+use image_builder::exit::{self, bad_input, OrBadInput, HELP_EXIT_CODES};
 use image_builder::signing::{self, DEV_PUB_WARNING};
 use image_builder::workspace::Workspace;
 use image_builder::{repro, update_lock, BuildOptions, ReproOptions};
@@ -19,7 +20,9 @@ use image_builder::{repro, update_lock, BuildOptions, ReproOptions};
 #[derive(Parser, Debug)]
 #[command(
     name = "image-builder",
+    version,
     about = "Build a Halyard boot image for a board from YAML manifests",
+    after_help = HELP_EXIT_CODES,
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true
 )]
@@ -94,6 +97,7 @@ enum Command {
     /// Write a new signing key pair: DIR/halyard-signing.key (secret, mode
     /// 0600) and DIR/halyard-signing.pub.
     Keygen {
+        /// Directory for the key pair (created if needed; existing keys are never overwritten).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
@@ -142,20 +146,30 @@ fn run(cli: Cli) -> Result<bool> {
             Ok(true)
         }
         Some(Command::Verify { image, key }) => {
+            // Input first: a wrong file or key is reported before any warning.
+            let bytes = std::fs::read(&image)
+                .with_context(|| format!("cannot read {}", image.display()))
+                .or_bad_input()?;
+            if let Some(why) = image_builder::verify::not_an_image(&bytes) {
+                return Err(bad_input(anyhow!(
+                    "{} is not a Halyard boot image: {why}",
+                    image.display()
+                )));
+            }
             let trusted = match key {
                 Some(p) => {
                     let text = std::fs::read_to_string(&p)
-                        .with_context(|| format!("cannot read {}", p.display()))?;
+                        .with_context(|| format!("cannot read {}", p.display()))
+                        .or_bad_input()?;
                     signing::parse_pub_text(&text)
-                        .with_context(|| format!("public key {}", p.display()))?
+                        .with_context(|| format!("public key {}", p.display()))
+                        .or_bad_input()?
                 }
                 None => {
                     eprintln!("image-builder: {DEV_PUB_WARNING}");
                     signing::dev_public_key()
                 }
             };
-            let bytes = std::fs::read(&image)
-                .with_context(|| format!("cannot read {}", image.display()))?;
             let report = image_builder::verify::verify_image(&bytes, &trusted);
             print!("{}", report.render());
             Ok(report.ok())
@@ -221,9 +235,6 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("image-builder: error: {e:#}");
-            ExitCode::FAILURE
-        }
+        Err(e) => exit::report("image-builder", &e),
     }
 }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::exit::OrBadInput;
 use crate::workspace::Workspace;
 
 /// `manifests/boards/<board>.yaml`.
@@ -474,8 +475,13 @@ fn yaml_names(dir: &Path) -> Vec<String> {
     names
 }
 
-/// Load the manifest of `board`, with a helpful error for unknown boards.
+/// The manifest of `board`, with a helpful error for unknown boards; any
+/// problem with it is the user's input (exit code 2).
 pub fn load_board(ws: &Workspace, board: &str) -> Result<BoardManifest> {
+    load_board_unchecked(ws, board).or_bad_input()
+}
+
+fn load_board_unchecked(ws: &Workspace, board: &str) -> Result<BoardManifest> {
     let path = ws.boards_dir().join(format!("{board}.yaml"));
     if board.contains(['/', '\\']) || !path.is_file() {
         bail!(
@@ -511,6 +517,10 @@ pub fn image_manifest_path(
 
 /// Load and check an image manifest against the board it is built for.
 pub fn load_image(path: &Path, board: &BoardManifest) -> Result<ImageManifest> {
+    load_image_unchecked(path, board).or_bad_input()
+}
+
+fn load_image_unchecked(path: &Path, board: &BoardManifest) -> Result<ImageManifest> {
     let m: ImageManifest = read_yaml(path)?;
     let ctx = path.display();
     if !m.boards.contains(&board.board) {

@@ -5,11 +5,13 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 use crate::apt::PackageSource;
+use crate::bail_input;
 use crate::build::{resolve, BuildOptions};
 use crate::debian::{cache_dir, fetch_pinned, resolve_current};
+use crate::exit::OrBadInput;
 use crate::initramfs::Fetches;
 use crate::lock::{describe, lock_path, LockFile, LockedPackage};
 use crate::manifest::{image_manifest_path, load_board, load_image, ImageManifest};
@@ -48,9 +50,9 @@ pub(crate) fn fetch_for_build(
     let refresh = refresh_command(root, board, manifest);
     let path = lock_path(manifest);
     let shown = shown(root, &path);
-    let Some(lock) = LockFile::read(&path)? else {
+    let Some(lock) = LockFile::read(&path).or_bad_input()? else {
         let names: Vec<String> = requests.iter().map(describe).collect();
-        bail!(
+        bail_input!(
             "image '{}' uses Debian packages ({}) but has no lock file {}: \
              a build only uses pinned versions; create the lock with `{refresh}` and commit it",
             image.image,
@@ -58,7 +60,7 @@ pub(crate) fn fetch_for_build(
             shown.display()
         );
     };
-    let pins = lock.pins(&requests, &shown, &refresh)?;
+    let pins = lock.pins(&requests, &shown, &refresh).or_bad_input()?;
     let mut fetches = Fetches::new();
     for (r, pin) in requests.iter().zip(pins) {
         let f = fetch_pinned(src, cache, pin, &shown, &refresh)?;

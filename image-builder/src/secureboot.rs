@@ -56,10 +56,10 @@ impl SecureBootKeys {
             for (name, _) in DEV_FILES {
                 let p = dir.join(name);
                 if !p.is_file() {
-                    bail!(
+                    return Err(crate::exit::bad_input(anyhow::anyhow!(
                         "Secure Boot key set {}: {name} is missing (make a set with scripts/secureboot-keygen DIR)",
                         dir.display()
-                    );
+                    )));
                 }
             }
             return Ok(Self {

@@ -20,6 +20,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::exit::OrBadInput;
 use anyhow::{bail, Context, Result};
 use ed25519_dalek::{Signer, SigningKey};
 use image_format::{encode_signature_block, PUBLIC_KEY_SIZE, SIGNATURE_BLOCK_SIZE};
@@ -126,8 +127,11 @@ pub fn load_signing_key(explicit: Option<&Path>) -> Result<LoadedKey> {
     let seed = match &path {
         Some(p) => {
             let text = std::fs::read_to_string(p)
-                .with_context(|| format!("cannot read the signing key {} ({how})", p.display()))?;
-            parse_key_text(&text).with_context(|| format!("signing key {}", p.display()))?
+                .with_context(|| format!("cannot read the signing key {} ({how})", p.display()))
+                .or_bad_input()?;
+            parse_key_text(&text)
+                .with_context(|| format!("signing key {}", p.display()))
+                .or_bad_input()?
         }
         None => dev_seed(),
     };
@@ -144,7 +148,7 @@ pub fn keygen(dir: &Path) -> Result<(PathBuf, PathBuf)> {
     let (key_path, pub_path) = (dir.join(KEY_FILE), dir.join(PUB_FILE));
     for p in [&key_path, &pub_path] {
         if p.exists() {
-            bail!("{} exists; not overwriting a key", p.display());
+            crate::bail_input!("{} exists; not overwriting a key", p.display());
         }
     }
     let mut seed = [0u8; 32];

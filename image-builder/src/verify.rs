@@ -15,7 +15,20 @@ use image_format::{
 };
 
 use crate::digest::{blake3, hex, sha256};
-use crate::sniff::{is_arm64_image, ARM64_TABLE_OFFSET_OFFSET};
+use crate::sniff::{describe, is_arm64_image, ARM64_TABLE_OFFSET_OFFSET};
+
+/// Why `bytes` cannot be a Halyard boot image of any board (checked before
+/// anything else, so a wrong file is named as such), or `None`.
+pub fn not_an_image(bytes: &[u8]) -> Option<String> {
+    if is_arm64_image(bytes) {
+        None
+    } else {
+        Some(format!(
+            "no arm64 Image header (it looks like {})",
+            describe(bytes)
+        ))
+    }
+}
 
 /// One module's result.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -3,6 +3,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
+use crate::exit::OrBadInput;
+
 /// The Halyard source tree: a directory with `Cargo.toml` and `manifests/`.
 #[derive(Clone, Debug)]
 pub struct Workspace {
@@ -12,6 +14,10 @@ pub struct Workspace {
 impl Workspace {
     /// Use `explicit` if given, otherwise walk up from the current directory.
     pub fn locate(explicit: Option<&Path>) -> Result<Self> {
+        Self::locate_unchecked(explicit).or_bad_input()
+    }
+
+    fn locate_unchecked(explicit: Option<&Path>) -> Result<Self> {
         if let Some(dir) = explicit {
             let root = dir
                 .canonicalize()

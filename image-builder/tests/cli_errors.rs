@@ -1,5 +1,5 @@
 //! Bad input to the real binary, against the real workspace: each run must
-//! fail with exit code 1, a clear `image-builder: error:` line, and leave
+//! fail with exit code 2 (bad input), a clear `image-builder: error:` line, and leave
 //! no files in the output directory. All of these fail before anything is
 //! compiled.
 
@@ -300,4 +300,33 @@ fn not_a_workspace() {
     ]);
     assert_fails_with(&o, &["is not a Halyard tree"]);
     c.assert_no_output();
+}
+
+#[test]
+fn verify_of_a_file_that_is_not_an_image_names_it() {
+    let c = Case::new();
+    let f = c.write("passwd", b"root:x:0:0:root:/root:/bin/sh\n");
+    let o = run(&["verify", &f]);
+    assert_fails_with(
+        &o,
+        &[&format!(
+            "{f} is not a Halyard boot image: no arm64 Image header"
+        )],
+    );
+    let o = run(&["verify", &c.path("missing.img")]);
+    assert_fails_with(&o, &["cannot read", "missing.img"]);
+}
+
+#[test]
+fn version_and_usage_errors() {
+    let o = run(&["--version"]);
+    assert!(o.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        concat!("image-builder ", env!("CARGO_PKG_VERSION"))
+    );
+    // clap's usage errors use the same code as bad input.
+    assert_eq!(run(&["--no-such-flag"]).status.code(), Some(2));
+    let help = String::from_utf8_lossy(&run(&["--help"]).stdout).into_owned();
+    assert!(help.contains("Exit status: 0 done; 1 a build"), "{help}");
 }

@@ -207,7 +207,8 @@ fn assert_build_fails(rel: &str, from: &str, to: &str, needles: &[&str]) {
     edit(root, rel, from, to);
     let out = root.join("out-test");
     let o = build(root, &["--out", out.to_str().unwrap()]);
-    assert_fails_with(&o, needles);
+    // The tree builds but what it builds is wrong: a failed build, exit 1.
+    assert_fails_with_code(&o, 1, needles);
     assert_eq!(files_under(&out), Vec::<std::path::PathBuf>::new());
     assert!(!out.exists(), "the output directory is not even created");
 }

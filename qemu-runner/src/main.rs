@@ -14,7 +14,8 @@ use qemu_runner::suite::{run_suite, SuiteOptions};
 #[derive(Parser)]
 #[command(
     version,
-    about = "Boot Halyard images on QEMU and run board regression suites"
+    about = "Boot Halyard images on QEMU and run board regression suites",
+    after_help = image_builder::exit::HELP_EXIT_CODES
 )]
 struct Cli {
     /// Halyard source tree (default: the nearest ancestor of the current directory).
@@ -29,6 +30,7 @@ enum Cmd {
     /// Build (unless --image) and boot an image with the console on this terminal
     /// (Ctrl-A X quits QEMU). Exits with QEMU's exit code.
     Run {
+        /// Board name (a manifest in manifests/boards/), e.g. qemu-virt.
         #[arg(long)]
         board: String,
         /// A prebuilt boot image to boot instead of building one.
@@ -54,6 +56,7 @@ enum Cmd {
     },
     /// Run a board's regression suite and write serial logs and junit.xml.
     Test {
+        /// Board name (a manifest in manifests/boards/); its suite is tests/suites/<board>.
         #[arg(long)]
         board: String,
         /// Suite directory (default: tests/suites/<board> in the workspace).
@@ -82,10 +85,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match real_main(cli) {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("qemu-runner: error: {e:#}");
-            ExitCode::from(2)
-        }
+        Err(e) => image_builder::exit::report("qemu-runner", &e),
     }
 }
 

@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
+use image_builder::bail_input;
+use image_builder::exit::OrBadInput;
 use image_builder::manifest::BoardManifest;
 use image_builder::workspace::Workspace;
 
@@ -258,10 +260,10 @@ const RESERVED_CASE_NAMES: &[&str] = &["images"];
 pub fn run_suite(opts: &SuiteOptions, provider: &ImageProvider) -> Result<SuiteReport> {
     let start = Instant::now();
     let board = &opts.board;
-    let all = load_suite(&opts.suite_dir)?;
+    let all = load_suite(&opts.suite_dir).or_bad_input()?;
     for c in &all {
         if RESERVED_CASE_NAMES.contains(&c.name.as_str()) {
-            bail!(
+            bail_input!(
                 "{}: case name '{}' is reserved (it names a directory in the output)",
                 opts.suite_dir.display(),
                 c.name
@@ -270,7 +272,7 @@ pub fn run_suite(opts: &SuiteOptions, provider: &ImageProvider) -> Result<SuiteR
     }
     for want in &opts.cases {
         if !all.iter().any(|c| &c.name == want) {
-            bail!(
+            bail_input!(
                 "no case '{want}' in {} (cases: {})",
                 opts.suite_dir.display(),
                 all.iter()

@@ -53,3 +53,31 @@ fn test_with_unknown_case_or_board_exits_with_an_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown board 'rpi9'"));
 }
+
+#[test]
+fn version_help_and_usage_errors() {
+    let o = runner().arg("--version").output().unwrap();
+    assert!(o.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        concat!("qemu-runner ", env!("CARGO_PKG_VERSION"))
+    );
+    assert_eq!(
+        runner()
+            .arg("--no-such-flag")
+            .output()
+            .unwrap()
+            .status
+            .code(),
+        Some(2)
+    );
+    let help = runner().arg("--help").output().unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains("Exit status: 0 done; 1 a build"));
+    // Every flag of `run` says what it is for.
+    let run_help = runner().args(["run", "--help"]).output().unwrap();
+    let text = String::from_utf8_lossy(&run_help.stdout).into_owned();
+    assert!(
+        text.contains("--board <BOARD>\n          Board name"),
+        "{text}"
+    );
+}

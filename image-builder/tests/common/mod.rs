@@ -50,11 +50,22 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Assert a failed run: exit code 1 and an `image-builder: error:` line
-/// containing every one of `needles`.
+/// A run that failed on bad input: exit code 2 (see `image_builder::exit`),
+/// no warning, and an `image-builder: error:` line containing every needle.
 pub fn assert_fails_with(o: &Output, needles: &[&str]) {
+    assert_fails_with_code(o, 2, needles);
+}
+
+/// A failed run with exit `code` and an error line containing every needle.
+pub fn assert_fails_with_code(o: &Output, code: i32, needles: &[&str]) {
     let err = stderr(o);
-    assert_eq!(o.status.code(), Some(1), "stderr: {err}");
+    assert_eq!(o.status.code(), Some(code), "stderr: {err}");
+    if code == 2 {
+        assert!(
+            !err.contains("WARNING"),
+            "no warning before an input error: {err}"
+        );
+    }
     assert!(err.contains("image-builder: error: "), "{err}");
     for n in needles {
         assert!(err.contains(n), "missing {n:?} in: {err}");
