@@ -6,6 +6,7 @@
 //! already-built image for one case, [`suite::run_suite`] runs a board suite.
 pub mod case;
 pub mod images;
+pub mod interactive;
 pub mod junit;
 pub mod qemu;
 pub mod suite;

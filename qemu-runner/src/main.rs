@@ -27,8 +27,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Build (unless --image) and boot an image with the console on this terminal
-    /// (Ctrl-A X quits QEMU). Exits with QEMU's exit code.
+    /// Build (unless --image) and boot an image with the console on this terminal.
+    /// Exits 0 when the guest powers off, 130 when Ctrl-A X quits QEMU,
+    /// otherwise with QEMU's exit code.
     Run {
         /// Board name (a manifest in manifests/boards/), e.g. qemu-virt.
         #[arg(long)]
@@ -146,8 +147,11 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             }
             let argv = qemu::run_argv(&b.qemu, &overrides, &image);
             println!("{}", qemu::shell_line(&argv));
-            let code = qemu::run_interactive(&argv)?;
-            Ok(ExitCode::from(u8::try_from(code).unwrap_or(255)))
+            let end = qemu_runner::interactive::run(&argv)?;
+            if let Some(why) = &end.message {
+                eprintln!("qemu-runner: {why}");
+            }
+            Ok(ExitCode::from(end.code))
         }
         Cmd::Test {
             board,

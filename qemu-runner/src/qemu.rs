@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use image_builder::manifest::QemuSettings;
 
 /// Per-run choices layered over the board's QEMU settings.
@@ -335,25 +335,6 @@ pub fn capture_with_input(
         end,
         elapsed,
     })
-}
-
-/// Run `argv` interactively (inheriting the terminal) and return QEMU's exit
-/// code (128 + signal if it was killed by one).
-pub fn run_interactive(argv: &[String]) -> Result<i32> {
-    let (program, args) = argv.split_first().context("empty QEMU command line")?;
-    find_binary(program)?;
-    let status = Command::new(program)
-        .args(args)
-        .status()
-        .with_context(|| format!("cannot start {program}"))?;
-    if let Some(c) = status.code() {
-        return Ok(c);
-    }
-    #[cfg(unix)]
-    if let Some(s) = std::os::unix::process::ExitStatusExt::signal(&status) {
-        return Ok(128 + s);
-    }
-    bail!("QEMU ended without an exit code ({status})")
 }
 
 #[cfg(test)]

@@ -81,3 +81,75 @@ fn version_help_and_usage_errors() {
         "{text}"
     );
 }
+
+/// `run` on a raw program that prints `banner`; once it is on the console,
+/// `input` goes to QEMU's stdin. Returns (exit code, stdout, stderr).
+fn run_and_type(program: &[u8], banner: &str, input: &[u8]) -> (Option<i32>, String, String) {
+    use std::io::{BufRead, Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("program.bin");
+    std::fs::write(&img, program).unwrap();
+    let mut child = runner()
+        .args(["run", "--board", "qemu-virt", "--image"])
+        .arg(&img)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A run that ignores its input must fail the test, not hang it.
+    let pid = child.id().to_string();
+    let finished = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watchdog = {
+        let finished = finished.clone();
+        std::thread::spawn(move || {
+            for _ in 0..600 {
+                if finished.load(std::sync::atomic::Ordering::Acquire) {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            let _ = Command::new("pkill").args(["-KILL", "-P", &pid]).status();
+        })
+    };
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains(banner) {
+        let mut line = String::new();
+        if out.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        seen.push_str(&line);
+    }
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    out.read_to_string(&mut seen).unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let code = child.wait().unwrap().code();
+    finished.store(true, std::sync::atomic::Ordering::Release);
+    watchdog.join().unwrap();
+    (code, seen, err)
+}
+
+#[test]
+fn ctrl_a_x_exits_130_and_says_the_user_stopped_the_run() {
+    let (code, out, err) = run_and_type(&common::program("spinning\n", None), "spinning", b"\x01x");
+    assert_eq!(code, Some(130), "stdout: {out}\nstderr: {err}");
+    assert!(out.contains("QEMU: Terminated"), "{out}");
+    assert!(
+        err.contains("qemu-runner: the run was stopped by the user (Ctrl-A X)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_guest_power_off_exits_0_without_a_stop_message() {
+    let (code, out, err) = run_and_type(&common::powering_off("bye\n"), "bye", b"");
+    assert_eq!(code, Some(0), "stdout: {out}\nstderr: {err}");
+    assert!(!err.contains("stopped"), "{err}");
+}

@@ -18,6 +18,11 @@ pub fn strb(rt: u32, rn: u32) -> u32 {
 pub fn cbz_w(rt: u32, off: i32) -> u32 {
     0x3400_0000 | ((((off >> 2) as u32) & 0x7_ffff) << 5) | rt
 }
+pub fn movk_x(rd: u32, imm16: u32, shift: u32) -> u32 {
+    0xf280_0000 | ((shift / 16) << 21) | (imm16 << 5) | rd
+}
+const SMC_0: u32 = 0xd400_0003;
+const PSCI_SYSTEM_OFF: u32 = 0x8400_0008;
 pub fn b(off: i32) -> u32 {
     0x1400_0000 | (((off >> 2) as u32) & 0x3ff_ffff)
 }
@@ -29,12 +34,28 @@ const PL011_DR: u32 = 0x0900_0000;
 /// A raw program: print `text` on the PL011, then semihosting SYS_EXIT with
 /// `exit` (x1 -> {reason, code}), or spin forever (`b .`) if `exit` is None.
 pub fn program(text: &str, exit: Option<u64>) -> Vec<u8> {
-    const BLOCK: i32 = 40; // 8-aligned, after the 10 instructions
-    const MSG: i32 = BLOCK + 16;
     let ending = match exit {
         Some(_) => [adr(1, BLOCK - 24), movz_x(0, SYS_EXIT, 0), HLT_SEMIHOSTING],
         None => [b(0), b(0), b(0)],
     };
+    with_ending(text, ending, exit.unwrap_or(0))
+}
+
+/// A raw program: print `text`, then power the machine off with PSCI
+/// SYSTEM_OFF over SMC (QEMU's own PSCI when it runs at EL2 without EL3).
+pub fn powering_off(text: &str) -> Vec<u8> {
+    let ending = [
+        movz_x(0, PSCI_SYSTEM_OFF & 0xffff, 0),
+        movk_x(0, PSCI_SYSTEM_OFF >> 16, 16),
+        SMC_0,
+    ];
+    with_ending(text, ending, 0)
+}
+
+const BLOCK: i32 = 40; // 8-aligned, after the 10 instructions
+const MSG: i32 = BLOCK + 16;
+
+fn with_ending(text: &str, ending: [u32; 3], exit: u64) -> Vec<u8> {
     let code = [
         adr(2, MSG),                   // 0: x2 = message
         movz_x(3, PL011_DR >> 16, 16), // 4: x3 = UART data register
@@ -50,7 +71,7 @@ pub fn program(text: &str, exit: Option<u64>) -> Vec<u8> {
     let mut v: Vec<u8> = code.iter().flat_map(|w| w.to_le_bytes()).collect();
     assert_eq!(v.len(), BLOCK as usize);
     v.extend(ADP_STOPPED_APPLICATION_EXIT.to_le_bytes());
-    v.extend(exit.unwrap_or(0).to_le_bytes());
+    v.extend(exit.to_le_bytes());
     assert_eq!(v.len(), MSG as usize);
     v.extend(text.as_bytes());
     v.push(0);
