@@ -10,11 +10,12 @@ use anyhow::{Context, Result};
 use crate::apt::PackageSource;
 use crate::bail_input;
 use crate::build::{resolve, BuildOptions};
-use crate::debian::{cache_dir, fetch_pinned, resolve_current};
+use crate::debian::{cache_dir, cached, download_pinned, resolve_current};
 use crate::exit::OrBadInput;
 use crate::initramfs::Fetches;
 use crate::lock::{describe, lock_path, LockFile, LockedPackage};
 use crate::manifest::{image_manifest_path, load_board, load_image, ImageManifest};
+use crate::progress;
 use crate::record::{display_path, read_file_record, FileRecord};
 
 /// `path` for messages: relative to the tree if inside it, else as given.
@@ -62,11 +63,58 @@ pub(crate) fn fetch_for_build(
     };
     let pins = lock.pins(&requests, &shown, &refresh).or_bad_input()?;
     let mut fetches = Fetches::new();
+    let mut missing = Vec::new();
     for (r, pin) in requests.iter().zip(pins) {
-        let f = fetch_pinned(src, cache, pin, &shown, &refresh)?;
-        fetches.insert(r.clone(), f);
+        match cached(cache, pin) {
+            Some(f) => {
+                fetches.insert(r.clone(), f);
+            }
+            None => missing.push((r, pin)),
+        }
+    }
+    if !missing.is_empty() {
+        let pins: Vec<&LockedPackage> = missing.iter().map(|(_, p)| *p).collect();
+        let total = download_size(src, &pins)?;
+        let bar = progress::Bytes::start(download_label(pins.len(), total), total);
+        let mut finished = 0;
+        for (r, pin) in missing {
+            let on_bytes = |n| bar.set_position(finished + n);
+            let f = download_pinned(src, cache, pin, &shown, &refresh, &on_bytes)?;
+            finished += std::fs::metadata(&f.path).map_or(0, |m| m.len());
+            fetches.insert(r.clone(), f);
+        }
+        bar.done();
     }
     Ok((fetches, Some(read_file_record(root, &path)?)))
+}
+
+/// The bytes `pins` will download, from the archive's `Size` fields (0 for
+/// one the archive does not know: its download fails with a better error).
+/// Prepares their architectures first: apt knows nothing of a foreign
+/// architecture's packages before.
+fn download_size(src: &dyn PackageSource, pins: &[&LockedPackage]) -> Result<u64> {
+    let mut size = 0;
+    for pin in pins {
+        src.prepare(&pin.arch, false)?;
+        size += src
+            .show(&pin.name, &pin.arch, Some(&pin.version))
+            .ok()
+            .and_then(|s| s.get("Size")?.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    Ok(size)
+}
+
+/// `downloading 2 Debian packages (57.9 MiB)`; without a size if unknown.
+fn download_label(count: usize, bytes: u64) -> String {
+    let what = match count {
+        1 => "1 Debian package".to_string(),
+        n => format!("{n} Debian packages"),
+    };
+    match bytes {
+        0 => format!("downloading {what}"),
+        b => format!("downloading {what} ({})", progress::mib(b)),
+    }
 }
 
 /// What `--update-lock` did.
