@@ -335,8 +335,10 @@ pub(crate) mod tests {
                 None => versions.last().unwrap(),
             };
             Ok(Stanza::parse(&format!(
-                "Package: {name}\nVersion: {}\nDepends: {}\n",
-                v.0, v.1
+                "Package: {name}\nVersion: {}\nDepends: {}\nSize: {}\n",
+                v.0,
+                v.1,
+                v.2.len()
             )))
         }
         fn download(&self, name: &str, arch: &str, version: &str, dir: &Path) -> Result<PathBuf> {
@@ -514,6 +516,69 @@ pub(crate) mod tests {
             ),
             "{e}"
         );
+    }
+
+    #[test]
+    fn bytes_under_counts_partial_files_too() {
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(bytes_under(d.path()), 0);
+        std::fs::write(d.path().join("a.deb"), [0u8; 100]).unwrap();
+        std::fs::create_dir(d.path().join("partial")).unwrap();
+        std::fs::write(d.path().join("partial/b.deb"), [0u8; 23]).unwrap();
+        assert_eq!(bytes_under(d.path()), 123);
+        assert_eq!(bytes_under(&d.path().join("gone")), 0);
+    }
+
+    #[test]
+    fn watching_a_growing_download() {
+        let d = tempfile::tempdir().unwrap();
+        let seen = std::sync::Mutex::new(Vec::new());
+        let on_bytes = |n| seen.lock().unwrap().push(n);
+        let got = watch_bytes(d.path(), &on_bytes, || {
+            use std::io::Write;
+            std::fs::create_dir(d.path().join("partial")).unwrap();
+            let part = d.path().join("partial/x.deb");
+            let mut f = std::fs::File::create(&part).unwrap();
+            for _ in 0..3 {
+                f.write_all(&[0u8; 1000]).unwrap();
+                f.flush().unwrap();
+                std::thread::sleep(POLL * 3);
+            }
+            std::fs::rename(&part, d.path().join("x.deb")).unwrap();
+            "done"
+        });
+        assert_eq!(got, "done");
+        let seen = seen.into_inner().unwrap();
+        assert_eq!(
+            seen.last(),
+            Some(&3000),
+            "the last report is the whole file"
+        );
+        assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+        assert!(
+            seen.iter().any(|&n| n > 0 && n < 3000),
+            "progress while it runs: {seen:?}"
+        );
+    }
+
+    #[test]
+    fn a_download_reports_its_bytes() {
+        let a = archive();
+        let cache = tempfile::tempdir().unwrap();
+        let pin = LockedPackage {
+            name: "busybox-static".into(),
+            arch: "arm64".into(),
+            version: "1:1.35.0-4".into(),
+            sha256: sha256_hex(&a.deb("busybox-static", "arm64", "1:1.35.0-4")),
+            metapackage: None,
+        };
+        assert!(cached(cache.path(), &pin).is_none());
+        let last = std::sync::atomic::AtomicU64::new(0);
+        let on_bytes = |n| last.store(n, std::sync::atomic::Ordering::Relaxed);
+        let f = download_pinned(&a, cache.path(), &pin, Path::new("l"), "fix", &on_bytes).unwrap();
+        let size = std::fs::metadata(&f.path).unwrap().len();
+        assert_eq!(last.into_inner(), size);
+        assert_eq!(cached(cache.path(), &pin).unwrap().path, f.path);
     }
 
     #[test]

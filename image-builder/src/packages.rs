@@ -272,6 +272,20 @@ mod tests {
         assert_eq!(fetches.len(), 2);
         assert_eq!(rec.unwrap().path, "manifests/images/deb.lock.yaml");
 
+        // Without a cache, the pins are downloaded again.
+        std::fs::remove_dir_all(&cache).unwrap();
+        let (again, _) = fetch_for_build(&a, &cache, root, "qemu-virt", &manifest, &image).unwrap();
+        assert_eq!(
+            again
+                .values()
+                .map(|f| f.read().unwrap())
+                .collect::<Vec<_>>(),
+            fetches
+                .values()
+                .map(|f| f.read().unwrap())
+                .collect::<Vec<_>>()
+        );
+
         // A second update reports no change.
         let u = update_lock_with(&a, &cache, &opts, false).unwrap();
         assert!(
@@ -279,5 +293,34 @@ mod tests {
             "{:?}",
             u.changes
         );
+    }
+
+    #[test]
+    fn download_size_from_the_archive() {
+        let a = archive();
+        let pin = |name: &str, version: &str| LockedPackage {
+            name: name.into(),
+            arch: "arm64".into(),
+            version: version.into(),
+            sha256: String::new(),
+            metapackage: None,
+        };
+        let bb = pin("busybox-static", "1:1.35.0-4");
+        let k = pin("linux-image-6.1.0-41-arm64", "6.1.158-1");
+        let gone = pin("busybox-static", "0.1");
+        let size = |name, version| a.deb(name, "arm64", version).len() as u64;
+        assert_eq!(
+            download_size(&a, &[&bb, &k, &gone]).unwrap(),
+            size("busybox-static", "1:1.35.0-4") + size("linux-image-6.1.0-41-arm64", "6.1.158-1")
+        );
+    }
+
+    #[test]
+    fn download_labels() {
+        assert_eq!(
+            download_label(2, 60_607_283),
+            "downloading 2 Debian packages (57.8 MiB)"
+        );
+        assert_eq!(download_label(1, 0), "downloading 1 Debian package");
     }
 }
