@@ -70,8 +70,10 @@ fn spinner(template: &str, len: Option<u64>) -> ProgressBar {
 }
 
 const STAGE_TEMPLATE: &str = "{spinner} image-builder: {msg} ... {elapsed}";
-const BYTES_TEMPLATE: &str = "{spinner} image-builder: {msg} [{bar:30}] \
-     {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}";
+// The message already holds the total. A fixed-width bar: `wide_bar`
+// shrinks to nothing when the message is long.
+const BYTES_TEMPLATE: &str =
+    "{spinner} image-builder: {msg} [{bar:20}] {bytes} {bytes_per_sec} ETA {eta}";
 const BYTES_UNKNOWN_TEMPLATE: &str = "{spinner} image-builder: {msg} {bytes} {bytes_per_sec}";
 
 /// One step of a build. [`Stage::done`] prints its line; dropped without
