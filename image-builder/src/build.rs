@@ -149,7 +149,7 @@ pub(crate) fn build_with(opts: &BuildOptions, ov: &Overrides) -> Result<BuildOut
         fetches: &fetches,
     };
     // What the manifest names must exist, be the right kind and fit.
-    let mut modules = progress::stage("reading the domains' modules", || {
+    let mut modules = progress::stage("preparing the domains' modules", || {
         plan_modules(root, &board, &image, &inputs)
     })
     .or_bad_input()?;

@@ -81,7 +81,7 @@ fn builds_the_default_image() {
     assert_stage_lines(
         &stderr(&o),
         &[
-            "reading the domains' modules",
+            "preparing the domains' modules",
             "building the hypervisor (fake-bsp)",
             "building guest ",
             "assembling, hashing and signing the image (",
