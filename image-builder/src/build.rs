@@ -14,6 +14,7 @@ use crate::exit::OrBadInput;
 use crate::manifest::{image_manifest_path, load_board, load_image, BoardManifest, ImageFormat};
 use crate::modules::{build_guests, check_memory, plan_modules, Pending, PlanInputs};
 use crate::output::write_all_or_nothing;
+use crate::progress;
 use crate::record::{
     file_record, read_file_record, source_date_epoch, BuildRecord, ElfRecord, EpochSource, Inputs,
     ModuleRecord, SecureBootRecord, SigningRecord, Toolchain, RECORD_VERSION,
@@ -148,7 +149,10 @@ pub(crate) fn build_with(opts: &BuildOptions, ov: &Overrides) -> Result<BuildOut
         fetches: &fetches,
     };
     // What the manifest names must exist, be the right kind and fit.
-    let mut modules = plan_modules(root, &board, &image, &inputs).or_bad_input()?;
+    let mut modules = progress::stage("preparing the domains' modules", || {
+        plan_modules(root, &board, &image, &inputs)
+    })
+    .or_bad_input()?;
     check_memory(&image, &modules).or_bad_input()?;
     // The keys last among the inputs, so their warnings never come before
     // an error in the manifests.
@@ -173,7 +177,10 @@ pub(crate) fn build_with(opts: &BuildOptions, ov: &Overrides) -> Result<BuildOut
     let cargo = Cargo::new(root, &board.target, &target_dir, epoch, signer.public_hex());
 
     // The hypervisor (BSP crate).
-    let (hyp, hyp_record) = build_hypervisor(&cargo, &board)?;
+    let (hyp, hyp_record) = progress::stage(
+        format!("building the hypervisor ({})", board.bsp_crate),
+        || build_hypervisor(&cargo, &board),
+    )?;
 
     // In-tree guests, each built once however often it is used.
     let module_elves = build_guests(&cargo, board.arch, &mut modules)?;
@@ -196,20 +203,33 @@ pub(crate) fn build_with(opts: &BuildOptions, ov: &Overrides) -> Result<BuildOut
             },
         })
         .collect();
-    let assembled = assemble(
-        &hyp.bytes,
-        &domains,
-        &table_modules,
-        board.image_format,
-        Some(&signer),
-    )
-    .context("assembling the boot image")?;
+    let module_bytes: u64 = table_modules.iter().map(|m| m.bytes.len() as u64).sum();
+    let assembled = progress::stage(
+        format!(
+            "assembling, hashing and signing the image ({} modules, {})",
+            table_modules.len(),
+            progress::mib(module_bytes)
+        ),
+        || {
+            assemble(
+                &hyp.bytes,
+                &domains,
+                &table_modules,
+                board.image_format,
+                Some(&signer),
+            )
+            .context("assembling the boot image")
+        },
+    )?;
     let image_sha256 = sha256_hex(&assembled.bytes);
     let efi = match &secureboot {
-        Some(keys) => Some(
-            crate::secureboot::sign(&assembled.bytes, keys, epoch)
-                .context("signing boot.efi for UEFI Secure Boot")?,
-        ),
+        Some(keys) => Some(progress::stage(
+            "signing boot.efi for UEFI Secure Boot",
+            || {
+                crate::secureboot::sign(&assembled.bytes, keys, epoch)
+                    .context("signing boot.efi for UEFI Secure Boot")
+            },
+        )?),
         None => None,
     };
 
@@ -295,14 +315,18 @@ pub(crate) fn build_with(opts: &BuildOptions, ov: &Overrides) -> Result<BuildOut
             manifests.push((archive_name("images", &lock), read(&lock)?));
         }
         let smp = image.domains.iter().map(|d| u32::from(d.vcpus)).max();
-        Some(crate::release::make(&crate::release::ReleaseInputs {
+        let inputs = crate::release::ReleaseInputs {
             cargo: &cargo,
             board: &board,
             record: &record,
             outputs: &outputs,
             manifests,
             smp: smp.unwrap_or(0).max(board.qemu.smp),
-        })?)
+        };
+        Some(progress::stage(
+            "making the release (SBOM, archive)",
+            || crate::release::make(&inputs),
+        )?)
     } else {
         None
     };
@@ -310,7 +334,9 @@ pub(crate) fn build_with(opts: &BuildOptions, ov: &Overrides) -> Result<BuildOut
     if let Some(r) = &release {
         files.extend(r.files.iter().map(|(n, b)| (n.as_str(), b.as_slice())));
     }
-    let paths = write_all_or_nothing(&out_dir, &files)?;
+    let paths = progress::stage("writing the outputs", || {
+        write_all_or_nothing(&out_dir, &files)
+    })?;
     Ok(BuildOutput {
         image: paths[0].clone(),
         sha256: image_sha256,

@@ -5,6 +5,8 @@
 //! format in `deb`, the file format in `lock`.
 
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
@@ -74,6 +76,49 @@ fn check_control(bytes: &[u8], name: &str, version: &str, arch: &str) -> Result<
     Ok(())
 }
 
+/// Called with the bytes a download has written so far.
+pub type OnBytes<'a> = &'a (dyn Fn(u64) + Sync);
+
+/// How often a running download's size is looked at.
+const POLL: Duration = Duration::from_millis(100);
+
+/// Run `f` (which writes into `dir`) while telling `on_bytes`, every
+/// [`POLL`] and once at the end, how many bytes the files under `dir` hold.
+/// apt says nothing we could parse about its progress, but it writes the
+/// `.deb` into `dir` as it arrives (a partial file may sit in a
+/// subdirectory), so the directory's size is the download's progress.
+fn watch_bytes<T>(dir: &Path, on_bytes: OnBytes, f: impl FnOnce() -> T) -> T {
+    let (stop, stopped) = mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            // Ends when `stop` is dropped, without waiting out a poll.
+            while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(POLL) {
+                on_bytes(bytes_under(dir));
+            }
+        });
+        let r = f();
+        drop(stop);
+        on_bytes(bytes_under(dir));
+        r
+    })
+}
+
+/// The total size of the files under `dir` (0 for what cannot be read:
+/// files come and go while apt works).
+fn bytes_under(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => bytes_under(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
+            _ => 0,
+        })
+        .sum()
+}
+
 /// Download `name:arch=version` into `cache` (via a private temporary
 /// directory, then an atomic rename) and return its path and SHA-256.
 fn download(
@@ -82,6 +127,7 @@ fn download(
     name: &str,
     arch: &str,
     version: &str,
+    on_bytes: OnBytes,
 ) -> Result<(PathBuf, String)> {
     std::fs::create_dir_all(cache)
         .with_context(|| format!("cannot create the package cache {}", cache.display()))?;
@@ -90,7 +136,9 @@ fn download(
         .tempdir_in(cache)
         .with_context(|| format!("cannot create a directory in {}", cache.display()))?;
     src.prepare(arch, false)?;
-    let got = src.download(name, arch, version, tmp.path())?;
+    let got = watch_bytes(tmp.path(), on_bytes, || {
+        src.download(name, arch, version, tmp.path())
+    })?;
     let bytes = std::fs::read(&got).with_context(|| format!("cannot read {}", got.display()))?;
     check_control(&bytes, name, version, arch)
         .with_context(|| format!("downloaded {}", got.display()))?;
@@ -110,21 +158,42 @@ pub fn fetch_pinned(
     lock: &Path,
     refresh: &str,
 ) -> Result<Fetched> {
-    let cached = cache.join(deb_file_name(&pin.name, &pin.version, &pin.arch));
-    if let Ok(bytes) = std::fs::read(&cached) {
-        if sha256_hex(&bytes) == pin.sha256 {
-            return Ok(Fetched {
-                locked: pin.clone(),
-                path: cached,
-            });
-        }
-        eprintln!(
-            "image-builder: cached {} does not match the lock's sha256: downloading it again",
-            cached.display()
-        );
+    match cached(cache, pin) {
+        Some(f) => Ok(f),
+        None => download_pinned(src, cache, pin, lock, refresh, &|_| {}),
     }
-    let (path, sha) =
-        download(src, cache, &pin.name, &pin.arch, &pin.version).with_context(|| {
+}
+
+/// The cached `.deb` of `pin`, if there is one and its hash matches (a
+/// mismatching one is reported and left to be downloaded again).
+pub fn cached(cache: &Path, pin: &LockedPackage) -> Option<Fetched> {
+    let cached = cache.join(deb_file_name(&pin.name, &pin.version, &pin.arch));
+    let bytes = std::fs::read(&cached).ok()?;
+    if sha256_hex(&bytes) == pin.sha256 {
+        return Some(Fetched {
+            locked: pin.clone(),
+            path: cached,
+        });
+    }
+    eprintln!(
+        "image-builder: cached {} does not match the lock's sha256: downloading it again",
+        cached.display()
+    );
+    None
+}
+
+/// Download the pinned `.deb` of `pin` into `cache` (whatever is cached),
+/// telling `on_bytes` how far it got; errors as [`fetch_pinned`].
+pub fn download_pinned(
+    src: &dyn PackageSource,
+    cache: &Path,
+    pin: &LockedPackage,
+    lock: &Path,
+    refresh: &str,
+    on_bytes: OnBytes,
+) -> Result<Fetched> {
+    let (path, sha) = download(src, cache, &pin.name, &pin.arch, &pin.version, on_bytes)
+        .with_context(|| {
             format!(
                 "package {} (pinned in {}) can no longer be downloaded; \
              refresh the pins with `{refresh}`",
@@ -190,7 +259,7 @@ pub fn resolve_current(src: &dyn PackageSource, cache: &Path, r: &PackageRef) ->
         bail!("{what}: apt reports version {version:?}, which is not a Debian version");
     }
     let (path, sha256) =
-        download(src, cache, &name, &r.arch, &version).with_context(|| what.clone())?;
+        download(src, cache, &name, &r.arch, &version, &|_| {}).with_context(|| what.clone())?;
     Ok(Fetched {
         locked: LockedPackage {
             name,
@@ -266,8 +335,10 @@ pub(crate) mod tests {
                 None => versions.last().unwrap(),
             };
             Ok(Stanza::parse(&format!(
-                "Package: {name}\nVersion: {}\nDepends: {}\n",
-                v.0, v.1
+                "Package: {name}\nVersion: {}\nDepends: {}\nSize: {}\n",
+                v.0,
+                v.1,
+                v.2.len()
             )))
         }
         fn download(&self, name: &str, arch: &str, version: &str, dir: &Path) -> Result<PathBuf> {
@@ -445,6 +516,69 @@ pub(crate) mod tests {
             ),
             "{e}"
         );
+    }
+
+    #[test]
+    fn bytes_under_counts_partial_files_too() {
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(bytes_under(d.path()), 0);
+        std::fs::write(d.path().join("a.deb"), [0u8; 100]).unwrap();
+        std::fs::create_dir(d.path().join("partial")).unwrap();
+        std::fs::write(d.path().join("partial/b.deb"), [0u8; 23]).unwrap();
+        assert_eq!(bytes_under(d.path()), 123);
+        assert_eq!(bytes_under(&d.path().join("gone")), 0);
+    }
+
+    #[test]
+    fn watching_a_growing_download() {
+        let d = tempfile::tempdir().unwrap();
+        let seen = std::sync::Mutex::new(Vec::new());
+        let on_bytes = |n| seen.lock().unwrap().push(n);
+        let got = watch_bytes(d.path(), &on_bytes, || {
+            use std::io::Write;
+            std::fs::create_dir(d.path().join("partial")).unwrap();
+            let part = d.path().join("partial/x.deb");
+            let mut f = std::fs::File::create(&part).unwrap();
+            for _ in 0..3 {
+                f.write_all(&[0u8; 1000]).unwrap();
+                f.flush().unwrap();
+                std::thread::sleep(POLL * 3);
+            }
+            std::fs::rename(&part, d.path().join("x.deb")).unwrap();
+            "done"
+        });
+        assert_eq!(got, "done");
+        let seen = seen.into_inner().unwrap();
+        assert_eq!(
+            seen.last(),
+            Some(&3000),
+            "the last report is the whole file"
+        );
+        assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+        assert!(
+            seen.iter().any(|&n| n > 0 && n < 3000),
+            "progress while it runs: {seen:?}"
+        );
+    }
+
+    #[test]
+    fn a_download_reports_its_bytes() {
+        let a = archive();
+        let cache = tempfile::tempdir().unwrap();
+        let pin = LockedPackage {
+            name: "busybox-static".into(),
+            arch: "arm64".into(),
+            version: "1:1.35.0-4".into(),
+            sha256: sha256_hex(&a.deb("busybox-static", "arm64", "1:1.35.0-4")),
+            metapackage: None,
+        };
+        assert!(cached(cache.path(), &pin).is_none());
+        let last = std::sync::atomic::AtomicU64::new(0);
+        let on_bytes = |n| last.store(n, std::sync::atomic::Ordering::Relaxed);
+        let f = download_pinned(&a, cache.path(), &pin, Path::new("l"), "fix", &on_bytes).unwrap();
+        let size = std::fs::metadata(&f.path).unwrap().len();
+        assert_eq!(last.into_inner(), size);
+        assert_eq!(cached(cache.path(), &pin).unwrap().path, f.path);
     }
 
     #[test]

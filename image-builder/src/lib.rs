@@ -36,6 +36,7 @@ mod digest;
 mod elf;
 mod modules;
 mod output;
+mod progress;
 mod record;
 mod shuffle;
 mod sniff;

@@ -192,8 +192,10 @@ pub(crate) fn build_guests(
             continue;
         };
         if !guests.contains_key(name) {
-            let built = build_guest(cargo, name).with_context(|| {
-                format!("domain '{}': {}: {}", m.domain, m.kind.name(), m.source)
+            let built = crate::progress::stage(format!("building guest {name}"), || {
+                build_guest(cargo, name).with_context(|| {
+                    format!("domain '{}': {}: {}", m.domain, m.kind.name(), m.source)
+                })
             })?;
             guests.insert(name.clone(), built);
         }

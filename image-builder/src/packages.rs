@@ -10,11 +10,12 @@ use anyhow::{Context, Result};
 use crate::apt::PackageSource;
 use crate::bail_input;
 use crate::build::{resolve, BuildOptions};
-use crate::debian::{cache_dir, fetch_pinned, resolve_current};
+use crate::debian::{cache_dir, cached, download_pinned, resolve_current};
 use crate::exit::OrBadInput;
 use crate::initramfs::Fetches;
 use crate::lock::{describe, lock_path, LockFile, LockedPackage};
 use crate::manifest::{image_manifest_path, load_board, load_image, ImageManifest};
+use crate::progress;
 use crate::record::{display_path, read_file_record, FileRecord};
 
 /// `path` for messages: relative to the tree if inside it, else as given.
@@ -62,11 +63,58 @@ pub(crate) fn fetch_for_build(
     };
     let pins = lock.pins(&requests, &shown, &refresh).or_bad_input()?;
     let mut fetches = Fetches::new();
+    let mut missing = Vec::new();
     for (r, pin) in requests.iter().zip(pins) {
-        let f = fetch_pinned(src, cache, pin, &shown, &refresh)?;
-        fetches.insert(r.clone(), f);
+        match cached(cache, pin) {
+            Some(f) => {
+                fetches.insert(r.clone(), f);
+            }
+            None => missing.push((r, pin)),
+        }
+    }
+    if !missing.is_empty() {
+        let pins: Vec<&LockedPackage> = missing.iter().map(|(_, p)| *p).collect();
+        let total = download_size(src, &pins)?;
+        let bar = progress::Bytes::start(download_label(pins.len(), total), total);
+        let mut finished = 0;
+        for (r, pin) in missing {
+            let on_bytes = |n| bar.set_position(finished + n);
+            let f = download_pinned(src, cache, pin, &shown, &refresh, &on_bytes)?;
+            finished += std::fs::metadata(&f.path).map_or(0, |m| m.len());
+            fetches.insert(r.clone(), f);
+        }
+        bar.done();
     }
     Ok((fetches, Some(read_file_record(root, &path)?)))
+}
+
+/// The bytes `pins` will download, from the archive's `Size` fields (0 for
+/// one the archive does not know: its download fails with a better error).
+/// Prepares their architectures first: apt knows nothing of a foreign
+/// architecture's packages before.
+fn download_size(src: &dyn PackageSource, pins: &[&LockedPackage]) -> Result<u64> {
+    let mut size = 0;
+    for pin in pins {
+        src.prepare(&pin.arch, false)?;
+        size += src
+            .show(&pin.name, &pin.arch, Some(&pin.version))
+            .ok()
+            .and_then(|s| s.get("Size")?.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    Ok(size)
+}
+
+/// `downloading 2 Debian packages (57.9 MiB)`; without a size if unknown.
+fn download_label(count: usize, bytes: u64) -> String {
+    let what = match count {
+        1 => "1 Debian package".to_string(),
+        n => format!("{n} Debian packages"),
+    };
+    match bytes {
+        0 => format!("downloading {what}"),
+        b => format!("downloading {what} ({})", progress::mib(b)),
+    }
 }
 
 /// What `--update-lock` did.
@@ -224,6 +272,20 @@ mod tests {
         assert_eq!(fetches.len(), 2);
         assert_eq!(rec.unwrap().path, "manifests/images/deb.lock.yaml");
 
+        // Without a cache, the pins are downloaded again.
+        std::fs::remove_dir_all(&cache).unwrap();
+        let (again, _) = fetch_for_build(&a, &cache, root, "qemu-virt", &manifest, &image).unwrap();
+        assert_eq!(
+            again
+                .values()
+                .map(|f| f.read().unwrap())
+                .collect::<Vec<_>>(),
+            fetches
+                .values()
+                .map(|f| f.read().unwrap())
+                .collect::<Vec<_>>()
+        );
+
         // A second update reports no change.
         let u = update_lock_with(&a, &cache, &opts, false).unwrap();
         assert!(
@@ -231,5 +293,34 @@ mod tests {
             "{:?}",
             u.changes
         );
+    }
+
+    #[test]
+    fn download_size_from_the_archive() {
+        let a = archive();
+        let pin = |name: &str, version: &str| LockedPackage {
+            name: name.into(),
+            arch: "arm64".into(),
+            version: version.into(),
+            sha256: String::new(),
+            metapackage: None,
+        };
+        let bb = pin("busybox-static", "1:1.35.0-4");
+        let k = pin("linux-image-6.1.0-41-arm64", "6.1.158-1");
+        let gone = pin("busybox-static", "0.1");
+        let size = |name, version| a.deb(name, "arm64", version).len() as u64;
+        assert_eq!(
+            download_size(&a, &[&bb, &k, &gone]).unwrap(),
+            size("busybox-static", "1:1.35.0-4") + size("linux-image-6.1.0-41-arm64", "6.1.158-1")
+        );
+    }
+
+    #[test]
+    fn download_labels() {
+        assert_eq!(
+            download_label(2, 60_607_283),
+            "downloading 2 Debian packages (57.8 MiB)"
+        );
+        assert_eq!(download_label(1, 0), "downloading 1 Debian package");
     }
 }

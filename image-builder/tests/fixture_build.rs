@@ -37,6 +37,27 @@ fn strings(v: &serde_json::Value, out: &mut Vec<String>) {
     }
 }
 
+/// Not on a terminal, a build says what it did one stable line at a time
+/// (`image-builder: <stage> ... 1.2 s`, in this order), and never moves
+/// the cursor or colours anything.
+fn assert_stage_lines(err: &str, stages: &[&str]) {
+    assert!(
+        !err.contains('\x1b') && !err.contains('\r'),
+        "no escape sequences or carriage returns: {err:?}"
+    );
+    let mut lines = err.lines();
+    for stage in stages {
+        let line = lines
+            .find(|l| l.starts_with(&format!("image-builder: {stage}")))
+            .unwrap_or_else(|| panic!("no line for {stage:?} (in this order) in:\n{err}"));
+        let secs = line
+            .rsplit_once(" ... ")
+            .and_then(|(_, t)| t.strip_suffix(" s"))
+            .and_then(|t| t.parse::<f64>().ok());
+        assert!(secs.is_some(), "no time in {line:?}");
+    }
+}
+
 #[test]
 fn builds_the_default_image() {
     let fx = fixture();
@@ -56,6 +77,17 @@ fn builds_the_default_image() {
         .collect();
     names.sort();
     assert_eq!(names, ["boot.img", "boot.img.sha256", "build.json"]);
+
+    assert_stage_lines(
+        &stderr(&o),
+        &[
+            "preparing the domains' modules",
+            "building the hypervisor (fake-bsp)",
+            "building guest ",
+            "assembling, hashing and signing the image (",
+            "writing the outputs",
+        ],
+    );
 
     let img = std::fs::read(&img_path).unwrap();
     let record: serde_json::Value =
