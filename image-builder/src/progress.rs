@@ -88,11 +88,14 @@ pub struct Stage {
 impl Stage {
     pub fn start(name: impl Into<String>) -> Self {
         let name = name.into();
-        let bar = (mode() == Mode::Terminal).then(|| {
-            let b = spinner(STAGE_TEMPLATE, None);
+        let bar = (mode() == Mode::Terminal).then(|| spinner(STAGE_TEMPLATE, None));
+        Self::showing(name, bar)
+    }
+
+    fn showing(name: String, bar: Option<ProgressBar>) -> Self {
+        if let Some(b) = &bar {
             b.set_message(name.clone());
-            b
-        });
+        }
         Stage {
             name,
             started: Instant::now(),
@@ -129,10 +132,8 @@ pub fn stage<T, E>(name: impl Into<String>, f: impl FnOnce() -> Result<T, E>) ->
 /// and the usual line when done.
 #[must_use = "a byte stage prints its line when done"]
 pub struct Bytes {
-    name: String,
+    stage: Stage,
     total: u64,
-    started: Instant,
-    bar: Option<ProgressBar>,
 }
 
 impl Bytes {
@@ -140,49 +141,29 @@ impl Bytes {
     pub fn start(name: impl Into<String>, total: u64) -> Self {
         let name = name.into();
         let bar = match mode() {
-            Mode::Terminal => {
-                let b = if total == 0 {
-                    spinner(BYTES_UNKNOWN_TEMPLATE, None)
-                } else {
-                    spinner(BYTES_TEMPLATE, Some(total))
-                };
-                b.set_message(name.clone());
-                Some(b)
-            }
+            Mode::Terminal if total == 0 => Some(spinner(BYTES_UNKNOWN_TEMPLATE, None)),
+            Mode::Terminal => Some(spinner(BYTES_TEMPLATE, Some(total))),
             Mode::Plain => {
                 eprintln!("image-builder: {name}");
                 None
             }
         };
         Bytes {
-            name,
+            stage: Stage::showing(name, bar),
             total,
-            started: Instant::now(),
-            bar,
         }
     }
 
     /// `n` bytes of `total` are done (a bar never runs past its end, even
     /// if the sizes given at the start were short).
     pub fn set_position(&self, n: u64) {
-        if let Some(b) = &self.bar {
+        if let Some(b) = &self.stage.bar {
             b.set_position(clamp(n, self.total));
         }
     }
 
-    pub fn done(mut self) {
-        if let Some(b) = self.bar.take() {
-            b.finish_and_clear();
-        }
-        eprintln!("{}", done_line(&self.name, self.started.elapsed()));
-    }
-}
-
-impl Drop for Bytes {
-    fn drop(&mut self) {
-        if let Some(b) = self.bar.take() {
-            b.finish_and_clear();
-        }
+    pub fn done(self) {
+        self.stage.done();
     }
 }
 
