@@ -42,6 +42,9 @@ pub fn domain_spec(d: &DomainManifest) -> Result<DomainSpec> {
     if d.direct_map {
         flags |= domain_flags::DIRECT_MAP;
     }
+    if d.hvc_console() {
+        flags |= domain_flags::HVC_CONSOLE;
+    }
     let memory_bytes = d.memory_mib.checked_mul(1 << 20).with_context(|| {
         format!(
             "domain '{}': memory_mib {} is too large",
@@ -368,7 +371,18 @@ mod tests {
         let yaml = "name: d\nid: 3\nhardware: true\ndirect_map: true\nvcpus: 2\nmemory_mib: 128\nkernel: {file: k}\n";
         let d: DomainManifest = serde_norway::from_str(yaml).unwrap();
         let s = domain_spec(&d).unwrap();
-        assert_eq!(s.flags, domain_flags::HARDWARE | domain_flags::DIRECT_MAP);
+        assert_eq!(
+            s.flags,
+            domain_flags::HARDWARE | domain_flags::DIRECT_MAP | domain_flags::HVC_CONSOLE
+        );
+        let uart = DomainManifest {
+            console: Some(crate::manifest::ConsoleChoice::Uart),
+            ..d.clone()
+        };
+        assert_eq!(
+            domain_spec(&uart).unwrap().flags,
+            domain_flags::HARDWARE | domain_flags::DIRECT_MAP
+        );
         assert_eq!((s.id, s.vcpus, s.memory_bytes), (3, 2, 128 << 20));
         let d = DomainManifest {
             hardware: false,

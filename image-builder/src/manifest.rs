@@ -107,6 +107,26 @@ pub struct DomainManifest {
     pub device_tree: Option<ModuleSource>,
     #[serde(default)]
     pub cmdline: String,
+    /// The hardware domain's console: `hvc0` (the default: Xen's
+    /// console_io, the hypervisor keeps the UART) or `uart` (the UART is
+    /// passed through to it).
+    #[serde(default)]
+    pub console: Option<ConsoleChoice>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ConsoleChoice {
+    Hvc0,
+    Uart,
+}
+
+impl DomainManifest {
+    /// Whether this domain's console is hvc0 (hardware domains unless they
+    /// ask for the UART).
+    pub fn hvc_console(&self) -> bool {
+        self.hardware && self.console != Some(ConsoleChoice::Uart)
+    }
 }
 
 /// Where a module's bytes come from. In YAML a one-key map: `{guest: NAME}`,
@@ -542,6 +562,12 @@ fn load_image_unchecked(path: &Path, board: &BoardManifest) -> Result<ImageManif
         if d.vcpus == 0 {
             bail!(
                 "{ctx}: domain '{}': field 'vcpus' must be at least 1",
+                d.name
+            );
+        }
+        if d.console.is_some() && !d.hardware {
+            bail!(
+                "{ctx}: domain '{}': field 'console' is for the hardware domain only (other domains write through the console hypercall)",
                 d.name
             );
         }

@@ -238,16 +238,13 @@ fn linux_dom0_image_builds_from_its_lock() {
     assert_eq!((d[0].name, d[0].id, d[0].vcpus), ("dom0", 0, 2));
     assert_eq!(
         d[0].flags,
-        domain_flags::HARDWARE | domain_flags::DIRECT_MAP
+        domain_flags::HARDWARE | domain_flags::DIRECT_MAP | domain_flags::HVC_CONSOLE
     );
     assert_eq!(d[0].memory_bytes, 512 << 20);
 
     // The kernel: Debian's, as an arm64 Image that fits with the ramdisk.
     let k = table.module(0, ModuleKind::Kernel).unwrap();
-    assert_eq!(
-        k.cmdline,
-        "console=ttyAMA0 earlycon=pl011,0x09000000 rdinit=/init"
-    );
+    assert_eq!(k.cmdline, "console=hvc0 earlycon=xenboot rdinit=/init");
     let kernel = &img[k.offset as usize..(k.offset + k.size) as usize];
     assert_eq!(&kernel[56..60], b"ARM\x64");
     let kpin = lock

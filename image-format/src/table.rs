@@ -65,7 +65,10 @@ pub mod domain_flags {
     pub const HARDWARE: u16 = 1 << 0;
     /// Guest physical addresses equal host physical addresses.
     pub const DIRECT_MAP: u16 = 1 << 1;
-    pub const ALL: u16 = HARDWARE | DIRECT_MAP;
+    /// The hardware domain's console is hvc0 (Xen's console_io): the
+    /// hypervisor keeps the UART and multiplexes it.
+    pub const HVC_CONSOLE: u16 = 1 << 2;
+    pub const ALL: u16 = HARDWARE | DIRECT_MAP | HVC_CONSOLE;
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -229,6 +232,9 @@ impl DomainEntry<'_> {
     }
     pub fn is_direct_mapped(&self) -> bool {
         self.flags & domain_flags::DIRECT_MAP != 0
+    }
+    pub fn has_hvc_console(&self) -> bool {
+        self.flags & domain_flags::HVC_CONSOLE != 0
     }
 }
 

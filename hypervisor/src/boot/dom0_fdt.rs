@@ -17,6 +17,20 @@ pub struct Dom0FdtSpec<'a> {
     pub initrd: Option<PhysRange>,
     /// Node paths removed with their subtrees (e.g. "/pmu").
     pub remove: &'a [&'a str],
+    /// The device (by its first `reg` address) the hypervisor keeps for
+    /// itself: its node goes, and /chosen no longer points at it.
+    pub keep_device: Option<u64>,
+    /// The Xen interface's `/hypervisor` node, when dom0 gets it.
+    pub xen: Option<XenNode>,
+}
+
+/// What Linux reads from `/hypervisor` (Documentation/devicetree/bindings/arm/xen.txt).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct XenNode {
+    /// Where the grant-table frames are (reg[0]).
+    pub grant: PhysRange,
+    /// The event-channel PPI's INTID.
+    pub evtchn_intid: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,7 +65,8 @@ pub fn build(host: &[u8], spec: &Dom0FdtSpec<'_>) -> Result<Vec<u8>, Dom0FdtErro
     let mut w = vm_fdt::FdtWriter::new_with_mem_reserv(&reserve)?;
     let root = fdt.find_node("/").ok_or(Dom0FdtError::BadHostTree)?;
     let mut cpus_seen = 0u16;
-    copy_node(&mut w, &root, "", spec, &mut cpus_seen)?;
+    let gic = interrupt_parent(&fdt);
+    copy_node(&mut w, &root, "", spec, &mut cpus_seen, gic)?;
     w.finish().map_err(Dom0FdtError::from)
 }
 
@@ -61,12 +76,15 @@ fn copy_node(
     path: &str,
     spec: &Dom0FdtSpec<'_>,
     cpus_seen: &mut u16,
+    gic: Option<u32>,
 ) -> Result<(), Dom0FdtError> {
     let is_root = path.is_empty();
     let handle = w.begin_node(if is_root { "" } else { node.name })?;
+    let kept_console = spec.keep_device.is_some();
     for prop in node.properties() {
         let value = match (path, prop.name) {
             ("/chosen", "bootargs" | "linux,initrd-start" | "linux,initrd-end") => continue,
+            ("/chosen", "stdout-path" | "linux,stdout-path") if kept_console => continue,
             ("/psci", "method") => b"hvc\0".as_slice(),
             _ => prop.value,
         };
@@ -82,13 +100,16 @@ fn copy_node(
         if topology || is_memory(&child) || spec.remove.contains(&child_path.as_str()) {
             continue;
         }
+        if spec.keep_device.is_some() && first_reg(&child) == spec.keep_device {
+            continue;
+        }
         if cpu_index(&child_path).is_some() {
             if *cpus_seen >= spec.vcpus {
                 continue;
             }
             *cpus_seen += 1;
         }
-        copy_node(w, &child, &child_path, spec, cpus_seen)?;
+        copy_node(w, &child, &child_path, spec, cpus_seen, gic)?;
     }
     if is_root {
         if node.children().all(|c| c.name != "chosen") {
@@ -97,6 +118,9 @@ fn copy_node(
             w.end_node(chosen)?;
         }
         write_memory(w, spec.ram)?;
+        if let Some(x) = spec.xen {
+            write_xen(w, gic, &x)?;
+        }
     }
     w.end_node(handle)?;
     Ok(())
@@ -108,6 +132,41 @@ fn write_chosen(w: &mut vm_fdt::FdtWriter, spec: &Dom0FdtSpec<'_>) -> Result<(),
         w.property_u64("linux,initrd-start", rd.base)?;
         w.property_u64("linux,initrd-end", rd.end())?;
     }
+    Ok(())
+}
+
+/// The phandle of the interrupt controller: the root's interrupt-parent,
+/// or the first node that is an interrupt controller with a phandle.
+fn interrupt_parent(fdt: &fdt::Fdt<'_>) -> Option<u32> {
+    let root = fdt.find_node("/")?;
+    if let Some(p) = root.property("interrupt-parent").and_then(|p| p.as_usize()) {
+        return Some(p as u32);
+    }
+    fdt.all_nodes()
+        .filter(|n| n.property("interrupt-controller").is_some())
+        .find_map(|n| n.property("phandle").and_then(|p| p.as_usize()))
+        .map(|p| p as u32)
+}
+
+fn first_reg(node: &fdt::node::FdtNode<'_, '_>) -> Option<u64> {
+    node.reg()?.next().map(|r| r.starting_address as u64)
+}
+
+/// The `/hypervisor` node: compatible with the Xen interface version
+/// implemented, the grant-table region, the event-channel PPI (level,
+/// all CPUs: Xen's `<1 15 0xf08>` for INTID 31).
+fn write_xen(w: &mut vm_fdt::FdtWriter, gic: Option<u32>, x: &XenNode) -> Result<(), Dom0FdtError> {
+    use crate::hypercall::xen::abi::{VERSION_MAJOR, VERSION_MINOR};
+    let node = w.begin_node("hypervisor")?;
+    let compat = format!("xen,xen-{VERSION_MAJOR}.{VERSION_MINOR}");
+    w.property_string_list("compatible", alloc::vec![compat, "xen,xen".into()])?;
+    w.property_array_u64("reg", &[x.grant.base, x.grant.size])?;
+    let ppi = x.evtchn_intid.checked_sub(16).ok_or(Dom0FdtError::Write)?;
+    w.property_array_u32("interrupts", &[1, ppi, 0xf08])?;
+    if let Some(parent) = gic {
+        w.property_u32("interrupt-parent", parent)?;
+    }
+    w.end_node(node)?;
     Ok(())
 }
 
@@ -144,6 +203,8 @@ mod tests {
             bootargs: "console=ttyAMA0",
             initrd: Some(PhysRange::new(0x5000_0000, 0x1000)),
             remove: &["/pmu", "/intc@8000000/its@8080000"],
+            keep_device: None,
+            xen: None,
         };
         let blob = build(&host(), &spec).unwrap();
         let f = fdt::Fdt::new(&blob).unwrap();
@@ -200,6 +261,58 @@ mod tests {
     }
 
     #[test]
+    fn hvc_console_keeps_the_uart_and_adds_the_xen_node() {
+        let ram = [PhysRange::new(0x4000_0000, 0x2000_0000)];
+        let spec = Dom0FdtSpec {
+            ram: &ram,
+            vcpus: 1,
+            bootargs: "console=hvc0",
+            initrd: None,
+            remove: &[],
+            keep_device: Some(0x0900_0000),
+            xen: Some(XenNode {
+                grant: PhysRange::new(0x4010_0000, 0x1_0000),
+                evtchn_intid: 31,
+            }),
+        };
+        let blob = build(&host(), &spec).unwrap();
+        let f = fdt::Fdt::new(&blob).unwrap();
+        assert!(f.find_node("/pl011@9000000").is_none());
+        assert!(f.chosen().stdout().is_none());
+        let h = f.find_node("/hypervisor").unwrap();
+        let compat: Vec<_> = h.compatible().unwrap().all().collect();
+        assert_eq!(compat, ["xen,xen-4.19", "xen,xen"]);
+        let reg = h.reg().unwrap().next().unwrap();
+        assert_eq!(
+            (reg.starting_address as u64, reg.size),
+            (0x4010_0000, Some(0x1_0000))
+        );
+        let irq = h.property("interrupts").unwrap().value;
+        assert_eq!(irq, [0, 0, 0, 1, 0, 0, 0, 15, 0, 0, 0xf, 8]);
+        // The event PPI is free on this board: no other node uses PPI 15.
+        for n in f.all_nodes() {
+            if n.name == "hypervisor" {
+                continue;
+            }
+            if let Some(p) = n.property("interrupts") {
+                let cells: Vec<u32> = p
+                    .value
+                    .chunks(4)
+                    .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect();
+                assert!(
+                    !cells
+                        .chunks(3)
+                        .any(|c| c.len() == 3 && c[0] == 1 && c[1] == 15),
+                    "{} uses PPI 15",
+                    n.name
+                );
+            }
+        }
+        assert!(h.property("interrupt-parent").is_some());
+    }
+
+    #[test]
     fn garbage_host_tree_is_an_error() {
         let spec = Dom0FdtSpec {
             ram: &[],
@@ -207,6 +320,8 @@ mod tests {
             bootargs: "",
             initrd: None,
             remove: &[],
+            keep_device: None,
+            xen: None,
         };
         assert_eq!(build(&[0u8; 100], &spec), Err(Dom0FdtError::BadHostTree));
     }

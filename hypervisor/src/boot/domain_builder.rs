@@ -159,6 +159,8 @@ pub trait BuildEnv {
     ) -> bool;
     /// Copy into host-physical memory.
     fn write(&mut self, pa: u64, bytes: &[u8]);
+    /// Zero host-physical memory.
+    fn zero(&mut self, pa: u64, size: u64);
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -270,7 +272,8 @@ pub fn build_domain(
     }
     env.write(pa(layout.dtb.base), &dtb);
 
-    Ok(crate::domain::Domain::new(
+    let grant = grant_frames(env, &stage2, Some(GUEST_GRANT_BASE))?;
+    let mut dom = crate::domain::Domain::new(
         d.id,
         alloc::string::String::from(d.name),
         d.is_hardware(),
@@ -284,8 +287,40 @@ pub fn build_domain(
             entry: layout.kernel.base,
             arg0: layout.dtb.base,
         },
-    ))
+    );
+    dom.grant = Some(grant);
+    Ok(dom)
 }
+
+/// Grant-table frames each domain gets: 64 KiB, 8192 v1 grant entries.
+pub const GRANT_FRAMES: u64 = 16;
+/// Where a domain that is not direct-mapped finds them (Xen's
+/// GUEST_GNTTAB_BASE, below the RAM of every board's guest map).
+pub const GUEST_GRANT_BASE: u64 = 0x3800_0000;
+
+/// Allocate, zero and map a domain's grant frames at `ipa`, or 1:1 where
+/// they were allocated (direct-mapped domains: that range is the
+/// hypervisor's, never the domain's RAM).
+pub fn grant_frames(
+    env: &mut dyn BuildEnv,
+    stage2: &crate::mm::page_table::PageTable,
+    ipa: Option<u64>,
+) -> Result<crate::domain::xen_state::GrantFrames, BuildError> {
+    let size = GRANT_FRAMES * PAGE;
+    let pa = env
+        .alloc(size, PAGE)
+        .ok_or(BuildError::OutOfMemory { need: size })?;
+    env.zero(pa, size);
+    let ipa = ipa.unwrap_or(pa);
+    if !env.map_ram(stage2, ipa, pa, size) {
+        return Err(BuildError::Stage2);
+    }
+    Ok(crate::domain::xen_state::GrantFrames {
+        ipa: PhysRange::new(ipa, size),
+    })
+}
+
+const PAGE: u64 = 4096;
 
 #[cfg(test)]
 mod build_tests {
@@ -320,7 +355,16 @@ mod build_tests {
         assert_eq!(d.banks[0].ipa, PhysRange::new(0x4000_0000, 64 << 20));
         assert_eq!(d.boot_vcpu.entry, 0x4000_0000);
         assert_eq!(d.boot_vcpu.arg0, 0x43e0_0000);
-        assert_eq!(env.maps, vec![(0x4000_0000, 0x1_0000_0000, 64 << 20)]);
+        let grant = 0x1_0000_0000 + (64 << 20);
+        assert_eq!(
+            env.maps,
+            vec![
+                (0x4000_0000, 0x1_0000_0000, 64 << 20),
+                (GUEST_GRANT_BASE, grant, GRANT_FRAMES * 4096)
+            ]
+        );
+        assert_eq!(env.zeroed, vec![(grant, GRANT_FRAMES * 4096)]);
+        assert_eq!(d.grant.unwrap().ipa.base, GUEST_GRANT_BASE);
         assert_eq!(env.writes[0], (0x1_0000_0000, kernel()));
         let (dtb_pa, dtb) = &env.writes[1];
         assert_eq!(*dtb_pa, 0x1_0000_0000 + (62 << 20));

@@ -192,3 +192,34 @@ mod tests {
         assert_eq!(parse(&[0u8; 64], 0).unwrap_err(), DtError::Malformed);
     }
 }
+
+/// The INTID of the (first) SPI of the device whose first `reg` address is
+/// `base`, for a GIC with 3-cell interrupt specifiers.
+pub fn device_spi(blob: &[u8], base: u64) -> Option<u32> {
+    let fdt = fdt::Fdt::new(blob).ok()?;
+    let node = fdt.all_nodes().find(|n| {
+        n.reg()
+            .and_then(|mut r| r.next())
+            .map(|r| r.starting_address as u64)
+            == Some(base)
+    })?;
+    let cells = node.property("interrupts")?.value;
+    let word = |i: usize| {
+        cells
+            .get(i * 4..i * 4 + 4)
+            .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+    };
+    // <type number flags>: type 0 = SPI, INTID = number + 32.
+    (word(0)? == 0).then(|| word(1)?.checked_add(32))?
+}
+
+#[cfg(test)]
+mod device_tests {
+    #[test]
+    fn finds_the_uart_spi() {
+        let dtb = crate::boot::test_env::sample_host_dtb();
+        assert_eq!(super::device_spi(&dtb, 0x0900_0000), Some(33));
+        assert_eq!(super::device_spi(&dtb, 0x0800_0000), None);
+        assert_eq!(super::device_spi(&[0; 64], 0x0900_0000), None);
+    }
+}

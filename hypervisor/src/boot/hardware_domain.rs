@@ -25,6 +25,9 @@ pub struct HardwareInputs<'a> {
     pub devices: &'a [PhysRange],
     /// Host device-tree nodes dom0 must not see.
     pub remove_nodes: &'a [&'a str],
+    /// The hypervisor's console UART: kept by the hypervisor (not mapped,
+    /// node hidden) when dom0's console is hvc0.
+    pub console_uart: Option<PhysRange>,
     /// MPIDRs of the physical CPUs; vCPU i runs on CPU i and reports its MPIDR.
     pub cpus: &'a [u64],
     /// Host-physical address of the boot image's first byte: with it, a
@@ -108,6 +111,11 @@ pub fn build(
         },
     )
     .map_err(BuildError::Layout)?;
+    let stage2 = env.new_stage2().ok_or(BuildError::Stage2)?;
+    // Grant frames 1:1 in hypervisor memory (never dom0's RAM), as Xen
+    // places dom0's inside its own image.
+    let grant = crate::boot::domain_builder::grant_frames(env, &stage2, None)?;
+    let kept_uart = inputs.console_uart.filter(|_| d.has_hvc_console());
     let dtb = dom0_fdt::build(
         inputs.host_dtb,
         &dom0_fdt::Dom0FdtSpec {
@@ -116,6 +124,11 @@ pub fn build(
             bootargs: cmdline,
             initrd: layout.initrd,
             remove: inputs.remove_nodes,
+            keep_device: kept_uart.map(|r| r.base),
+            xen: Some(dom0_fdt::XenNode {
+                grant: grant.ipa,
+                evtchn_intid: crate::domain::EVTCHN_PPI,
+            }),
         },
     )
     .map_err(|_| BuildError::DeviceTree)?;
@@ -124,13 +137,13 @@ pub fn build(
     }
     layout.dtb.size = dtb.len() as u64;
 
-    let stage2 = env.new_stage2().ok_or(BuildError::Stage2)?;
     for r in inputs.ram {
         if !env.map_ram(&stage2, r.base, r.base, r.size) {
             return Err(BuildError::Stage2);
         }
     }
-    for r in inputs.devices {
+    let devices = direct_map::passthrough(inputs.devices, kept_uart.as_slice());
+    for r in &devices {
         if !env.map_device(&stage2, r.base, r.base, r.size) {
             return Err(BuildError::Stage2);
         }
@@ -161,7 +174,7 @@ pub fn build(
             pa: r.base,
         })
         .collect();
-    Ok(Domain::new(
+    let mut dom = Domain::new(
         d.id,
         alloc::string::String::from(d.name),
         true,
@@ -172,7 +185,11 @@ pub fn build(
             entry: layout.kernel.base,
             arg0: layout.dtb.base,
         },
-    ))
+    );
+    dom.grant = Some(grant);
+    dom.direct_mapped = true;
+    dom.xen_console = kept_uart.is_some();
+    Ok(dom)
 }
 
 #[cfg(test)]
@@ -211,6 +228,7 @@ mod tests {
             avoid: &avoid,
             devices: &devices,
             remove_nodes: &["/pmu"],
+            console_uart: None,
             cpus: &[0, 1],
             // The image outside dom0's RAM: everything is copied.
             image_base: 0x1_0000_0000,
@@ -221,9 +239,13 @@ mod tests {
         assert_eq!((dom.vcpus, dom.power.mpidr(1)), (2, 1));
         // Kernel: the first 2 MiB-aligned slot clear of the modules.
         assert_eq!(dom.boot_vcpu.entry, 0x4480_0000);
+        // Grant frames 1:1 in memory that is not dom0's RAM, then the RAM.
+        let g = dom.grant.unwrap().ipa;
+        assert!(!ram.iter().any(|r| r.contains(g.base)));
         assert_eq!(
             env.maps,
             vec![
+                (g.base, g.base, g.size),
                 (0x4000_0000, 0x4000_0000, 0x20_0000),
                 (0x4400_0000, 0x4400_0000, 0x3c00_0000)
             ]
@@ -282,6 +304,7 @@ mod tests {
             avoid: &[PhysRange::new(base, img.len() as u64)],
             devices: &[],
             remove_nodes: &[],
+            console_uart: None,
             cpus: &[0, 1],
             image_base: base,
         };

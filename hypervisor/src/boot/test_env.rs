@@ -5,21 +5,38 @@ use crate::boot::domain_builder::BuildEnv;
 use crate::mm::page_table::PageTable;
 use alloc::format;
 
-#[derive(Default)]
 pub struct FakeEnv {
     pub writes: Vec<(u64, Vec<u8>)>,
     pub maps: Vec<(u64, u64, u64)>,
     pub devices: Vec<(u64, u64, u64)>,
+    pub zeroed: Vec<(u64, u64)>,
     pub mem_left: u64,
+    /// Bump pointer for `alloc` (0 = start at 0x1_0000_0000).
+    pub next: u64,
+}
+
+impl Default for FakeEnv {
+    fn default() -> Self {
+        Self {
+            writes: Vec::new(),
+            maps: Vec::new(),
+            devices: Vec::new(),
+            zeroed: Vec::new(),
+            mem_left: 1 << 40,
+            next: 0,
+        }
+    }
 }
 
 impl BuildEnv for FakeEnv {
     fn guest_ram_base(&self) -> u64 {
         0x4000_0000
     }
-    fn alloc(&mut self, size: u64, _align: u64) -> Option<u64> {
+    fn alloc(&mut self, size: u64, align: u64) -> Option<u64> {
         self.mem_left = self.mem_left.checked_sub(size)?;
-        Some(0x1_0000_0000)
+        let at = self.next.max(0x1_0000_0000).next_multiple_of(align.max(1));
+        self.next = at + size;
+        Some(at)
     }
     fn new_stage2(&mut self) -> Option<PageTable> {
         Some(PageTable {
@@ -39,6 +56,9 @@ impl BuildEnv for FakeEnv {
     fn write(&mut self, pa: u64, bytes: &[u8]) {
         self.writes.push((pa, bytes.to_vec()));
     }
+    fn zero(&mut self, pa: u64, size: u64) {
+        self.zeroed.push((pa, size));
+    }
 }
 
 /// A QEMU-virt-like host device tree.
@@ -53,6 +73,7 @@ pub fn sample_host_dtb() -> Vec<u8> {
     w.property_u32("#address-cells", 2).unwrap();
     w.property_u32("#size-cells", 2).unwrap();
     w.property_string("compatible", "linux,dummy-virt").unwrap();
+    w.property_u32("interrupt-parent", 0x8001).unwrap();
     let chosen = w.begin_node("chosen").unwrap();
     w.property_string("stdout-path", "/pl011@9000000").unwrap();
     w.property_string("bootargs", "host args").unwrap();
@@ -76,13 +97,23 @@ pub fn sample_host_dtb() -> Vec<u8> {
     w.end_node(cpus).unwrap();
     let gic = w.begin_node("intc@8000000").unwrap();
     w.property_u32("phandle", 0x8001).unwrap();
+    w.property_null("interrupt-controller").unwrap();
     let its = w.begin_node("its@8080000").unwrap();
     w.end_node(its).unwrap();
     w.end_node(gic).unwrap();
     let pmu = w.begin_node("pmu").unwrap();
+    w.property_array_u32("interrupts", &[1, 7, 0xf04]).unwrap();
     w.end_node(pmu).unwrap();
+    let timer = w.begin_node("timer").unwrap();
+    w.property_array_u32(
+        "interrupts",
+        &[1, 13, 0xf04, 1, 14, 0xf04, 1, 11, 0xf04, 1, 10, 0xf04],
+    )
+    .unwrap();
+    w.end_node(timer).unwrap();
     let uart = w.begin_node("pl011@9000000").unwrap();
     w.property_array_u64("reg", &[0x900_0000, 0x1000]).unwrap();
+    w.property_array_u32("interrupts", &[0, 1, 4]).unwrap();
     w.end_node(uart).unwrap();
     w.end_node(root).unwrap();
     w.finish().unwrap()

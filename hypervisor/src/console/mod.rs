@@ -2,6 +2,8 @@
 //! and the guests' console hypercalls, a whole line at a time.
 
 pub mod guest_line;
+pub mod input;
+pub mod keys;
 
 use core::fmt::{self, Write};
 
@@ -15,10 +17,13 @@ enum Uart {
 
 struct Console {
     uart: Uart,
+    /// The last byte sent was a newline (or nothing was sent yet).
+    at_line_start: bool,
 }
 
 impl Console {
-    fn put(&self, b: u8) {
+    fn put(&mut self, b: u8) {
+        self.at_line_start = b == b'\n';
         match &self.uart {
             Uart::None => {}
             Uart::Pl011(u) => {
@@ -38,7 +43,11 @@ impl Write for Console {
     }
 }
 
-static CONSOLE: spin::Mutex<Console> = spin::Mutex::new(Console { uart: Uart::None });
+static CONSOLE: spin::Mutex<Console> = spin::Mutex::new(Console {
+    uart: Uart::None,
+    at_line_start: true,
+});
+static INPUT: spin::Mutex<input::InputRouter> = spin::Mutex::new(input::InputRouter::new());
 
 /// Attach the board's UART. Until then output is dropped.
 ///
@@ -54,9 +63,81 @@ pub unsafe fn init(dev: ConsoleDevice) {
     CONSOLE.lock().uart = uart;
 }
 
-/// Print formatted text; callers end lines themselves.
+/// Print whole lines (callers end them): starting on a fresh line if a
+/// domain's raw output left one open (a shell prompt).
 pub fn print(args: fmt::Arguments<'_>) {
-    let _ = CONSOLE.lock().write_fmt(args);
+    let mut c = CONSOLE.lock();
+    if !c.at_line_start {
+        c.put(b'\n');
+    }
+    let _ = c.write_fmt(args);
+}
+
+/// The hardware domain's hvc0 output, as it sent it (its terminal's
+/// control sequences included: the operator's shell runs there).
+pub fn write_raw(bytes: &[u8]) {
+    let mut c = CONSOLE.lock();
+    for &b in bytes {
+        match &c.uart {
+            Uart::None => {}
+            Uart::Pl011(u) => u.put(b),
+        }
+        c.at_line_start = b == b'\n';
+    }
+}
+
+/// Take the UART's input for the hypervisor: receive interrupts on.
+pub fn enable_input() {
+    if let Uart::Pl011(u) = &CONSOLE.lock().uart {
+        u.enable_rx_interrupts();
+    }
+}
+
+/// The UART's receive interrupt: route every waiting byte. Returns
+/// whether the domain got input (raise its VIRQ_CONSOLE) and the keys
+/// typed at the hypervisor (bounded: the FIFO holds at most 32 bytes).
+pub fn receive(keys: &mut [u8; 32]) -> (bool, usize) {
+    let mut got = [0u8; 32];
+    let mut n = 0;
+    {
+        let c = CONSOLE.lock();
+        if let Uart::Pl011(u) = &c.uart {
+            while n < got.len() {
+                let Some(b) = u.get() else { break };
+                got[n] = b;
+                n += 1;
+            }
+            u.clear_rx_interrupts();
+        }
+    }
+    let (mut to_domain, mut nkeys) = (false, 0);
+    let mut router = INPUT.lock();
+    for &b in &got[..n] {
+        router.feed(b, &mut |r| match r {
+            input::Routed::Domain(_) => to_domain = true,
+            input::Routed::Key(k) => {
+                if nkeys < keys.len() {
+                    keys[nkeys] = k;
+                    nkeys += 1;
+                }
+            }
+            input::Routed::Switched(input::Focus::Hypervisor) => {
+                keys[nkeys.min(keys.len() - 1)] = keys::ENTERED;
+                nkeys = (nkeys + 1).min(keys.len());
+            }
+            input::Routed::Switched(input::Focus::Domain) => {
+                keys[nkeys.min(keys.len() - 1)] = keys::LEFT;
+                nkeys = (nkeys + 1).min(keys.len());
+            }
+            input::Routed::Held => {}
+        });
+    }
+    (to_domain, nkeys)
+}
+
+/// The hardware domain's console input (CONSOLEIO_read).
+pub fn read_input(buf: &mut [u8]) -> usize {
+    INPUT.lock().read(buf)
 }
 
 /// Wait until everything printed has been transmitted.

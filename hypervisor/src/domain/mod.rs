@@ -1,7 +1,11 @@
 //! Domains: a guest's identity, memory, console and run state.
 
+pub mod events;
 pub mod exits;
+pub mod guest_areas;
+pub mod guest_ram;
 pub mod power;
+pub mod xen_state;
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -49,7 +53,20 @@ pub struct Domain {
     reports_left: AtomicU32,
     /// Exits to the hypervisor, by cause, and their handling time.
     pub exits: exits::ExitStats,
+    /// The Xen interface's per-domain state.
+    pub xen: spin::Mutex<xen_state::XenState>,
+    /// Grant-table frames, when the domain was given some.
+    pub grant: Option<xen_state::GrantFrames>,
+    /// Guest-physical = host-physical for all its RAM.
+    pub direct_mapped: bool,
+    /// The hardware domain's console is hvc0 (the hypervisor keeps the UART).
+    pub xen_console: bool,
 }
+
+/// The PPI that signals event channels to a domain's vCPUs (Xen's
+/// GUEST_EVTCHN_PPI). No board in use wires a device to PPI 31; the
+/// hardware domain's device tree is checked for it when it is built.
+pub const EVTCHN_PPI: u32 = 31;
 
 /// Faults of one domain the hypervisor reports on its console.
 pub const FAULT_REPORTS: u32 = 32;
@@ -71,6 +88,7 @@ impl Domain {
         mpidrs: Vec<u64>,
         boot_vcpu: BootVcpu,
     ) -> Self {
+        let mpidrs_len = mpidrs.len();
         Self {
             id,
             name,
@@ -86,6 +104,10 @@ impl Domain {
             running: AtomicBool::new(true),
             reports_left: AtomicU32::new(FAULT_REPORTS),
             exits: exits::ExitStats::default(),
+            xen: spin::Mutex::new(xen_state::XenState::new(mpidrs_len)),
+            grant: None,
+            direct_mapped: false,
+            xen_console: false,
         }
     }
 

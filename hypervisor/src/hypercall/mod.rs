@@ -10,8 +10,10 @@ pub struct GuestFault {
     pub gva: u64,
 }
 
-/// Reading guest memory by guest virtual address (the guest's current
-/// stage-1 translation applies, as for Xen's hypercall buffers).
+/// Guest memory by guest virtual address (the caller's current stage-1
+/// translation applies, as for Xen's hypercall buffers), limited to the
+/// domain's RAM.
 pub trait GuestMemory {
     fn read(&self, gva: u64, buf: &mut [u8]) -> Result<(), GuestFault>;
+    fn write(&self, gva: u64, bytes: &[u8]) -> Result<(), GuestFault>;
 }

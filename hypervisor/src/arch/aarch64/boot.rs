@@ -265,6 +265,11 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
         give_back: [PhysRange::new(hyp_end, image_end - hyp_end), dtb_range],
         devices: direct_map::passthrough(B::DEVICE_WINDOWS, B::HYPERVISOR_DEVICES),
         hidden_nodes: B::DOM0_HIDDEN_NODES,
+        console_uart: match B::CONSOLE {
+            crate::board::ConsoleDevice::Pl011 { base } => crate::boot::dt::device_spi(blob, base)
+                .map(|spi| (PhysRange::new(base, 0x1000), spi)),
+            _ => None,
+        },
         cpus: &info.cpus[..info.nr_cpus],
         guest_ram_leaves: B::GUEST_RAM_LEAVES,
     };

@@ -32,6 +32,9 @@ pub struct HardwareSources<'a> {
     pub give_back: [PhysRange; 2],
     pub devices: Vec<PhysRange>,
     pub hidden_nodes: &'static [&'static str],
+    /// The console UART and its SPI, which the hypervisor keeps when the
+    /// hardware domain's console is hvc0.
+    pub console_uart: Option<(PhysRange, u32)>,
     pub cpus: &'a [u64],
     /// How every domain's RAM is mapped at stage 2 (the board's choice).
     pub guest_ram_leaves: Leaves,
@@ -150,6 +153,7 @@ pub fn build_domains(
                 avoid: &hw.give_back,
                 devices: &hw.devices,
                 remove_nodes: hw.hidden_nodes,
+                console_uart: hw.console_uart.map(|(r, _)| r),
                 cpus: hw.cpus,
                 // The EL2 map is the identity: the image's address is its PA.
                 image_base: image.as_ptr() as u64,
@@ -162,6 +166,11 @@ pub fn build_domains(
                 &inputs,
             )
             .map(|mut dom| {
+                if let (true, Some((_, spi))) = (dom.xen_console, hw.console_uart) {
+                    // Before the vGIC links every SPI to dom0.
+                    super::vgic_glue::take_console_irq(spi);
+                    info!("d{}: console on hvc0; Halyard keeps the UART (IRQ {spi}); Ctrl-A three times switches input", dom.id);
+                }
                 attach_vgic(&mut dom);
                 dom
             });

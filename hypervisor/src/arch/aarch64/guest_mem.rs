@@ -23,24 +23,49 @@ fn gva_to_ipa(gva: u64) -> Option<u64> {
     (par & 1 == 0).then_some((par & 0x000f_ffff_ffff_f000) | (gva & (PAGE - 1)))
 }
 
-impl GuestMemory for CurrentGuest<'_> {
-    fn read(&self, gva: u64, buf: &mut [u8]) -> Result<(), GuestFault> {
+impl CurrentGuest<'_> {
+    /// Host addresses of `[gva, gva+len)`, page piece by page piece: each
+    /// piece is checked to lie in the domain's RAM before any is used.
+    fn pieces(
+        &self,
+        gva: u64,
+        len: usize,
+        each: &mut dyn FnMut(usize, u64, usize),
+    ) -> Result<(), GuestFault> {
         let mut done = 0usize;
-        while done < buf.len() {
+        while done < len {
             let va = gva.checked_add(done as u64).ok_or(GuestFault { gva })?;
-            let n = ((PAGE - (va % PAGE)) as usize).min(buf.len() - done);
+            let n = ((PAGE - (va % PAGE)) as usize).min(len - done);
             let ipa = gva_to_ipa(va).ok_or(GuestFault { gva: va })?;
             let pa = self
                 .domain
                 .ipa_to_pa(ipa, n as u64)
                 .ok_or(GuestFault { gva: va })?;
-            // SAFETY: `pa..pa+n` lies inside the domain's RAM (checked by
-            // ipa_to_pa), which the hypervisor maps read-write; the guest
-            // is stopped while we copy (it trapped into us).
-            let src = unsafe { core::slice::from_raw_parts(pa as *const u8, n) };
-            buf[done..done + n].copy_from_slice(src);
+            each(done, pa, n);
             done += n;
         }
         Ok(())
+    }
+}
+
+impl GuestMemory for CurrentGuest<'_> {
+    fn read(&self, gva: u64, buf: &mut [u8]) -> Result<(), GuestFault> {
+        self.pieces(gva, buf.len(), &mut |done, pa, n| {
+            // SAFETY: `pa..pa+n` lies inside the domain's RAM (checked by
+            // ipa_to_pa), which the hypervisor maps read-write.
+            let src = unsafe { core::slice::from_raw_parts(pa as *const u8, n) };
+            buf[done..done + n].copy_from_slice(src);
+        })
+    }
+
+    fn write(&self, gva: u64, bytes: &[u8]) -> Result<(), GuestFault> {
+        // Check every piece first: a write is all or nothing.
+        self.pieces(gva, bytes.len(), &mut |_, _, _| {})?;
+        self.pieces(gva, bytes.len(), &mut |done, pa, n| {
+            // SAFETY: as for `read`; the range was checked just above and
+            // the guest's own stage-1 cannot change under this trap.
+            let dst = unsafe { core::slice::from_raw_parts_mut(pa as *mut u8, n) };
+            dst.copy_from_slice(&bytes[done..done + n]);
+        })
     }
 }

@@ -94,6 +94,11 @@ impl BuildEnv for Env<'_> {
         pt.map::<stage2::Stage2Format>(&mut t, ipa, pa, size, attrs)
             .is_ok()
     }
+    fn zero(&mut self, pa: u64, size: u64) {
+        // SAFETY: as for `write`: memory this domain's build allocated.
+        unsafe { core::ptr::write_bytes(pa as *mut u8, 0, size as usize) };
+        cache::clean_range(pa as usize, (pa + size) as usize);
+    }
     /// Copy, then clean to the point of coherency: a vCPU starts with its
     /// MMU and caches off and must find the bytes in memory. Big copies (a
     /// kernel) are shared among all CPUs, 1 MiB pieces at a time.

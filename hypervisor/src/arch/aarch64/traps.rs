@@ -5,6 +5,7 @@ use aarch64_cpu::registers::*;
 use super::vectors::{kind, TrapFrame};
 use super::{esr, guest_mem::CurrentGuest, inject, smp, vcpu, vgic_glue};
 use crate::domain::exits::ExitKind;
+use crate::domain::Domain;
 use crate::hypercall::smccc::{self, SmcccOutcome};
 use crate::hypercall::xen;
 use crate::info;
@@ -123,14 +124,63 @@ fn smccc_call(frame: &mut TrapFrame) {
     }
 }
 
+/// The Xen hypercall layer's view of the trapping vCPU.
+struct TrapEnv<'a> {
+    mem: CurrentGuest<'a>,
+    vcpu: usize,
+}
+
+impl xen::Env for TrapEnv<'_> {
+    fn caller(&self) -> (&Domain, usize) {
+        (self.mem.domain, self.vcpu)
+    }
+    fn domains(&self) -> &[Domain] {
+        crate::domain::all()
+    }
+    fn memory(&self) -> &dyn crate::hypercall::GuestMemory {
+        &self.mem
+    }
+    fn raise_event_irq(&self, domain: &Domain, vcpu: usize) {
+        vgic_glue::raise_virtual(domain, vcpu, crate::domain::EVTCHN_PPI);
+    }
+    fn console_write(&self, bytes: &[u8]) {
+        let d = self.mem.domain;
+        if d.xen_console {
+            crate::console::write_raw(bytes);
+        } else {
+            d.console_write(bytes);
+        }
+    }
+    fn console_read(&self, buf: &mut [u8]) -> usize {
+        if self.mem.domain.xen_console {
+            crate::console::read_input(buf)
+        } else {
+            0
+        }
+    }
+    fn system_time_ns(&self) -> u64 {
+        let (ticks, freq) = (CNTPCT_EL0.get(), CNTFRQ_EL0.get().max(1));
+        (u128::from(ticks) * 1_000_000_000 / u128::from(freq)) as u64
+    }
+}
+
 fn xen_call(frame: &mut TrapFrame) {
-    let domain = vcpu::current();
+    let v = vcpu::current_vcpu();
     let args = [frame.x[0], frame.x[1], frame.x[2], frame.x[3], frame.x[4]];
-    let mem = CurrentGuest { domain };
-    let rc = xen::handle(frame.x[16], &args, &mem, &mut |bytes| {
-        domain.console_write(bytes)
-    });
-    frame.x[0] = rc as u64;
+    let env = TrapEnv {
+        mem: CurrentGuest { domain: v.domain },
+        vcpu: v.index,
+    };
+    match xen::handle(frame.x[16], &args, &env) {
+        xen::Outcome::Return(rc) => frame.x[0] = rc as u64,
+        xen::Outcome::Shutdown { reboot } => vcpu::shutdown_requested(reboot),
+        xen::Outcome::Block => {
+            // Until an interrupt (an event's kick among them) is pending;
+            // it is taken once the guest runs again.
+            aarch64_cpu::asm::wfi();
+            frame.x[0] = 0;
+        }
+    }
 }
 
 /// The value and group (true: ICC_SGI1R_EL1, false: ICC_SGI0R_EL1) of a

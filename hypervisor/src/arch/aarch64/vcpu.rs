@@ -149,6 +149,18 @@ pub fn power_off_requested(reset: bool) -> ! {
     stop(d, reset)
 }
 
+/// The current domain asked Xen's SCHEDOP_shutdown to power off or reboot.
+pub fn shutdown_requested(reboot: bool) -> ! {
+    let d = current();
+    info!(
+        "d{}: SCHEDOP_shutdown ({})",
+        d.id,
+        if reboot { "reboot" } else { "poweroff" }
+    );
+    info!("d{}: {}", d.id, d.exits.summary(CNTFRQ_EL0.get()));
+    stop(d, reboot)
+}
+
 /// Let the guest use SVE and SME at their full vector lengths, where the
 /// CPU has them (the registers do not exist otherwise).
 fn allow_vector_extensions() {

@@ -66,6 +66,10 @@ pub fn create(d: &Domain) -> Option<Vgic> {
         }
     };
     for intid in (32..32 + spis).chain([VTIMER_PPI]) {
+        // The console's SPI stays the hypervisor's when it keeps the UART.
+        if d.xen_console && is_console_irq(intid) {
+            continue;
+        }
         let _ = vg.link_hw(intid, intid);
     }
     // No vCPU runs yet: nobody to kick.
@@ -227,6 +231,12 @@ fn take_physical(d: &Domain, _index: usize) -> Option<u32> {
     if intid >= gic_cpu::SPECIAL {
         return None;
     }
+    if is_console_irq(intid) {
+        gic_cpu::eoi(intid);
+        gic_cpu::deactivate(intid);
+        console_input();
+        return None;
+    }
     let forwarded = d.vgic.is_some() && (intid == VTIMER_PPI || intid >= 32);
     gic_cpu::eoi(intid);
     if !forwarded {
@@ -238,6 +248,59 @@ fn take_physical(d: &Domain, _index: usize) -> Option<u32> {
         return None;
     }
     Some(intid)
+}
+
+/// Make virtual PPI `intid` pending on vCPU `target` of `d` (the event
+/// channel upcall) and tell that vCPU's CPU.
+pub fn raise_virtual(d: &Domain, target: usize, intid: u32) {
+    let Some(vg) = &d.vgic else {
+        return;
+    };
+    let kicks = raise(&mut vg.lock(), target, intid);
+    send_kicks(super::vcpu::current_vcpu().index, kicks);
+}
+
+/// The console UART's interrupt, when the hypervisor keeps it.
+static CONSOLE_SPI: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// Take the console UART's SPI for the hypervisor: routed to this CPU
+/// (the boot CPU) and enabled.
+pub fn take_console_irq(intid: u32) {
+    CONSOLE_SPI.store(u64::from(intid), Ordering::Release);
+    let d = dist();
+    d.route(intid, MPIDR_EL1.get() & 0xff_00ff_ffff);
+    d.set_enabled(intid, true);
+    crate::console::enable_input();
+}
+
+/// Whether `intid` is the console SPI the hypervisor keeps.
+pub fn is_console_irq(intid: u32) -> bool {
+    CONSOLE_SPI.load(Ordering::Acquire) == u64::from(intid)
+}
+
+/// Console input arrived: route it; VIRQ_CONSOLE for the hardware domain
+/// if it got some; keys for the hypervisor's console printed.
+fn console_input() {
+    let mut keys = [0u8; 32];
+    let (to_domain, n) = crate::console::receive(&mut keys);
+    let domains = crate::domain::all();
+    for &k in &keys[..n] {
+        let mut s = alloc::string::String::new();
+        let _ =
+            crate::console::keys::run(k, domains, aarch64_cpu::registers::CNTFRQ_EL0.get(), &mut s);
+        crate::console::print(format_args!("{s}"));
+    }
+    if to_domain {
+        if let Some(d) = domains.iter().find(|d| d.xen_console) {
+            let raise = crate::hypercall::xen::evtchn::raise_global_virq(
+                d,
+                crate::hypercall::xen::abi::virq::CONSOLE,
+            );
+            if let Some(v) = raise {
+                raise_virtual(d, v, crate::domain::EVTCHN_PPI);
+            }
+        }
+    }
 }
 
 /// Make `intid` pending in the model; the vCPUs that must be told.
