@@ -4,6 +4,7 @@
 use core::fmt::Write;
 
 use crate::domain::events::Binding;
+use crate::domain::guest_areas::VcpuArea;
 use crate::domain::Domain;
 
 /// Pseudo-keys: input just switched to the hypervisor / back to the domain.
@@ -46,11 +47,15 @@ pub fn run(key: u8, domains: &[Domain], freq: u64, out: &mut dyn Write) -> core:
                         1 => "off",
                         _ => "starting",
                     };
+                    let area = match x.areas.vcpu_area_kind(v) {
+                        Some(VcpuArea::Registered { ipa }) => alloc::format!("vcpu_info at {ipa:#x}"),
+                        Some(VcpuArea::Legacy) => "vcpu_info in shared_info".into(),
+                        _ => "no vcpu_info".into(),
+                    };
                     writeln!(
                         out,
-                        "halyard: d{}v{v}: MPIDR {mpidr:#x}, {state}, vcpu_info {:?}",
-                        d.id,
-                        x.areas.vcpu_area_kind(v)
+                        "halyard: d{}v{v}: MPIDR {mpidr:#x}, {state}, {area}",
+                        d.id
                     )?;
                 }
             }
