@@ -36,11 +36,13 @@ pub fn smccc_smc(fid: u64) -> [u64; 4] {
 /// Xen hypercall `nr` (`hvc #0xEA1`, number in x16); returns x0.
 pub fn xen_hypercall(nr: u64, args: [u64; 3]) -> i64 {
     let mut r0 = args[0];
-    // SAFETY: a hypercall; the hypervisor reads only the buffers named by
-    // the arguments and returns in x0.
+    // SAFETY: a hypercall; the hypervisor reads and writes only the buffers
+    // named by the arguments and returns in x0. Xen's debug builds poison
+    // x1..x4 and x16 on return, so they are declared clobbered.
     unsafe {
-        core::arch::asm!("hvc #0xea1", inout("x0") r0, in("x1") args[1], in("x2") args[2],
-            in("x16") nr, options(nostack));
+        core::arch::asm!("hvc #0xea1", inout("x0") r0, inout("x1") args[1] => _,
+            inout("x2") args[2] => _, out("x3") _, out("x4") _, inout("x16") nr => _,
+            options(nostack));
     }
     r0 as i64
 }
