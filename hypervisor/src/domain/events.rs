@@ -59,6 +59,12 @@ impl Ports {
             .filter(|c| c.binding != Binding::Free)
     }
 
+    /// Whether `port` names a slot of the table (free or not): the first
+    /// 64 always do, as Xen's first bucket; beyond, those allocated so far.
+    pub fn is_valid(&self, port: u32) -> bool {
+        (port as usize) < self.table.len().max(64)
+    }
+
     /// The lowest free port, bound as `binding` for `vcpu`.
     pub fn alloc(&mut self, binding: Binding, vcpu: usize) -> Result<u32, i64> {
         let free = self

@@ -263,10 +263,13 @@ fn status(env: &dyn Env, arg: u64) -> Result<i64, i64> {
     let mut b = read_arg::<{ op::STATUS_LEN }>(env, arg)?;
     let d = target_domain(env, u16_at(&b, 0))?;
     let port = u32_at(&b, 4);
-    let c = d.xen.lock().ports.get(port);
+    let (c, valid) = {
+        let x = d.xen.lock();
+        (x.ports.get(port), x.ports.is_valid(port))
+    };
     let c = match c {
         Some(c) => c,
-        None if port < events::MAX_PORTS => Channel {
+        None if valid => Channel {
             binding: Binding::Free,
             vcpu: 0,
         },

@@ -412,6 +412,8 @@ fn event_channel_errors_and_status() {
         (0, evtchn_op::STAT_VIRQ, virq::CONSOLE)
     );
     assert_eq!(status(1, 2), (0, evtchn_op::STAT_CLOSED, 0));
+    assert_eq!(status(1, 63), (0, evtchn_op::STAT_CLOSED, 0));
+    assert_eq!(status(1, 1000).0, errno::EINVAL);
     assert_eq!(status(DOMID_SELF, u32::MAX).0, errno::EINVAL);
     assert_eq!(status(0, 1).0, errno::EPERM);
     assert_eq!(status(7, 1).0, errno::ESRCH);
