@@ -102,12 +102,15 @@ pub fn receive(keys: &mut [u8; 32]) -> (bool, usize) {
     {
         let c = CONSOLE.lock();
         if let Uart::Pl011(u) = &c.uart {
+            // Clear first, then drain: a byte that arrives after the last
+            // read raises the interrupt again instead of waiting, unseen,
+            // for the next one.
+            u.clear_rx_interrupts();
             while n < got.len() {
                 let Some(b) = u.get() else { break };
                 got[n] = b;
                 n += 1;
             }
-            u.clear_rx_interrupts();
         }
     }
     let (mut to_domain, mut nkeys) = (false, 0);
