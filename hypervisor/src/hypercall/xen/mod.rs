@@ -10,6 +10,8 @@ pub mod evtchn;
 mod memory;
 mod misc;
 #[cfg(test)]
+mod property;
+#[cfg(test)]
 pub(crate) mod tests;
 mod vcpu;
 mod version;

@@ -575,3 +575,50 @@ fn settime_updates_every_domains_wallclock() {
     d0.write(ARG, &b).unwrap();
     assert_eq!(d0.call(nr::PLATFORM_OP, [ARG, 0, 0]), errno::EACCES);
 }
+
+/// The guest changes what its physical map shows around a registered
+/// vcpu_info area: Halyard never remaps RAM, so every such attempt is
+/// refused or leaves the page the domain's own, and the hypervisor's
+/// stored location keeps resolving into the domain's RAM bank.
+#[test]
+fn a_registered_area_stays_in_the_domains_own_memory() {
+    let w = World::new(&[0, 1], 8, 1);
+    let c = w.as_(1, 0);
+    let gfn = RAM / 4096 + 2;
+    assert_eq!(register(&c, 0, gfn, 128), 0);
+    // Grant frames over the area's page: refused (they live elsewhere).
+    assert_eq!(
+        c.call_with(nr::MEMORY_OP, 7, ARG, &add_to_physmap(1, 0, gfn)),
+        errno::EINVAL
+    );
+    // Ballooning the page out or populating over it: not offered.
+    for cmd in [1u64, 6, 3] {
+        assert_eq!(c.call(nr::MEMORY_OP, [cmd, ARG, 0]), errno::ENOSYS);
+    }
+    // shared_info placed on the same page: both live there, as asked.
+    assert_eq!(
+        c.call_with(nr::MEMORY_OP, 7, ARG, &add_to_physmap(0, 0, gfn)),
+        0
+    );
+    let d = &w.domains[1];
+    let x = d.xen.lock();
+    let info = x.areas.vcpu_info(&d.banks, 0).unwrap();
+    let page = w.area(1, gfn * 4096, 4096);
+    assert_eq!(info.raw().0, page.raw().0 + 128);
+    // It is inside one of d1's banks, and in none of d0's.
+    let inside = |banks: &[crate::domain::Bank]| {
+        banks.iter().any(|b| {
+            let a = info.raw().0 as u64;
+            a >= b.pa && a + 48 <= b.pa + b.ipa.size
+        })
+    };
+    assert!(inside(&d.banks));
+    assert!(!inside(&w.domains[0].banks));
+    drop(x);
+    // Events still reach it.
+    let p = bind_ipi(&c, 0);
+    info.swap_u8(0, 0);
+    info.store_u64(8, 0);
+    assert_eq!(c.call_with(nr::EVENT_CHANNEL_OP, 4, ARG, &port_arg(p)), 0);
+    assert_eq!(info.load_u8(0), Some(1));
+}
