@@ -134,11 +134,11 @@ mod tests {
         assert!(d.contains("d1 d1: 2 vCPU(s)"), "{d}");
         let v = out(b'v', &w);
         assert!(
-            v.contains("d0v0: MPIDR 0x0, on, vcpu_info Some(Legacy)"),
+            v.contains("d0v0: MPIDR 0x0, on, vcpu_info in shared_info"),
             "{v}"
         );
         assert!(
-            v.contains("d1v1: MPIDR 0x1, off, vcpu_info Some(Dummy)"),
+            v.contains("d1v1: MPIDR 0x1, off, no vcpu_info"),
             "{v}"
         );
         assert!(out(b'e', &w).contains("d1: 0 exits"));
