@@ -137,10 +137,7 @@ mod tests {
             v.contains("d0v0: MPIDR 0x0, on, vcpu_info in shared_info"),
             "{v}"
         );
-        assert!(
-            v.contains("d1v1: MPIDR 0x1, off, no vcpu_info"),
-            "{v}"
-        );
+        assert!(v.contains("d1v1: MPIDR 0x1, off, no vcpu_info"), "{v}");
         assert!(out(b'e', &w).contains("d1: 0 exits"));
         assert!(out(b'c', &w).contains("d0: no event channels"));
         w.domains[1]
