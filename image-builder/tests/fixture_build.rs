@@ -124,9 +124,10 @@ fn builds_the_default_image() {
     let d: Vec<_> = t.domains().collect();
     assert_eq!(d.len(), 2);
     assert_eq!((d[0].id, d[0].name, d[0].vcpus), (0, "dom0", 2));
+    // A hardware domain's console is hvc0 unless its manifest says `uart`.
     assert_eq!(
         d[0].flags,
-        domain_flags::HARDWARE | domain_flags::DIRECT_MAP
+        domain_flags::HARDWARE | domain_flags::DIRECT_MAP | domain_flags::HVC_CONSOLE
     );
     assert_eq!(d[0].memory_bytes, 32 << 20);
     assert_eq!((d[1].id, d[1].name, d[1].flags), (7, "second", 0));

@@ -11,7 +11,21 @@ pub fn sched_op(args: &[u64; 5], env: &dyn Env) -> Outcome {
     match args[0] {
         // Each vCPU owns its physical CPU: nobody to yield to.
         sched_op::YIELD => Outcome::Return(0),
-        sched_op::BLOCK => Outcome::Block,
+        // Xen's rule: no blocking while an event waits for the caller.
+        sched_op::BLOCK => {
+            let (me, v) = env.caller();
+            let x = me.xen.lock();
+            let waiting = x
+                .areas
+                .vcpu_info(&me.banks, v)
+                .and_then(|a| a.load_u8(crate::hypercall::xen::abi::vcpu_info::UPCALL_PENDING))
+                == Some(1);
+            if waiting {
+                Outcome::Return(0)
+            } else {
+                Outcome::Block
+            }
+        }
         sched_op::SHUTDOWN => match read_arg::<4>(env, args[1]) {
             Ok(b) => match u32_at(&b, 0) {
                 sched_op::SHUTDOWN_REBOOT => Outcome::Shutdown { reboot: true },

@@ -521,6 +521,17 @@ fn console_shutdown_and_the_rest() {
     assert_eq!(sched(&d0, 2, 0), Outcome::Shutdown { reboot: false });
     assert_eq!(sched(&d0, 2, 1), Outcome::Shutdown { reboot: true });
     assert_eq!(sched(&d0, 0, 0), Outcome::Return(0));
+    // vCPU 0's legacy slot has its upcall flag set (nothing registered):
+    // block returns at once; clear, it blocks.
+    let sh = w.domains[0]
+        .xen
+        .lock()
+        .areas
+        .shared(&w.domains[0].banks)
+        .unwrap();
+    sh.swap_u8(0, 1);
+    assert_eq!(sched(&d0, 1, 0), Outcome::Return(0));
+    sh.swap_u8(0, 0);
     assert_eq!(sched(&d0, 1, 0), Outcome::Block);
     assert_eq!(sched(&d0, 99, 0), Outcome::Return(errno::ENOSYS));
     assert_eq!(
