@@ -12,11 +12,12 @@ mod bench;
 mod evtchn;
 mod hostile;
 mod remote;
+mod worker;
 
 use super::mem::{fill, page_addr, Page};
 use super::Tap;
 
-pub use remote::{worker, worker_requested};
+pub use worker::{worker, worker_requested};
 
 /// TAP lines this module prints (the same on one vCPU: remote-vCPU cases
 /// are reported as skipped there).

@@ -6,7 +6,7 @@ use core::ptr::addr_of_mut;
 
 use super::abi::{xen_version, XENVER_VERSION};
 use super::evtchn::send;
-use super::remote::{self, BENCH_SENDS};
+use super::worker::{self, BENCH_SENDS};
 use super::{Ctx, Tap};
 use crate::guest::mem::{rd64, ticks, ticks_per_second, wait_for, wr64};
 
@@ -59,27 +59,27 @@ pub fn event_upcall(tap: &mut Tap, ctx: &Ctx, p1: u32) {
         };
         let _ = writeln!(tap.out, "{NAME}: skipped ({why})");
         if ctx.smp {
-            remote::stop_worker();
+            worker::stop_worker();
         }
         return;
     }
-    let seq = remote::bench_start(p1, BENCH_SENDS);
+    let seq = worker::bench_start(p1, BENCH_SENDS);
     let mut sent = 0;
     for i in 0..BENCH_SENDS {
         // vCPU 1 has acknowledged the previous send and polls again.
-        if !wait_for(1000, || remote::bench_done() == i as u64) {
+        if !wait_for(1000, || worker::bench_done() == i as u64) {
             break;
         }
         wr64(sample(i), ticks());
         send(p1);
         sent = i + 1;
     }
-    let finished = remote::bench_end(seq);
-    let seen = remote::bench_done() as usize;
+    let finished = worker::bench_end(seq);
+    let seen = worker::bench_done() as usize;
     let n = seen.min(sent);
     for i in 0..n {
         let t0 = rd64(sample(i));
-        wr64(sample(i), remote::bench_seen(i).wrapping_sub(t0));
+        wr64(sample(i), worker::bench_seen(i).wrapping_sub(t0));
     }
     if finished && n == BENCH_SENDS {
         let (median, min) = summarise(n);
@@ -93,5 +93,5 @@ pub fn event_upcall(tap: &mut Tap, ctx: &Ctx, p1: u32) {
             "{NAME}: incomplete, vCPU 1 saw {seen} of {BENCH_SENDS} sends"
         );
     }
-    remote::stop_worker();
+    worker::stop_worker();
 }
