@@ -9,6 +9,9 @@ pub mod guest_fdt;
 pub mod hardware_domain;
 pub mod linux_image;
 pub mod modules;
+pub mod sequence;
+#[cfg(test)]
+mod sequence_tests;
 #[cfg(test)]
 pub(crate) mod test_env;
 pub mod trust;

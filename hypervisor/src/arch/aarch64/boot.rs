@@ -4,10 +4,11 @@
 
 use aarch64_cpu::registers::*;
 
-use super::domains::{build_domains, HardwareSources};
+use super::domains::Aarch64Boot;
 use super::memory::FrameTables;
 use super::{cache, gic_cpu, mmu, stage2, vcpu};
 use crate::board::{Board, InterruptController, PhysRange};
+use crate::boot::sequence::{build_domains, HardwareSources, Verdict};
 use crate::boot::{direct_map, dt};
 use crate::console;
 use crate::drivers::gicv3::{Distributor, Redistributor};
@@ -272,8 +273,12 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
         },
         cpus: &info.cpus[..info.nr_cpus],
         guest_ram_leaves: B::GUEST_RAM_LEAVES,
+        trusted_key: crate::boot::trust::TRUSTED_KEY_HEX,
     };
-    let domains = build_domains(&mut frames, image, hyp_end - start, &hw);
+    let domains = match build_domains(&Aarch64Boot, &mut frames, image, hyp_end - start, &hw) {
+        Verdict::Run(domains) => domains,
+        Verdict::Halt => vcpu::halt(),
+    };
     drop(frames);
     let domains = crate::domain::install(domains);
     let Some(first) = domains.first() else {
