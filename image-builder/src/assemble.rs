@@ -56,6 +56,7 @@ pub fn domain_spec(d: &DomainManifest) -> Result<DomainSpec> {
         flags,
         vcpus: d.vcpus,
         memory_bytes,
+        pcpus: d.pcpu_mask(),
         name: d.name.clone(),
     })
 }
@@ -207,6 +208,7 @@ mod tests {
             flags: domain_flags::HARDWARE,
             vcpus: 1,
             memory_bytes: 64 << 20,
+            pcpus: 0,
             name: name.into(),
         }
     }

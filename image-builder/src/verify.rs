@@ -267,6 +267,7 @@ mod tests {
             flags: domain_flags::HARDWARE,
             vcpus: 1,
             memory_bytes: 64 << 20,
+            pcpus: 0,
             name: "dom0".into(),
         };
         let module = |kind, bytes: Vec<u8>| Module {
@@ -376,6 +377,7 @@ mod tests {
             flags: 0,
             vcpus: 1,
             memory_bytes: 64 << 20,
+            pcpus: 0,
             name: "d".into(),
         };
         let key = load_signing_key(None).unwrap();

@@ -100,6 +100,16 @@ pub enum FormatError {
     DuplicateDomain {
         domain: u16,
     },
+    /// A domain pins a number of physical CPUs other than its vCPU count.
+    BadPcpus {
+        domain: u16,
+    },
+    /// Two domains pin the same physical CPU.
+    SharedPcpu {
+        first: u16,
+        second: u16,
+        cpu: u32,
+    },
     /// A module's bytes lie outside the image or overlap the table.
     ModuleOutOfImage {
         module: usize,
@@ -144,6 +154,14 @@ impl core::fmt::Display for FormatError {
                 )
             }
             Self::DuplicateDomain { domain } => write!(f, "domain {domain} listed twice"),
+            Self::BadPcpus { domain } => write!(
+                f,
+                "domain {domain}: pins a number of physical CPUs other than its vCPUs"
+            ),
+            Self::SharedPcpu { first, second, cpu } => write!(
+                f,
+                "domains {first} and {second} both pin physical CPU {cpu}"
+            ),
             Self::ModuleOutOfImage { module } => write!(f, "module {module}: outside the image"),
             Self::ModuleMisaligned { module } => write!(f, "module {module}: not 4 KiB aligned"),
             Self::UnknownTableFlags { flags } => {
@@ -224,6 +242,8 @@ pub struct DomainEntry<'a> {
     pub vcpus: u16,
     pub memory_bytes: u64,
     pub name: &'a str,
+    /// Physical CPUs the vCPUs are pinned to (bit per CPU; 0: unpinned).
+    pub pcpus: u64,
 }
 
 impl DomainEntry<'_> {
@@ -347,6 +367,7 @@ impl<'a> ModuleTable<'a> {
             vcpus: u16_at(b, o + 4),
             memory_bytes: u64_at(b, o + 8),
             name: self.string(i, o + 16)?,
+            pcpus: u64_at(b, o + 24),
         })
     }
 
@@ -396,9 +417,21 @@ impl<'a> ModuleTable<'a> {
                     flags: d.flags,
                 });
             }
+            if d.pcpus != 0 && d.pcpus.count_ones() != u32::from(d.vcpus) {
+                return Err(FormatError::BadPcpus { domain: d.id });
+            }
             for j in 0..i {
-                if self.domain_raw(j)?.id == d.id {
+                let e = self.domain_raw(j)?;
+                if e.id == d.id {
                     return Err(FormatError::DuplicateDomain { domain: d.id });
+                }
+                let both = e.pcpus & d.pcpus;
+                if both != 0 {
+                    return Err(FormatError::SharedPcpu {
+                        first: e.id,
+                        second: d.id,
+                        cpu: both.trailing_zeros(),
+                    });
                 }
             }
         }

@@ -14,6 +14,9 @@ pub struct DomainSpec {
     pub vcpus: u16,
     pub memory_bytes: u64,
     pub name: String,
+    /// Physical CPUs the vCPUs are pinned to, one bit per CPU (vCPU i on
+    /// the i-th set bit); 0: the hypervisor places them.
+    pub pcpus: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -162,7 +165,7 @@ pub fn layout_with(
         t.extend_from_slice(&d.memory_bytes.to_le_bytes());
         t.extend_from_slice(&name_off.to_le_bytes());
         t.extend_from_slice(&name_len.to_le_bytes());
-        t.extend_from_slice(&[0u8; 8]);
+        t.extend_from_slice(&d.pcpus.to_le_bytes());
     }
     for (((m, (cl_off, cl_len)), off), pieces) in modules
         .iter()
@@ -209,6 +212,7 @@ mod tests {
             flags: domain_flags::HARDWARE,
             vcpus: 1,
             memory_bytes: 64 << 20,
+            pcpus: 0,
             name: "selftest".to_string(),
         }];
         let modules = vec![
@@ -253,6 +257,39 @@ mod tests {
         assert_eq!(k.sha256, [7; 32]);
         assert_eq!(t.module(0, ModuleKind::Ramdisk).unwrap().size, 10);
         assert!(t.module(1, ModuleKind::Kernel).is_none());
+    }
+
+    #[test]
+    fn pinned_cpus_round_trip_and_conflicts_are_refused() {
+        let dom = |id: u16, vcpus: u16, pcpus: u64| DomainSpec {
+            id,
+            flags: 0,
+            vcpus,
+            memory_bytes: 1 << 26,
+            pcpus,
+            name: alloc::format!("d{id}"),
+        };
+        let parse = |ds: &[DomainSpec]| {
+            let t = layout(0x1000, ds, &[]).table;
+            ModuleTable::parse(&t).map(|t| t.domains().map(|d| d.pcpus).collect::<Vec<_>>())
+        };
+        assert_eq!(
+            parse(&[dom(0, 1, 0b1), dom(1, 2, 0b110)]),
+            Ok(vec![0b1, 0b110])
+        );
+        assert_eq!(parse(&[dom(0, 2, 0), dom(1, 2, 0)]), Ok(vec![0, 0]));
+        assert_eq!(
+            parse(&[dom(0, 2, 0b1)]),
+            Err(FormatError::BadPcpus { domain: 0 })
+        );
+        assert_eq!(
+            parse(&[dom(3, 2, 0b11), dom(5, 2, 0b110)]),
+            Err(FormatError::SharedPcpu {
+                first: 3,
+                second: 5,
+                cpu: 1
+            })
+        );
     }
 
     #[test]
@@ -316,6 +353,7 @@ mod tests {
             flags: domain_flags::HARDWARE | domain_flags::DIRECT_MAP,
             vcpus: 2,
             memory_bytes: 128 << 20,
+            pcpus: 0,
             name: "dom0".to_string(),
         }];
         let modules = vec![

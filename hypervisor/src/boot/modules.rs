@@ -201,6 +201,7 @@ mod tests {
                 flags: 0,
                 vcpus: 1,
                 memory_bytes: 1 << 26,
+                pcpus: 0,
                 name: "d".into(),
             }],
             &[ModuleSpec {
@@ -258,6 +259,7 @@ mod tests {
             flags: 0,
             vcpus: 1,
             memory_bytes: 1 << 26,
+            pcpus: 0,
             name: "d".into(),
         };
         let opts = LayoutOptions {

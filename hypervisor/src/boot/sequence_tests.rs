@@ -90,6 +90,7 @@ fn image(seed: u8) -> (Vec<u8>, String) {
             flags: HARDWARE | DIRECT_MAP | HVC_CONSOLE,
             vcpus: 1,
             memory_bytes: 64 << 20,
+            pcpus: 0,
             name: "dom0".into(),
         },
         DomainSpec {
@@ -97,6 +98,7 @@ fn image(seed: u8) -> (Vec<u8>, String) {
             flags: 0,
             vcpus: 1,
             memory_bytes: 16 << 20,
+            pcpus: 0,
             name: "guest".into(),
         },
     ];

@@ -144,6 +144,7 @@ pub fn image_with(
         flags,
         vcpus: 2,
         memory_bytes: memory,
+        pcpus: 0,
         name: "dom0".into(),
     }];
     let l = image_format::layout(0x1000, &domains, &specs);

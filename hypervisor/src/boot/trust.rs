@@ -68,6 +68,7 @@ mod tests {
                 flags: 0,
                 vcpus: 1,
                 memory_bytes: 1 << 26,
+                pcpus: 0,
                 name: "d".into(),
             }],
             &[],
