@@ -289,6 +289,7 @@ pub fn build_domain(
         },
     );
     dom.grant = Some(grant);
+    dom.pin(d.pcpus);
     Ok(dom)
 }
 

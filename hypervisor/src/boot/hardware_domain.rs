@@ -187,6 +187,7 @@ pub fn build(
         },
     );
     dom.grant = Some(grant);
+    dom.pin(d.pcpus);
     dom.direct_mapped = true;
     dom.xen_console = kept_uart.is_some();
     Ok(dom)

@@ -222,7 +222,36 @@ pub fn build_domains<A: BootArch>(
         }
     }
     finish_hashing(frames);
-    Verdict::Run(out)
+    Verdict::Run(place(out, hw.cpus.len()))
+}
+
+/// Keep the domains whose vCPUs all have a physical CPU of their own (in
+/// the order given: the hardware domain first); a domain that names a CPU
+/// the board lacks or one another domain already has is refused, naming both.
+fn place(domains: Vec<Domain>, cpus: usize) -> Vec<Domain> {
+    let mut owner: Vec<Option<u16>> = alloc::vec![None; cpus];
+    let mut out = Vec::new();
+    for d in domains {
+        let clash = d.pcpus.iter().find_map(|&c| match owner.get(c) {
+            None => Some(alloc::format!(
+                "physical CPU {c} does not exist ({cpus} CPUs)"
+            )),
+            Some(Some(o)) => Some(alloc::format!("physical CPU {c} already runs d{o}")),
+            Some(None) => None,
+        });
+        if let Some(why) = clash {
+            info!(
+                "d{} ({}): {why}; domain refused (pin it with 'cpus' in the image manifest)",
+                d.id, d.name
+            );
+            continue;
+        }
+        for &c in &d.pcpus {
+            owner[c] = Some(d.id);
+        }
+        out.push(d);
+    }
+    out
 }
 
 /// The hardware domain: all RAM left (minus the hypervisor's reserve),

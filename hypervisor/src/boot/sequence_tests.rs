@@ -83,6 +83,11 @@ impl BootArch for FakeArch {
 /// A signed image with a hardware dom0 and an ordinary d1, each with a
 /// kernel; the key's hex.
 fn image(seed: u8) -> (Vec<u8>, String) {
+    pinned_image(seed, 0b10)
+}
+
+/// As `image`, with d1 pinned to the CPUs in `d1_cpus`.
+fn pinned_image(seed: u8, d1_cpus: u64) -> (Vec<u8>, String) {
     let kernels = [arm64_image(64 * 1024), arm64_image(32 * 1024)];
     let domains = [
         DomainSpec {
@@ -90,7 +95,7 @@ fn image(seed: u8) -> (Vec<u8>, String) {
             flags: HARDWARE | DIRECT_MAP | HVC_CONSOLE,
             vcpus: 1,
             memory_bytes: 64 << 20,
-            pcpus: 0,
+            pcpus: 0b1,
             name: "dom0".into(),
         },
         DomainSpec {
@@ -98,7 +103,7 @@ fn image(seed: u8) -> (Vec<u8>, String) {
             flags: 0,
             vcpus: 1,
             memory_bytes: 16 << 20,
-            pcpus: 0,
+            pcpus: d1_cpus,
             name: "guest".into(),
         },
     ];
@@ -235,4 +240,13 @@ fn a_bad_table_or_signature_refuses_everything() {
     let (v, ev) = boot(&zeros, &key);
     assert_eq!(v, Some(Vec::new()));
     assert!(ev.is_empty(), "{ev:?}");
+}
+
+#[test]
+fn each_domain_needs_physical_cpus_of_its_own() {
+    // Unpinned, d1's vCPU 0 would share CPU 0 with dom0; CPU 5 does not exist.
+    for cpus in [0, 1 << 5] {
+        let (img, key) = pinned_image(3, cpus);
+        assert_eq!(boot(&img, &key).0, Some(alloc::vec![0]), "d1 on {cpus:#b}");
+    }
 }

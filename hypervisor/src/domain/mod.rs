@@ -59,6 +59,8 @@ pub struct Domain {
     pub grant: Option<xen_state::GrantFrames>,
     /// Guest-physical = host-physical for all its RAM.
     pub direct_mapped: bool,
+    /// The physical CPU each vCPU runs on (pinned for the domain's life).
+    pub pcpus: Vec<usize>,
     /// The hardware domain's console is hvc0 (the hypervisor keeps the UART).
     pub xen_console: bool,
 }
@@ -107,6 +109,7 @@ impl Domain {
             xen: spin::Mutex::new(xen_state::XenState::new(mpidrs_len)),
             grant: None,
             direct_mapped: false,
+            pcpus: (0..mpidrs_len).collect(),
             xen_console: false,
         }
     }
@@ -119,6 +122,19 @@ impl Domain {
             .iter()
             .find(|b| ipa >= b.ipa.base && end <= b.ipa.end())
             .map(|b| b.pa + (ipa - b.ipa.base))
+    }
+
+    /// The physical CPU vCPU `vcpu` runs on.
+    pub fn pcpu(&self, vcpu: usize) -> Option<usize> {
+        self.pcpus.get(vcpu).copied()
+    }
+
+    /// Pin the vCPUs to the CPUs set in `mask` (vCPU i on the i-th set
+    /// bit), as the module table says; a mask of 0 keeps vCPU i on CPU i.
+    pub fn pin(&mut self, mask: u64) {
+        if mask != 0 {
+            self.pcpus = (0..64).filter(|c| mask & (1 << c) != 0).collect();
+        }
     }
 
     pub fn ram_bytes(&self) -> u64 {

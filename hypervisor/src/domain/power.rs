@@ -97,6 +97,18 @@ impl VcpuPower {
         }
     }
 
+    /// The boot request for vCPU 0 (on from the start), for a domain whose
+    /// first vCPU is started on another physical CPU than the boot CPU.
+    pub fn boot_start(&self, entry: u64, context: u64) {
+        if let Some(slot) = self.start.lock().get_mut(0) {
+            *slot = Some(StartRequest {
+                vcpu: 0,
+                entry,
+                context,
+            });
+        }
+    }
+
     /// Run on the target: claim the pending start and mark the vCPU on.
     pub fn take_start(&self, vcpu: usize) -> Option<StartRequest> {
         let req = self.start.lock().get_mut(vcpu)?.take()?;

@@ -281,17 +281,30 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
     };
     drop(frames);
     let domains = crate::domain::install(domains);
-    let Some(first) = domains.first() else {
+    if domains.is_empty() {
         info!("no domain could be built; halting");
         vcpu::halt()
-    };
-    for d in &domains[1..] {
-        info!(
-            "d{}: not started: this build runs one domain per CPU and uses only the boot CPU",
-            d.id
-        );
     }
     super::simd::close();
+    // Every domain's first vCPU starts on its pinned CPU: the boot CPU runs
+    // the one pinned to CPU 0 itself, the others are started through the
+    // firmware (their vCPU 0 is on from the start, so no CPU_ON asks).
+    let mut on_boot_cpu = None;
+    for d in domains {
+        if d.pcpu(0) == Some(0) {
+            on_boot_cpu = Some(d);
+            continue;
+        }
+        d.power.boot_start(d.boot_vcpu.entry, d.boot_vcpu.arg0);
+        let rc = super::smp::start_vcpu(d, 0);
+        if rc != 0 {
+            info!("d{}: its first vCPU could not be started ({rc})", d.id);
+        }
+    }
+    let Some(first) = on_boot_cpu else {
+        info!("no domain runs on the boot CPU; parking it");
+        vcpu::halt()
+    };
     vcpu::run(
         first,
         0,

@@ -66,6 +66,7 @@ impl<T> CpuBoot<T> {
 struct VcpuStart {
     domain: &'static Domain,
     vcpu: usize,
+    pcpu: usize,
 }
 
 core::arch::global_asm!(
@@ -119,23 +120,24 @@ pub fn init(host_cpus: &[u64], gicr: u64) {
     ONLINE[0].store(true, Ordering::Release);
 }
 
-/// MPIDR of physical CPU `index` (which runs vCPU `index`).
-pub fn host_mpidr(index: usize) -> Option<u64> {
-    HOST_CPUS.get().and_then(|c| c.get(index)).copied()
+/// MPIDR of physical CPU `pcpu`.
+pub fn host_mpidr(pcpu: usize) -> Option<u64> {
+    HOST_CPUS.get().and_then(|c| c.get(pcpu)).copied()
 }
 
 /// Get vCPU `index` of `d` running after a successful CPU_ON. Returns the
 /// PSCI result for the caller.
 pub fn start_vcpu(d: &'static Domain, index: usize) -> i64 {
-    if index >= MAX_CPUS {
+    let Some(pcpu) = d.pcpu(index).filter(|&p| p < MAX_CPUS) else {
+        d.power.cpu_off(index);
         return -2;
-    }
-    if ONLINE[index].load(Ordering::Acquire) {
-        // Parked in `park`: it sees the start request once woken.
+    };
+    if ONLINE[pcpu].load(Ordering::Acquire) {
+        // Parked in `run_when_started`: it sees the start request once woken.
         aarch64_cpu::asm::sev();
         return 0;
     }
-    let Some(&mpidr) = HOST_CPUS.get().and_then(|c| c.get(index)) else {
+    let Some(mpidr) = host_mpidr(pcpu) else {
         d.power.cpu_off(index);
         return -2;
     };
@@ -150,12 +152,13 @@ pub fn start_vcpu(d: &'static Domain, index: usize) -> i64 {
         VcpuStart {
             domain: d,
             vcpu: index,
+            pcpu,
         },
     )));
-    ONLINE[index].store(true, Ordering::Release);
+    ONLINE[pcpu].store(true, Ordering::Release);
     let rc = boot.start(mpidr);
     if rc != 0 {
-        ONLINE[index].store(false, Ordering::Release);
+        ONLINE[pcpu].store(false, Ordering::Release);
         d.power.cpu_off(index);
         info!("d{}: firmware CPU_ON of CPU {mpidr:#x} failed ({rc})", d.id);
         return -6;
@@ -174,7 +177,7 @@ extern "C" fn vcpu_cpu_main(boot: &CpuBoot<VcpuStart>) -> ! {
         }
     }
     gic_cpu::init();
-    super::vgic_glue::lrs_reset(boot.then.vcpu);
+    super::vgic_glue::lrs_reset(boot.then.pcpu);
     super::vgic_glue::enable_local();
     let (domain, vcpu) = (boot.then.domain, boot.then.vcpu);
     run_when_started(domain, vcpu, boot.stack_top as usize)

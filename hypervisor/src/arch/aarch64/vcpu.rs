@@ -42,6 +42,8 @@ const SPSR_EL1H_MASKED: u64 = 0x3c5;
 pub struct Vcpu {
     pub domain: &'static Domain,
     pub index: usize,
+    /// The physical CPU (the domain's pinning of `index`).
+    pub pcpu: usize,
     /// Top of this CPU's EL2 stack.
     pub stack_top: usize,
 }
@@ -64,20 +66,22 @@ pub fn current() -> &'static Domain {
 /// Start vCPU `index` of `d` on this CPU at `entry` with x0 = `arg0`; the
 /// EL2 stack restarts at `stack_top`.
 pub fn run(d: &'static Domain, index: usize, entry: u64, arg0: u64, stack_top: usize) -> ! {
-    // vCPU i always runs on physical CPU i, with the same stack: one slot
-    // per CPU, filled on its first start and reused after CPU_OFF/CPU_ON.
-    let Some(slot) = SLOTS.get(index) else {
+    // A vCPU always runs on its pinned physical CPU, with the same stack:
+    // one slot per CPU, filled on its first start and reused after
+    // CPU_OFF/CPU_ON.
+    let Some((pcpu, slot)) = d.pcpu(index).and_then(|p| Some((p, SLOTS.get(p)?))) else {
         info!("d{}: vCPU {index} has no CPU slot", d.id);
         halt()
     };
     let v = slot.call_once(|| Vcpu {
         domain: d,
         index,
+        pcpu,
         stack_top,
     });
-    if !core::ptr::eq(v.domain, d) || v.stack_top != stack_top {
+    if !core::ptr::eq(v.domain, d) || v.index != index || v.stack_top != stack_top {
         info!(
-            "CPU {index} already runs another vCPU; refusing d{}v{index}",
+            "CPU {pcpu} already runs another vCPU; refusing d{}v{index}",
             d.id
         );
         halt()
@@ -113,7 +117,7 @@ pub fn run(d: &'static Domain, index: usize, entry: u64, arg0: u64, stack_top: u
         d.id, d.name
     );
     let frame: *const TrapFrame = {
-        let mut f = START_FRAMES[index].lock();
+        let mut f = START_FRAMES[pcpu].lock();
         *f = TrapFrame::ZERO;
         f.x[0] = arg0;
         f.elr = entry;

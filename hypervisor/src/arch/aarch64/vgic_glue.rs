@@ -23,7 +23,7 @@ pub const KICK_SGI: u8 = 0;
 const MAINTENANCE_PPI: u32 = 25;
 pub const VTIMER_PPI: u32 = 27;
 
-/// Each CPU's list registers as last written or read (CPU i runs vCPU i).
+/// Each physical CPU's list registers as last written or read.
 static LR_CACHES: [spin::Mutex<LrCache>; crate::boot::dt::MAX_CPUS] =
     [const { spin::Mutex::new(LrCache::after_init()) }; crate::boot::dt::MAX_CPUS];
 
@@ -73,13 +73,18 @@ pub fn create(d: &Domain) -> Option<Vgic> {
         let _ = vg.link_hw(intid, intid);
     }
     // No vCPU runs yet: nobody to kick.
-    let _ = apply(&mut vg, 0);
+    let _ = apply(d, &mut vg, 0);
     Some(vg)
 }
 
-/// `gic_cpu::init` just emptied this CPU's list registers.
-pub fn lrs_reset(index: usize) {
-    if let Some(cache) = LR_CACHES.get(index) {
+/// The list-register cache of the CPU vCPU `index` of `d` runs on.
+fn cache_of(d: &Domain, index: usize) -> Option<&'static spin::Mutex<LrCache>> {
+    d.pcpu(index).and_then(|p| LR_CACHES.get(p))
+}
+
+/// `gic_cpu::init` just emptied physical CPU `pcpu`'s list registers.
+pub fn lrs_reset(pcpu: usize) {
+    if let Some(cache) = LR_CACHES.get(pcpu) {
         *cache.lock() = LrCache::after_init();
     }
 }
@@ -106,13 +111,13 @@ fn read_lrs(cache: &mut LrCache) -> ExitLrs {
 
 /// Fold what `read_lrs` saw into the model; the vCPUs to kick.
 #[must_use]
-fn fold(g: &mut Vgic, cache: &mut LrCache, index: usize, st: &ExitLrs) -> VcpuSet {
+fn fold(d: &Domain, g: &mut Vgic, cache: &mut LrCache, index: usize, st: &ExitLrs) -> VcpuSet {
     g.sync(index, &st.lrs[..st.n]);
     if st.eoi_count != 0 {
         g.eoi_count(index, st.eoi_count);
         cache.clear_eoi_count(&mut gic_cpu::set_hcr);
     }
-    apply(g, index)
+    apply(d, g, index)
 }
 
 /// Fill the list registers from the model's plan (outside its lock).
@@ -127,18 +132,18 @@ fn load(cache: &mut LrCache, plan: &crate::vgic::LrPlan) {
 
 /// Guest exit: fold the list registers back into the model.
 pub fn exit(d: &Domain, index: usize) {
-    let (Some(vg), Some(cache)) = (&d.vgic, LR_CACHES.get(index)) else {
+    let (Some(vg), Some(cache)) = (&d.vgic, cache_of(d, index)) else {
         return;
     };
     let mut cache = cache.lock();
     let st = read_lrs(&mut cache);
-    let kicks = fold(&mut vg.lock(), &mut cache, index, &st);
-    send_kicks(index, kicks);
+    let kicks = fold(d, &mut vg.lock(), &mut cache, index, &st);
+    send_kicks(d, Some(index), kicks);
 }
 
 /// Guest entry: fill the list registers from the model.
 pub fn entry(d: &Domain, index: usize) {
-    let (Some(vg), Some(cache)) = (&d.vgic, LR_CACHES.get(index)) else {
+    let (Some(vg), Some(cache)) = (&d.vgic, cache_of(d, index)) else {
         return;
     };
     let n = gic_cpu::nr_lrs().min(MAX_LRS);
@@ -150,7 +155,7 @@ pub fn entry(d: &Domain, index: usize) {
 /// sync, the interrupt, and the entry's flush under one hold of the model's
 /// lock (the most frequent exit; the lock is shared by all vCPUs).
 pub fn irq_exit(d: &Domain, index: usize) {
-    let (Some(vg), Some(cache)) = (&d.vgic, LR_CACHES.get(index)) else {
+    let (Some(vg), Some(cache)) = (&d.vgic, cache_of(d, index)) else {
         return irq(d, index);
     };
     let mut cache = cache.lock();
@@ -159,14 +164,14 @@ pub fn irq_exit(d: &Domain, index: usize) {
     let n = gic_cpu::nr_lrs().min(MAX_LRS);
     let (plan, kicks) = {
         let mut g = vg.lock();
-        let mut kicks = fold(&mut g, &mut cache, index, &st);
+        let mut kicks = fold(d, &mut g, &mut cache, index, &st);
         if let Some(intid) = forward {
-            kicks.0 |= raise(&mut g, index, intid).0;
+            kicks.0 |= raise(d, &mut g, index, index, intid).0;
         }
         (g.flush(index, n), kicks)
     };
     load(&mut cache, &plan);
-    send_kicks(index, kicks);
+    send_kicks(d, Some(index), kicks);
 }
 
 /// A stage-2 data abort: emulate it if it hits the virtual GIC. Returns
@@ -185,9 +190,9 @@ pub fn mmio(d: &Domain, index: usize, frame: &mut TrapFrame, ipa: u64, access: M
     } else {
         return false;
     };
-    let kicks = apply(&mut g, index);
+    let kicks = apply(d, &mut g, index);
     drop(g);
-    send_kicks(index, kicks);
+    send_kicks(d, Some(index), kicks);
     match result {
         Ok(v) => {
             if !access.write {
@@ -217,8 +222,8 @@ pub fn regions(gicd: u64, gicr: u64, vcpus: u16) -> (PhysRange, PhysRange) {
 /// A physical interrupt arrived while a guest ran.
 pub fn irq(d: &Domain, index: usize) {
     if let (Some(intid), Some(vg)) = (take_physical(d, index), &d.vgic) {
-        let kicks = raise(&mut vg.lock(), index, intid);
-        send_kicks(index, kicks);
+        let kicks = raise(d, &mut vg.lock(), index, index, intid);
+        send_kicks(d, Some(index), kicks);
     }
 }
 
@@ -256,8 +261,16 @@ pub fn raise_virtual(d: &Domain, target: usize, intid: u32) {
     let Some(vg) = &d.vgic else {
         return;
     };
-    let kicks = raise(&mut vg.lock(), target, intid);
-    send_kicks(super::vcpu::current_vcpu().index, kicks);
+    let me = super::vcpu::current_vcpu();
+    let current = core::ptr::eq(me.domain, d).then_some(me.index);
+    let kicks = raise(
+        d,
+        &mut vg.lock(),
+        target,
+        current.unwrap_or(usize::MAX),
+        intid,
+    );
+    send_kicks(d, current, kicks);
 }
 
 /// The console UART's interrupt, when the hypervisor keeps it.
@@ -305,9 +318,11 @@ fn console_input() {
 
 /// Make `intid` pending in the model; the vCPUs that must be told.
 #[must_use]
-fn raise(g: &mut Vgic, index: usize, intid: u32) -> VcpuSet {
-    let mut kicks = g.raise_edge(index, intid).unwrap_or_default();
-    kicks.0 |= apply(g, index).0;
+/// `target` selects the PPI bank; `current` is the vCPU of `d` running on
+/// this CPU (`usize::MAX` if none), for the effects on banked interrupts.
+fn raise(d: &Domain, g: &mut Vgic, target: usize, current: usize, intid: u32) -> VcpuSet {
+    let mut kicks = g.raise_edge(target, intid).unwrap_or_default();
+    kicks.0 |= apply(d, g, current).0;
     kicks
 }
 
@@ -316,7 +331,7 @@ fn raise(g: &mut Vgic, index: usize, intid: u32) -> VcpuSet {
 /// under one hold of the model's lock (Linux's IPIs make this the second
 /// most frequent exit).
 pub fn sgi_exit(d: &Domain, index: usize, value: u64, group1: bool) {
-    let (Some(vg), Some(cache)) = (&d.vgic, LR_CACHES.get(index)) else {
+    let (Some(vg), Some(cache)) = (&d.vgic, cache_of(d, index)) else {
         return;
     };
     let mut cache = cache.lock();
@@ -324,27 +339,27 @@ pub fn sgi_exit(d: &Domain, index: usize, value: u64, group1: bool) {
     let n = gic_cpu::nr_lrs().min(MAX_LRS);
     let (plan, kicks) = {
         let mut g = vg.lock();
-        let mut kicks = fold(&mut g, &mut cache, index, &st);
+        let mut kicks = fold(d, &mut g, &mut cache, index, &st);
         let sent = if group1 {
             g.send_sgi(index, value)
         } else {
             g.send_sgi0(index, value)
         };
-        kicks.0 |= sent.0 | apply(&mut g, index).0;
+        kicks.0 |= sent.0 | apply(d, &mut g, index).0;
         (g.flush(index, n), kicks)
     };
     load(&mut cache, &plan);
-    send_kicks(index, kicks);
+    send_kicks(d, Some(index), kicks);
 }
 
 /// Make the other CPUs among `targets` re-enter their guests, so that they
 /// pick up what changed. Called without the model's lock held: sending an
 /// SGI can be slow (under emulation it waits for a global lock) and must
 /// not keep the other CPUs spinning on ours.
-fn send_kicks(current: usize, targets: VcpuSet) {
+fn send_kicks(d: &Domain, current: Option<usize>, targets: VcpuSet) {
     for target in targets.iter() {
-        if target != current {
-            if let Some(mpidr) = smp::host_mpidr(target) {
+        if Some(target) != current {
+            if let Some(mpidr) = d.pcpu(target).and_then(smp::host_mpidr) {
                 gic_cpu::send_sgi(mpidr, KICK_SGI);
             }
         }
@@ -354,7 +369,7 @@ fn send_kicks(current: usize, targets: VcpuSet) {
 /// Carry out what the model asks of the physical GIC; returns the vCPUs
 /// it asks to kick (for the caller to do once the lock is dropped).
 #[must_use]
-fn apply(g: &mut Vgic, current: usize) -> VcpuSet {
+fn apply(d: &Domain, g: &mut Vgic, current: usize) -> VcpuSet {
     let mut kicks = VcpuSet::EMPTY;
     for e in g.drain_effects() {
         match e {
@@ -401,7 +416,7 @@ fn apply(g: &mut Vgic, current: usize) -> VcpuSet {
                 vcpu: Some(v),
                 ..
             } => {
-                if let Some(mpidr) = smp::host_mpidr(v) {
+                if let Some(mpidr) = d.pcpu(v).and_then(smp::host_mpidr) {
                     dist().route(pintid, mpidr);
                 }
             }
