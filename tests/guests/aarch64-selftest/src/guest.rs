@@ -22,7 +22,9 @@ const HOLE: u64 = 0x1000_0000;
 /// Checks before the Xen interface module's; 11 and 12 need a second vCPU
 /// and are reported as skipped on one, so both plans are the same.
 const CHECKS_BASE: u32 = 13;
-const CHECKS: u32 = CHECKS_BASE + xen::CHECKS;
+/// The isolation probe after the Xen checks.
+const CHECKS_ISOLATION: u32 = 1;
+const CHECKS: u32 = CHECKS_BASE + xen::CHECKS + CHECKS_ISOLATION;
 /// Where the domain's RAM ends if the device tree does not say.
 const RAM_END_DEFAULT: u64 = 0x4400_0000;
 const PSCI_CPU_ON: u64 = 0xc400_0003;
@@ -225,6 +227,7 @@ pub fn main(dtb: u64) -> ! {
 
     let ram_end = ram_end(dtb).unwrap_or(RAM_END_DEFAULT);
     xen::run(&mut tap, smp, ram_end);
+    isolation(&mut tap, ram_end);
 
     if tap.failed == 0 && tap.n == checks {
         let _ = writeln!(tap.out, "# all checks passed");
@@ -249,6 +252,43 @@ pub fn main(dtb: u64) -> ! {
     loop {
         aarch64_wfi();
     }
+}
+
+/// Reading what is not ours: past our RAM (where the host keeps other
+/// domains' memory), the GIC's distributor and redistributors (we have no
+/// virtual GIC) and Halyard's UART. Each read must fault into our own
+/// vector with FAR = the address, and nothing else may happen.
+fn isolation(tap: &mut Tap, ram_end: u64) {
+    let probes = [
+        ram_end,
+        ram_end + 0x100_0000,
+        0x0800_0000,
+        0x080a_0000,
+        0x080c_0000,
+        0x0900_0000,
+    ];
+    let mut caught = 0;
+    let mut first_bad = 0;
+    for &at in &probes {
+        let before = start::sync_exceptions();
+        // SAFETY: deliberately reads memory that is not ours; our own
+        // vector catches the abort and steps over this instruction.
+        let _ = unsafe { core::ptr::read_volatile(at as *const u32) };
+        let (esr, far) = start::last_exception();
+        if start::sync_exceptions() == before + 1 && esr >> 26 == 0x25 && far == at {
+            caught += 1;
+        } else if first_bad == 0 {
+            first_bad = at;
+        }
+    }
+    tap.check(
+        caught == probes.len(),
+        "reads of other domains' memory, the GIC and Halyard's UART fault into this guest only",
+        format_args!(
+            "{caught} of {} caught; first miss {first_bad:#x}",
+            probes.len()
+        ),
+    );
 }
 
 const SMP_CHECKS: [&str; 2] = [
