@@ -18,6 +18,7 @@ pub mod domain;
 pub mod drivers;
 pub mod hypercall;
 pub mod mm;
+pub mod vdev;
 pub mod vgic;
 
 /// Define the board's entry point: the arch boot code calls it with the
