@@ -131,13 +131,7 @@ impl Vpl011 {
                     u32::from(b)
                 }
             }
-            RSR => {
-                if self.overrun {
-                    DR_OE >> 8
-                } else {
-                    0
-                }
-            }
+            RSR if self.overrun => DR_OE >> 8,
             FR => {
                 let mut fr = FR_TXFE;
                 if self.len == 0 {
