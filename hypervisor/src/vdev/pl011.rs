@@ -189,11 +189,7 @@ impl Vpl011 {
             CR => self.cr = v & 0xffff,
             IFLS => self.ifls = v & 0x3f,
             IMSC => self.imsc = v & INT_ALL,
-            ICR => {
-                if v & INT_OE != 0 {
-                    self.overrun = false;
-                }
-            }
+            ICR if v & INT_OE != 0 => self.overrun = false,
             DMACR => self.dmacr = v & 0x7,
             // Read-only and reserved registers ignore writes.
             _ => {}
