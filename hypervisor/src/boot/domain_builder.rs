@@ -250,6 +250,7 @@ pub fn build_domain(
         vcpus: d.vcpus,
         bootargs: cmdline,
         initrd: layout.initrd,
+        grant: PhysRange::new(GUEST_GRANT_BASE, GRANT_FRAMES * PAGE),
     })
     .map_err(|_| BuildError::DeviceTree)?;
     if dtb.len() as u64 > 64 * 1024 {
@@ -290,6 +291,7 @@ pub fn build_domain(
     );
     dom.grant = Some(grant);
     dom.pin(d.pcpus);
+    dom.vuart = Some(spin::Mutex::new(crate::vdev::pl011::Vpl011::new()));
     Ok(dom)
 }
 

@@ -1,17 +1,27 @@
 //! The device tree a domain boots with: its memory, CPUs, command line,
-//! ramdisk and the PSCI interface the hypervisor provides.
+//! ramdisk, and what the hypervisor provides: PSCI, the virtual GIC (with
+//! only its own redistributors), the timer, its PL011 as the console, and
+//! the Xen interface (`/hypervisor`).
 
 use alloc::format;
 use alloc::vec::Vec;
 
 use crate::board::PhysRange;
+use crate::domain::guest_map;
 
 pub struct GuestFdtSpec<'a> {
     pub ram: PhysRange,
     pub vcpus: u16,
     pub bootargs: &'a str,
     pub initrd: Option<PhysRange>,
+    /// Grant frames for `/hypervisor` reg[0].
+    pub grant: PhysRange,
 }
+
+const GIC_PHANDLE: u32 = 1;
+/// `interrupts` flags: level high / low, all CPUs for PPIs.
+const LEVEL_HIGH: u32 = 4;
+const PPI_LEVEL_LOW: u32 = 0xf08;
 
 pub fn build(spec: &GuestFdtSpec<'_>) -> Result<Vec<u8>, vm_fdt::Error> {
     let mut w = vm_fdt::FdtWriter::new()?;
@@ -22,9 +32,12 @@ pub fn build(spec: &GuestFdtSpec<'_>) -> Result<Vec<u8>, vm_fdt::Error> {
     )?;
     w.property_u32("#address-cells", 2)?;
     w.property_u32("#size-cells", 2)?;
+    w.property_u32("interrupt-parent", GIC_PHANDLE)?;
 
+    let uart_name = format!("pl011@{:x}", guest_map::UART);
     let chosen = w.begin_node("chosen")?;
     w.property_string("bootargs", spec.bootargs)?;
+    w.property_string("stdout-path", &format!("/{uart_name}"))?;
     if let Some(rd) = spec.initrd {
         w.property_u64("linux,initrd-start", rd.base)?;
         w.property_u64("linux,initrd-end", rd.end())?;
@@ -57,6 +70,57 @@ pub fn build(spec: &GuestFdtSpec<'_>) -> Result<Vec<u8>, vm_fdt::Error> {
     w.property_string("method", "hvc")?;
     w.end_node(psci)?;
 
+    let gic = w.begin_node(&format!("intc@{:x}", guest_map::GICD))?;
+    w.property_string("compatible", "arm,gic-v3")?;
+    w.property_u32("#interrupt-cells", 3)?;
+    w.property_null("interrupt-controller")?;
+    w.property_u32("#redistributor-regions", 1)?;
+    let redist = crate::vgic::REDIST_STRIDE * u64::from(spec.vcpus);
+    w.property_array_u64(
+        "reg",
+        &[
+            guest_map::GICD,
+            crate::vgic::DIST_SIZE,
+            guest_map::GICR,
+            redist,
+        ],
+    )?;
+    w.property_u32("phandle", GIC_PHANDLE)?;
+    w.end_node(gic)?;
+
+    let timer = w.begin_node("timer")?;
+    w.property_string("compatible", "arm,armv8-timer")?;
+    let cells: Vec<u32> = guest_map::TIMER_PPIS
+        .iter()
+        .flat_map(|p| [1, p - 16, 0xf04])
+        .collect();
+    w.property_array_u32("interrupts", &cells)?;
+    w.property_null("always-on")?;
+    w.end_node(timer)?;
+
+    let uart = w.begin_node(&uart_name)?;
+    w.property_string("compatible", "arm,sbsa-uart")?;
+    w.property_array_u64("reg", &[guest_map::UART, crate::vdev::pl011::SIZE])?;
+    w.property_array_u32("interrupts", &[0, guest_map::UART_SPI - 32, LEVEL_HIGH])?;
+    w.property_u32("current-speed", 115_200)?;
+    w.end_node(uart)?;
+
+    let xen = w.begin_node("hypervisor")?;
+    use crate::hypercall::xen::abi::{VERSION_MAJOR, VERSION_MINOR};
+    w.property_string_list(
+        "compatible",
+        alloc::vec![
+            format!("xen,xen-{VERSION_MAJOR}.{VERSION_MINOR}"),
+            "xen,xen".into()
+        ],
+    )?;
+    w.property_array_u64("reg", &[spec.grant.base, spec.grant.size])?;
+    w.property_array_u32(
+        "interrupts",
+        &[1, crate::domain::EVTCHN_PPI - 16, PPI_LEVEL_LOW],
+    )?;
+    w.end_node(xen)?;
+
     w.end_node(root)?;
     w.finish()
 }
@@ -72,6 +136,7 @@ mod tests {
             vcpus: 2,
             bootargs: "console=hvc0",
             initrd: Some(PhysRange::new(0x4300_0000, 0x1000)),
+            grant: PhysRange::new(0x3800_0000, 0x1_0000),
         })
         .unwrap();
         let fdt = fdt::Fdt::new(&blob).unwrap();
@@ -89,5 +154,22 @@ mod tests {
             chosen.property("linux,initrd-end").unwrap().as_usize(),
             Some(0x4300_1000)
         );
+        assert_eq!(fdt.chosen().stdout().map(|s| s.name), Some("pl011@9000000"));
+        // The GIC has exactly this domain's two redistributors.
+        let gic = fdt.find_node("/intc@8000000").unwrap();
+        let reg: Vec<_> = gic
+            .reg()
+            .unwrap()
+            .map(|r| (r.starting_address as u64, r.size))
+            .collect();
+        assert_eq!(
+            reg,
+            [(0x0800_0000, Some(0x1_0000)), (0x080a_0000, Some(0x4_0000))]
+        );
+        let uart = fdt.find_node("/pl011@9000000").unwrap();
+        assert_eq!(uart.compatible().unwrap().first(), "arm,sbsa-uart");
+        let xen = fdt.find_node("/hypervisor").unwrap();
+        assert_eq!(xen.compatible().unwrap().first(), "xen,xen-4.19");
+        assert!(fdt.find_node("/timer").is_some());
     }
 }

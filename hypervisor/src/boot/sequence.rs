@@ -185,6 +185,10 @@ pub fn build_domains<A: BootArch>(
                 &table,
                 &d,
             )
+            .map(|mut dom| {
+                arch.attach_vgic(&mut dom);
+                dom
+            })
         };
         let Some(verified) = verdict(&d) else {
             if d.is_hardware() {

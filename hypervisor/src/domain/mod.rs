@@ -3,6 +3,7 @@
 pub mod events;
 pub mod exits;
 pub mod guest_areas;
+pub mod guest_map;
 pub mod guest_ram;
 pub mod power;
 pub mod xen_state;
@@ -61,6 +62,8 @@ pub struct Domain {
     pub direct_mapped: bool,
     /// The physical CPU each vCPU runs on (pinned for the domain's life).
     pub pcpus: Vec<usize>,
+    /// The domain's own PL011 (domains that are not the hardware domain).
+    pub vuart: Option<spin::Mutex<crate::vdev::pl011::Vpl011>>,
     /// The hardware domain's console is hvc0 (the hypervisor keeps the UART).
     pub xen_console: bool,
 }
@@ -111,6 +114,7 @@ impl Domain {
             direct_mapped: false,
             pcpus: (0..mpidrs_len).collect(),
             xen_console: false,
+            vuart: None,
         }
     }
 

@@ -48,9 +48,18 @@ impl BootArch for Aarch64Boot {
         Box::new(Env::new(frames, leaves))
     }
     /// A hardware domain's virtual GIC sits at the physical GIC's
-    /// addresses (its device tree describes the host's GIC).
+    /// addresses (its device tree describes the host's GIC); any other
+    /// domain's where its guest map says.
     fn attach_vgic(&self, dom: &mut Domain) {
-        let Some((gicd, gicr)) = super::vgic_glue::gic_bases() else {
+        let bases = if dom.hardware {
+            super::vgic_glue::gic_bases()
+        } else {
+            Some((
+                crate::domain::guest_map::GICD,
+                crate::domain::guest_map::GICR,
+            ))
+        };
+        let Some((gicd, gicr)) = bases else {
             return;
         };
         dom.gic_regions = Some(super::vgic_glue::regions(gicd, gicr, dom.vcpus));

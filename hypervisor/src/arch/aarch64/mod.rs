@@ -20,3 +20,4 @@ pub mod vcpu;
 pub mod vectors;
 pub mod vgic_glue;
 pub mod vmsa;
+pub mod vuart_glue;

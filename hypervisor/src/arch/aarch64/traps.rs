@@ -218,7 +218,9 @@ fn stage2_abort(frame: &mut TrapFrame, ec: u64, esr: u64) {
     let v = vcpu::current_vcpu();
     if ec == EC_DABT_LOWER {
         if let Some(access) = esr::decode_data_abort(esr) {
-            if vgic_glue::mmio(v.domain, v.index, frame, ipa, access) {
+            if vgic_glue::mmio(v.domain, v.index, frame, ipa, access)
+                || super::vuart_glue::mmio(v.domain, frame, ipa, access)
+            {
                 return;
             }
         }

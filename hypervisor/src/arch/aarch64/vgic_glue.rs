@@ -52,11 +52,17 @@ fn this_redist() -> Option<Redistributor> {
     unsafe { Redistributor::find(GICR.load(Ordering::Acquire) as usize, aff) }
 }
 
-/// A virtual GIC for a hardware domain: every physical SPI and the
-/// virtual timer PPI are linked 1:1 to the same virtual INTIDs.
+/// A virtual GIC. A hardware domain's has every physical SPI and the
+/// virtual timer PPI linked 1:1 to the same virtual INTIDs; any other
+/// domain's has `guest_map::SPIS` virtual SPIs (its devices are emulated)
+/// and the virtual timer.
 pub fn create(d: &Domain) -> Option<Vgic> {
-    let lines = dist().lines().min(1020);
-    let spis = (lines.saturating_sub(32) / 32) * 32;
+    let spis = if d.hardware {
+        let lines = dist().lines().min(1020);
+        (lines.saturating_sub(32) / 32) * 32
+    } else {
+        crate::domain::guest_map::SPIS
+    };
     let mpidrs: alloc::vec::Vec<u64> = (0..d.vcpus as usize).map(|i| d.power.mpidr(i)).collect();
     let mut vg = match Vgic::new(&mpidrs, spis, gic_cpu::priority_bits()) {
         Ok(v) => v,
@@ -65,7 +71,8 @@ pub fn create(d: &Domain) -> Option<Vgic> {
             return None;
         }
     };
-    for intid in (32..32 + spis).chain([VTIMER_PPI]) {
+    let linked = if d.hardware { 32..32 + spis } else { 0..0 };
+    for intid in linked.chain([VTIMER_PPI]) {
         // The console's SPI stays the hypervisor's when it keeps the UART.
         if d.xen_console && is_console_irq(intid) {
             continue;
@@ -253,6 +260,23 @@ fn take_physical(d: &Domain, _index: usize) -> Option<u32> {
         return None;
     }
     Some(intid)
+}
+
+/// Drive the level of an emulated device's SPI `intid` of `d` and tell
+/// the vCPU it targets.
+pub fn set_spi_level(d: &Domain, intid: u32, level: bool) {
+    let Some(vg) = &d.vgic else {
+        return;
+    };
+    let me = super::vcpu::current_vcpu();
+    let current = core::ptr::eq(me.domain, d).then_some(me.index);
+    let kicks = {
+        let mut g = vg.lock();
+        let mut kicks = g.set_level(0, intid, level).unwrap_or_default();
+        kicks.0 |= apply(d, &mut g, current.unwrap_or(usize::MAX)).0;
+        kicks
+    };
+    send_kicks(d, current, kicks);
 }
 
 /// Make virtual PPI `intid` pending on vCPU `target` of `d` (the event
