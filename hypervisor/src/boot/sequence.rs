@@ -226,6 +226,15 @@ pub fn build_domains<A: BootArch>(
         }
     }
     finish_hashing(frames);
+    // Without a hardware domain that drives the UART itself, Halyard keeps
+    // it, so that the other domains' consoles get input (Ctrl-A x3).
+    let passed_through = out.iter().any(|d| d.hardware && !d.xen_console);
+    let taken = out.iter().any(|d| d.xen_console);
+    if !passed_through && !taken && out.iter().any(|d| d.vuart.is_some()) {
+        if let Some((_, spi)) = hw.console_uart {
+            arch.take_console_irq(spi);
+        }
+    }
     Verdict::Run(place(out, hw.cpus.len()))
 }
 

@@ -1,33 +1,44 @@
-//! Console input when the hypervisor keeps the UART: bytes typed go to the
-//! hardware domain's hvc0 or, after the switch sequence (Ctrl-A three
-//! times, as on Xen), to the hypervisor's own key commands.
+//! Console input when the hypervisor keeps the UART: what is typed goes to
+//! one console at a time. The switch sequence (Ctrl-A three times, as on
+//! Xen) moves on to the next: the hardware domain's hvc0, then Halyard's
+//! own key console, then each other domain's virtual UART, then round.
 
 /// The byte the switch sequence repeats: Ctrl-A.
 pub const SWITCH_BYTE: u8 = 0x01;
 const SWITCH_COUNT: u8 = 3;
-/// Bytes of input held for the domain (the excess is dropped, as on a UART).
+/// Bytes of input held for hvc0 (the excess is dropped, as on a UART).
 pub const RING: usize = 1024;
+/// Most domains with a console of their own.
+pub const MAX_CONSOLES: usize = 16;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Focus {
-    Domain,
+    /// The hardware domain's hvc0 (its input ring).
+    Hvc(u16),
+    /// Another domain's virtual UART.
+    Uart(u16),
     Hypervisor,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Routed {
-    /// For the domain's input ring.
-    Domain(u8),
+    /// Into the hvc0 ring (announce it to that domain).
+    Hvc(u8),
+    /// For a domain's virtual UART.
+    Uart(u16, u8),
     /// A key for the hypervisor's console.
     Key(u8),
-    /// Input now goes to the named side.
+    /// Input now goes here.
     Switched(Focus),
     /// Part of a possible switch sequence: held back for now.
     Held,
 }
 
 pub struct InputRouter {
-    focus: Focus,
+    /// The rotation, in order; `focus` indexes it.
+    order: [Focus; MAX_CONSOLES + 2],
+    count: usize,
+    focus: usize,
     run: u8,
     ring: [u8; RING],
     head: usize,
@@ -39,7 +50,9 @@ pub struct InputRouter {
 impl InputRouter {
     pub const fn new() -> Self {
         Self {
-            focus: Focus::Domain,
+            order: [Focus::Hypervisor; MAX_CONSOLES + 2],
+            count: 1,
+            focus: 0,
             run: 0,
             ring: [0; RING],
             head: 0,
@@ -48,8 +61,27 @@ impl InputRouter {
         }
     }
 
+    /// The consoles to rotate through: `hvc` (the hardware domain whose
+    /// console is hvc0) first, then Halyard, then `uarts` (domains with a
+    /// virtual UART). Input starts at the first.
+    pub fn set_consoles(&mut self, hvc: Option<u16>, uarts: &[u16]) {
+        let mut n = 0;
+        if let Some(d) = hvc {
+            self.order[n] = Focus::Hvc(d);
+            n += 1;
+        }
+        self.order[n] = Focus::Hypervisor;
+        n += 1;
+        for &d in uarts.iter().take(MAX_CONSOLES) {
+            self.order[n] = Focus::Uart(d);
+            n += 1;
+        }
+        self.count = n;
+        self.focus = 0;
+    }
+
     pub fn focus(&self) -> Focus {
-        self.focus
+        self.order[self.focus]
     }
 
     /// Route one typed byte. Ctrl-As that do not complete the sequence are
@@ -60,11 +92,8 @@ impl InputRouter {
             self.run += 1;
             if self.run == SWITCH_COUNT {
                 self.run = 0;
-                self.focus = match self.focus {
-                    Focus::Domain => Focus::Hypervisor,
-                    Focus::Hypervisor => Focus::Domain,
-                };
-                out(Routed::Switched(self.focus));
+                self.focus = (self.focus + 1) % self.count;
+                out(Routed::Switched(self.focus()));
             } else {
                 out(Routed::Held);
             }
@@ -77,21 +106,22 @@ impl InputRouter {
     }
 
     fn deliver(&mut self, b: u8, out: &mut impl FnMut(Routed)) {
-        match self.focus {
+        match self.focus() {
             Focus::Hypervisor => out(Routed::Key(b)),
-            Focus::Domain => {
+            Focus::Uart(d) => out(Routed::Uart(d, b)),
+            Focus::Hvc(_) => {
                 if self.len == RING {
                     self.dropped += 1;
                 } else {
                     self.ring[(self.head + self.len) % RING] = b;
                     self.len += 1;
                 }
-                out(Routed::Domain(b));
+                out(Routed::Hvc(b));
             }
         }
     }
 
-    /// Take up to `buf.len()` bytes of the domain's input.
+    /// Take up to `buf.len()` bytes of hvc0's input.
     pub fn read(&mut self, buf: &mut [u8]) -> usize {
         let n = buf.len().min(self.len);
         for slot in buf.iter_mut().take(n) {
@@ -124,6 +154,7 @@ mod tests {
     #[test]
     fn three_ctrl_a_switch_and_fewer_pass_through() {
         let mut r = InputRouter::new();
+        r.set_consoles(Some(0), &[]);
         assert_eq!(feed(&mut r, b"ls\n").len(), 3);
         let mut buf = [0u8; 8];
         assert_eq!(r.read(&mut buf), 3);
@@ -137,13 +168,34 @@ mod tests {
         assert_eq!(v[3], Routed::Key(b'h'));
         assert_eq!(r.read(&mut buf), 0, "keys do not reach the domain");
         let v = feed(&mut r, &[1, 1, 1]);
-        assert_eq!(v[2], Routed::Switched(Focus::Domain));
-        assert_eq!(r.focus(), Focus::Domain);
+        assert_eq!(v[2], Routed::Switched(Focus::Hvc(0)));
+        assert_eq!(r.focus(), Focus::Hvc(0));
+    }
+
+    #[test]
+    fn the_rotation_visits_every_domain_uart() {
+        let mut r = InputRouter::new();
+        r.set_consoles(Some(0), &[1, 2]);
+        let sw = |r: &mut InputRouter| match feed(r, &[1, 1, 1])[2] {
+            Routed::Switched(f) => f,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(sw(&mut r), Focus::Hypervisor);
+        assert_eq!(sw(&mut r), Focus::Uart(1));
+        assert_eq!(feed(&mut r, b"a"), [Routed::Uart(1, b'a')]);
+        assert_eq!(sw(&mut r), Focus::Uart(2));
+        assert_eq!(sw(&mut r), Focus::Hvc(0));
+        // dom0less: Halyard first, then the domains.
+        r.set_consoles(None, &[3]);
+        assert_eq!(r.focus(), Focus::Hypervisor);
+        assert_eq!(sw(&mut r), Focus::Uart(3));
+        assert_eq!(sw(&mut r), Focus::Hypervisor);
     }
 
     #[test]
     fn a_full_ring_drops_and_counts() {
         let mut r = InputRouter::new();
+        r.set_consoles(Some(0), &[]);
         let many = vec![b'a'; RING + 10];
         feed(&mut r, &many);
         assert_eq!(r.dropped, 10);

@@ -7,20 +7,38 @@ use crate::domain::events::Binding;
 use crate::domain::guest_areas::VcpuArea;
 use crate::domain::Domain;
 
-/// Pseudo-keys: input just switched to the hypervisor / back to the domain.
-pub const ENTERED: u8 = 0xfe;
-pub const LEFT: u8 = 0xff;
+/// The line that says where console input goes now.
+pub fn switched(
+    to: super::input::Focus,
+    domains: &[Domain],
+    out: &mut dyn Write,
+) -> core::fmt::Result {
+    use super::input::Focus;
+    let name = |id: u16| {
+        domains
+            .iter()
+            .find(|d| d.id == id)
+            .map_or("?", |d| d.name.as_str())
+    };
+    match to {
+        Focus::Hypervisor => out.write_str(
+            "halyard: console input now goes to Halyard ('h' for help, Ctrl-A three times to move on)\n",
+        ),
+        Focus::Hvc(id) => writeln!(out, "halyard: console input goes to d{id} ({}) on hvc0 again", name(id)),
+        Focus::Uart(id) => writeln!(
+            out,
+            "halyard: console input now goes to d{id} ({}) on its UART",
+            name(id)
+        ),
+    }
+}
 
 const HELP: &str = "\
-halyard: keys: h help, d domains, v vCPUs, e exits, c event channels; Ctrl-A three times returns input to dom0\n";
+halyard: keys: h help, d domains, v vCPUs, e exits, c event channels; Ctrl-A three times moves input to the next domain\n";
 
 /// Print what `key` asks for about `domains` (counter at `freq` Hz).
 pub fn run(key: u8, domains: &[Domain], freq: u64, out: &mut dyn Write) -> core::fmt::Result {
     match key {
-        ENTERED => out.write_str(
-            "halyard: console input now goes to Halyard ('h' for help, Ctrl-A three times to return)\n",
-        ),
-        LEFT => out.write_str("halyard: console input goes to dom0 again\n"),
         b'h' | b'?' => out.write_str(HELP),
         b'd' => {
             for d in domains {
@@ -48,7 +66,9 @@ pub fn run(key: u8, domains: &[Domain], freq: u64, out: &mut dyn Write) -> core:
                         _ => "starting",
                     };
                     let area = match x.areas.vcpu_area_kind(v) {
-                        Some(VcpuArea::Registered { ipa }) => alloc::format!("vcpu_info at {ipa:#x}"),
+                        Some(VcpuArea::Registered { ipa }) => {
+                            alloc::format!("vcpu_info at {ipa:#x}")
+                        }
                         Some(VcpuArea::Legacy) => "vcpu_info in shared_info".into(),
                         _ => "no vcpu_info".into(),
                     };
@@ -95,8 +115,16 @@ pub fn run(key: u8, domains: &[Domain], freq: u64, out: &mut dyn Write) -> core:
                         "halyard: d{} port {port}: {what}, vCPU {}{}{}",
                         d.id,
                         c.vcpu,
-                        if bit(EVTCHN_PENDING, port) { ", pending" } else { "" },
-                        if bit(EVTCHN_MASK, port) { ", masked" } else { "" },
+                        if bit(EVTCHN_PENDING, port) {
+                            ", pending"
+                        } else {
+                            ""
+                        },
+                        if bit(EVTCHN_MASK, port) {
+                            ", masked"
+                        } else {
+                            ""
+                        },
                     )?;
                 }
                 if !any {

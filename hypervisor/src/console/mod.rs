@@ -93,10 +93,9 @@ pub fn enable_input() {
     }
 }
 
-/// The UART's receive interrupt: route every waiting byte. Returns
-/// whether the domain got input (raise its VIRQ_CONSOLE) and the keys
-/// typed at the hypervisor (bounded: the FIFO holds at most 32 bytes).
-pub fn receive(keys: &mut [u8; 32]) -> (bool, usize) {
+/// The UART's receive interrupt: route every waiting byte into `events`
+/// (bounded: the FIFO holds at most 32 bytes); how many there are.
+pub fn receive(events: &mut [input::Routed; 32]) -> usize {
     let mut got = [0u8; 32];
     let mut n = 0;
     {
@@ -113,29 +112,22 @@ pub fn receive(keys: &mut [u8; 32]) -> (bool, usize) {
             }
         }
     }
-    let (mut to_domain, mut nkeys) = (false, 0);
+    let mut count = 0;
     let mut router = INPUT.lock();
     for &b in &got[..n] {
-        router.feed(b, &mut |r| match r {
-            input::Routed::Domain(_) => to_domain = true,
-            input::Routed::Key(k) => {
-                if nkeys < keys.len() {
-                    keys[nkeys] = k;
-                    nkeys += 1;
-                }
+        router.feed(b, &mut |r| {
+            if r != input::Routed::Held && count < events.len() {
+                events[count] = r;
+                count += 1;
             }
-            input::Routed::Switched(input::Focus::Hypervisor) => {
-                keys[nkeys.min(keys.len() - 1)] = keys::ENTERED;
-                nkeys = (nkeys + 1).min(keys.len());
-            }
-            input::Routed::Switched(input::Focus::Domain) => {
-                keys[nkeys.min(keys.len() - 1)] = keys::LEFT;
-                nkeys = (nkeys + 1).min(keys.len());
-            }
-            input::Routed::Held => {}
         });
     }
-    (to_domain, nkeys)
+    count
+}
+
+/// Set the consoles Ctrl-A x3 rotates through (see `input`).
+pub fn set_consoles(hvc: Option<u16>, uarts: &[u16]) {
+    INPUT.lock().set_consoles(hvc, uarts);
 }
 
 /// The hardware domain's console input (CONSOLEIO_read).

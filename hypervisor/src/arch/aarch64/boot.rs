@@ -281,6 +281,13 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
     };
     drop(frames);
     let domains = crate::domain::install(domains);
+    let hvc = domains.iter().find(|d| d.xen_console).map(|d| d.id);
+    let uarts: alloc::vec::Vec<u16> = domains
+        .iter()
+        .filter(|d| d.vuart.is_some())
+        .map(|d| d.id)
+        .collect();
+    crate::console::set_consoles(hvc, &uarts);
     if domains.is_empty() {
         info!("no domain could be built; halting");
         vcpu::halt()
