@@ -225,38 +225,22 @@ pub fn build_domain(
     table: &image_format::ModuleTable<'_>,
     d: &image_format::DomainEntry<'_>,
 ) -> Result<crate::domain::Domain, BuildError> {
-    use crate::boot::guest_fdt;
-
     if d.is_direct_mapped() {
         return Err(BuildError::DirectMapUnsupported);
     }
     if d.memory_bytes == 0 || !d.memory_bytes.is_multiple_of(MIB2) {
         return Err(BuildError::BadMemorySize(d.memory_bytes));
     }
-    let BootModules {
-        cmdline,
-        kernel,
-        header,
-        ramdisk,
-    } = BootModules::find(image, table, d.id)?;
-
     let ram = PhysRange::new(env.guest_ram_base(), d.memory_bytes);
-    // The DTB's size depends on the initrd placement only through values,
-    // not length, so plan with a generous bound and build it afterwards.
-    let layout = plan(ram, &header, ramdisk.map(|r| r.len() as u64), 64 * 1024)
-        .map_err(BuildError::Layout)?;
-    let dtb = guest_fdt::build(&guest_fdt::GuestFdtSpec {
+    // Check the modules fit before taking memory for them.
+    let modules = BootModules::find(image, table, d.id)?;
+    plan(
         ram,
-        vcpus: d.vcpus,
-        bootargs: cmdline,
-        initrd: layout.initrd,
-        grant: PhysRange::new(GUEST_GRANT_BASE, GRANT_FRAMES * PAGE),
-    })
-    .map_err(|_| BuildError::DeviceTree)?;
-    if dtb.len() as u64 > 64 * 1024 {
-        return Err(BuildError::DeviceTree);
-    }
-
+        &modules.header,
+        modules.ramdisk.map(|r| r.len() as u64),
+        DTB_BOUND,
+    )
+    .map_err(BuildError::Layout)?;
     let ram_pa = env
         .alloc(d.memory_bytes, MIB2)
         .ok_or(BuildError::OutOfMemory {
@@ -266,13 +250,17 @@ pub fn build_domain(
     if !env.map_ram(&stage2, ram.base, ram_pa, ram.size) {
         return Err(BuildError::Stage2);
     }
-    let pa = |ipa: u64| ram_pa + (ipa - ram.base);
-    env.write(pa(layout.kernel.base), kernel);
-    if let (Some(rd), Some(bytes)) = (layout.initrd, ramdisk) {
-        env.write(pa(rd.base), bytes);
-    }
-    env.write(pa(layout.dtb.base), &dtb);
-
+    let boot_vcpu = load_domain(
+        &mut |pa, bytes| env.write(pa, bytes),
+        image,
+        table,
+        d,
+        crate::domain::Bank {
+            ipa: ram,
+            pa: ram_pa,
+        },
+        1,
+    )?;
     let grant = grant_frames(env, &stage2, Some(GUEST_GRANT_BASE))?;
     let mut dom = crate::domain::Domain::new(
         d.id,
@@ -284,15 +272,63 @@ pub fn build_domain(
         }],
         stage2,
         (0..u64::from(d.vcpus)).collect(),
-        crate::domain::BootVcpu {
-            entry: layout.kernel.base,
-            arg0: layout.dtb.base,
-        },
+        boot_vcpu,
     );
     dom.grant = Some(grant);
     dom.pin(d.pcpus);
     dom.vuart = Some(spin::Mutex::new(crate::vdev::pl011::Vpl011::new()));
     Ok(dom)
+}
+
+/// Room the device tree may take at the top of RAM.
+const DTB_BOUND: u64 = 64 * 1024;
+
+/// Load domain `d`'s kernel, ramdisk and a device tree (saying this is boot
+/// number `boot`) into its RAM `bank`, through `write` (host-physical
+/// address, bytes); where its first vCPU starts. Used for the first boot
+/// and again for every reboot of the domain.
+pub fn load_domain(
+    write: &mut dyn FnMut(u64, &[u8]),
+    image: &[u8],
+    table: &image_format::ModuleTable<'_>,
+    d: &image_format::DomainEntry<'_>,
+    bank: crate::domain::Bank,
+    boot: u32,
+) -> Result<crate::domain::BootVcpu, BuildError> {
+    use crate::boot::guest_fdt;
+    let BootModules {
+        cmdline,
+        kernel,
+        header,
+        ramdisk,
+    } = BootModules::find(image, table, d.id)?;
+    let ram = bank.ipa;
+    // The DTB's size depends on the initrd placement only through values,
+    // not length, so plan with a generous bound and build it afterwards.
+    let layout = plan(ram, &header, ramdisk.map(|r| r.len() as u64), DTB_BOUND)
+        .map_err(BuildError::Layout)?;
+    let dtb = guest_fdt::build(&guest_fdt::GuestFdtSpec {
+        ram,
+        vcpus: d.vcpus,
+        bootargs: cmdline,
+        initrd: layout.initrd,
+        grant: PhysRange::new(GUEST_GRANT_BASE, GRANT_FRAMES * PAGE),
+        boot,
+    })
+    .map_err(|_| BuildError::DeviceTree)?;
+    if dtb.len() as u64 > DTB_BOUND {
+        return Err(BuildError::DeviceTree);
+    }
+    let pa = |ipa: u64| bank.pa + (ipa - ram.base);
+    write(pa(layout.kernel.base), kernel);
+    if let (Some(rd), Some(bytes)) = (layout.initrd, ramdisk) {
+        write(pa(rd.base), bytes);
+    }
+    write(pa(layout.dtb.base), &dtb);
+    Ok(crate::domain::BootVcpu {
+        entry: layout.kernel.base,
+        arg0: layout.dtb.base,
+    })
 }
 
 /// Grant-table frames each domain gets: 64 KiB, 8192 v1 grant entries.

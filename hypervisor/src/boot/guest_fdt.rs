@@ -16,6 +16,9 @@ pub struct GuestFdtSpec<'a> {
     pub initrd: Option<PhysRange>,
     /// Grant frames for `/hypervisor` reg[0].
     pub grant: PhysRange,
+    /// Which boot of the domain this is (1 first; reboots count up),
+    /// as `/chosen/halyard,boot-count`.
+    pub boot: u32,
 }
 
 const GIC_PHANDLE: u32 = 1;
@@ -38,6 +41,7 @@ pub fn build(spec: &GuestFdtSpec<'_>) -> Result<Vec<u8>, vm_fdt::Error> {
     let chosen = w.begin_node("chosen")?;
     w.property_string("bootargs", spec.bootargs)?;
     w.property_string("stdout-path", &format!("/{uart_name}"))?;
+    w.property_u32("halyard,boot-count", spec.boot)?;
     if let Some(rd) = spec.initrd {
         w.property_u64("linux,initrd-start", rd.base)?;
         w.property_u64("linux,initrd-end", rd.end())?;
@@ -137,6 +141,7 @@ mod tests {
             bootargs: "console=hvc0",
             initrd: Some(PhysRange::new(0x4300_0000, 0x1000)),
             grant: PhysRange::new(0x3800_0000, 0x1_0000),
+            boot: 2,
         })
         .unwrap();
         let fdt = fdt::Fdt::new(&blob).unwrap();
@@ -171,5 +176,9 @@ mod tests {
         let xen = fdt.find_node("/hypervisor").unwrap();
         assert_eq!(xen.compatible().unwrap().first(), "xen,xen-4.19");
         assert!(fdt.find_node("/timer").is_some());
+        assert_eq!(
+            chosen.property("halyard,boot-count").unwrap().as_usize(),
+            Some(2)
+        );
     }
 }

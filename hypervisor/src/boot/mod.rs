@@ -9,6 +9,7 @@ pub mod guest_fdt;
 pub mod hardware_domain;
 pub mod linux_image;
 pub mod modules;
+pub mod rebuild;
 pub mod sequence;
 #[cfg(test)]
 mod sequence_tests;

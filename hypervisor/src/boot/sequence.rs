@@ -279,7 +279,10 @@ fn build_hardware<A: BootArch>(
 ) -> Result<Domain, domain_builder::BuildError> {
     let keep = HYP_RESERVE + stage2_table_bytes(frames, hw.guest_ram_leaves);
     let reserve = frames.alloc(keep, PAGE_SIZE);
-    let ram = direct_map::merge_ranges(frames.ranges(), &hw.give_back);
+    // Other domains' modules stay where they are: a reboot reloads them.
+    let kept = crate::boot::rebuild::module_pages(table, image.as_ptr() as u64);
+    let give = direct_map::passthrough(&hw.give_back, &kept);
+    let ram = direct_map::merge_ranges(frames.ranges(), &give);
     for r in &ram {
         let _ = frames.remove(*r);
     }

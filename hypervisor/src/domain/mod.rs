@@ -62,6 +62,8 @@ pub struct Domain {
     pub direct_mapped: bool,
     /// The physical CPU each vCPU runs on (pinned for the domain's life).
     pub pcpus: Vec<usize>,
+    /// Which boot of the domain is running (1 first; a reboot counts up).
+    pub boot_count: AtomicU32,
     /// The domain's own PL011 (domains that are not the hardware domain).
     pub vuart: Option<spin::Mutex<crate::vdev::pl011::Vpl011>>,
     /// The hardware domain's console is hvc0 (the hypervisor keeps the UART).
@@ -114,6 +116,7 @@ impl Domain {
             direct_mapped: false,
             pcpus: (0..mpidrs_len).collect(),
             xen_console: false,
+            boot_count: AtomicU32::new(1),
             vuart: None,
         }
     }
@@ -172,6 +175,19 @@ impl Domain {
 
     pub fn is_running(&self) -> bool {
         self.running.load(Ordering::Acquire)
+    }
+
+    /// Back to the state of a fresh boot, for a reboot: vCPUs off but the
+    /// first, no Xen areas or channels, an empty UART, running. (The
+    /// virtual GIC is renewed by the arch layer, which creates it.)
+    pub fn reset_runtime(&self) {
+        *self.xen.lock() = xen_state::XenState::new(usize::from(self.vcpus));
+        if let Some(u) = &self.vuart {
+            *u.lock() = crate::vdev::pl011::Vpl011::new();
+        }
+        self.power.reset();
+        self.reports_left.store(FAULT_REPORTS, Ordering::Release);
+        self.running.store(true, Ordering::Release);
     }
 
     /// Mark the domain shut down and flush its last console line.

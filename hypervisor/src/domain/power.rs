@@ -97,6 +97,24 @@ impl VcpuPower {
         }
     }
 
+    /// As at boot: vCPU 0 on, the others off, no start pending.
+    pub fn reset(&self) {
+        for (i, s) in self.state.iter().enumerate() {
+            s.store(if i == 0 { ON } else { OFF }, Ordering::Release);
+        }
+        for slot in self.start.lock().iter_mut() {
+            *slot = None;
+        }
+    }
+
+    /// Whether every vCPU but `vcpu` is off.
+    pub fn only_on(&self, vcpu: usize) -> bool {
+        self.state
+            .iter()
+            .enumerate()
+            .all(|(i, s)| i == vcpu || s.load(Ordering::Acquire) == OFF)
+    }
+
     /// The boot request for vCPU 0 (on from the start), for a domain whose
     /// first vCPU is started on another physical CPU than the boot CPU.
     pub fn boot_start(&self, entry: u64, context: u64) {

@@ -280,6 +280,8 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
         Verdict::Halt => vcpu::halt(),
     };
     drop(frames);
+    // What a domain's reboot rebuilds it from.
+    crate::boot::rebuild::keep(image, hyp_end - start);
     let domains = crate::domain::install(domains);
     let hvc = domains.iter().find(|d| d.xen_console).map(|d| d.id);
     let uarts: alloc::vec::Vec<u16> = domains

@@ -206,6 +206,9 @@ pub fn stop_current() -> ! {
 }
 
 fn stop(d: &Domain, reset: bool) -> ! {
+    if reset && !d.hardware {
+        reboot(d);
+    }
     d.shut_down();
     if domain::machine_should_stop(d) {
         info!(
@@ -225,6 +228,51 @@ fn stop(d: &Domain, reset: bool) -> ! {
         info!("firmware refused power control (returned {:#x})", rc);
     }
     halt()
+}
+
+/// A domain that is not the hardware domain asked to reset: rebuild it
+/// from its modules (checked again) and start it over on this CPU. Returns
+/// only if that cannot be done; the domain is then stopped.
+fn reboot(d: &Domain) {
+    let v = current_vcpu();
+    if v.index != 0 || !d.power.only_on(0) {
+        info!(
+            "d{}: reboot with vCPUs other than vCPU 0 still on is not supported; stopping the domain",
+            d.id
+        );
+        return;
+    }
+    let t0 = super::boot::now_us();
+    let boot = d.boot_count.load(core::sync::atomic::Ordering::Acquire) + 1;
+    d.shut_down();
+    d.reset_runtime();
+    if let Some(vg) = &d.vgic {
+        match super::vgic_glue::create(d) {
+            Some(fresh) => *vg.lock() = fresh,
+            None => return,
+        }
+    }
+    let mut write = |pa: u64, bytes: &[u8]| {
+        // SAFETY: `reload` writes only inside the domain's own RAM bank,
+        // which the EL2 map covers; the domain's only vCPU is this one,
+        // stopped in the hypervisor.
+        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), pa as *mut u8, bytes.len()) };
+        cache::clean_range(pa as usize, pa as usize + bytes.len());
+    };
+    match crate::boot::rebuild::reload(d, boot, &mut write) {
+        Ok(start) => {
+            d.boot_count
+                .store(boot, core::sync::atomic::Ordering::Release);
+            info!(
+                "d{}: rebooting (boot {boot}): modules verified, domain rebuilt in {} ms",
+                d.id,
+                (super::boot::now_us() - t0) / 1000
+            );
+            cache::flush_guest_tlb();
+            run(v.domain, 0, start.entry, start.arg0, v.stack_top)
+        }
+        Err(e) => info!("d{}: cannot be rebuilt ({e:?}); stopping it", d.id),
+    }
 }
 
 /// Park this CPU forever.
