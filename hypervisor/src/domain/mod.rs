@@ -62,6 +62,8 @@ pub struct Domain {
     pub direct_mapped: bool,
     /// The physical CPU each vCPU runs on (pinned for the domain's life).
     pub pcpus: Vec<usize>,
+    /// vCPUs asked to stop (bit per vCPU): another vCPU reboots the domain.
+    stop_requests: core::sync::atomic::AtomicU64,
     /// Which boot of the domain is running (1 first; a reboot counts up).
     pub boot_count: AtomicU32,
     /// The domain's own PL011 (domains that are not the hardware domain).
@@ -117,6 +119,7 @@ impl Domain {
             pcpus: (0..mpidrs_len).collect(),
             xen_console: false,
             boot_count: AtomicU32::new(1),
+            stop_requests: core::sync::atomic::AtomicU64::new(0),
             vuart: None,
         }
     }
@@ -177,6 +180,18 @@ impl Domain {
         self.running.load(Ordering::Acquire)
     }
 
+    /// Ask vCPU `vcpu` to stop at its next exit.
+    pub fn request_stop(&self, vcpu: usize) {
+        if vcpu < 64 {
+            self.stop_requests.fetch_or(1 << vcpu, Ordering::AcqRel);
+        }
+    }
+
+    /// Whether vCPU `vcpu` was asked to stop (the request is taken).
+    pub fn take_stop_request(&self, vcpu: usize) -> bool {
+        vcpu < 64 && self.stop_requests.fetch_and(!(1 << vcpu), Ordering::AcqRel) & (1 << vcpu) != 0
+    }
+
     /// Back to the state of a fresh boot, for a reboot: vCPUs off but the
     /// first, no Xen areas or channels, an empty UART, running. (The
     /// virtual GIC is renewed by the arch layer, which creates it.)
@@ -186,6 +201,7 @@ impl Domain {
             *u.lock() = crate::vdev::pl011::Vpl011::new();
         }
         self.power.reset();
+        self.stop_requests.store(0, Ordering::Release);
         self.reports_left.store(FAULT_REPORTS, Ordering::Release);
         self.running.store(true, Ordering::Release);
     }

@@ -107,6 +107,13 @@ impl VcpuPower {
         }
     }
 
+    /// Whether vCPU `vcpu` is off.
+    pub fn is_off(&self, vcpu: usize) -> bool {
+        self.state
+            .get(vcpu)
+            .is_none_or(|s| s.load(Ordering::Acquire) == OFF)
+    }
+
     /// Whether every vCPU but `vcpu` is off.
     pub fn only_on(&self, vcpu: usize) -> bool {
         self.state

@@ -191,6 +191,11 @@ impl Redistributor {
         self.sgi.reg32(GICD_ICPENDR).write(1 << (intid % 32));
     }
 
+    /// Clear the active state of this CPU's SGI or PPI `intid`.
+    pub fn clear_active(&self, intid: u32) {
+        self.sgi.reg32(GICD_ICACTIVER).write(1 << (intid % 32));
+    }
+
     /// Edge- (true) or level-triggered PPI.
     pub fn set_edge(&self, intid: u32, edge: bool) {
         set_cfg(&self.sgi, GICD_ICFGR, intid, edge);

@@ -40,6 +40,10 @@ extern "C" fn halyard_trap(k: u64, frame: &mut TrapFrame) {
             if let Some(t0) = t0 {
                 v.domain.exits.timed(why, CNTPCT_EL0.get().wrapping_sub(t0));
             }
+            // The domain is being rebooted by another of its vCPUs.
+            if v.domain.take_stop_request(v.index) {
+                vcpu::cpu_off();
+            }
         }
         kind::AARCH32 => {
             info!(

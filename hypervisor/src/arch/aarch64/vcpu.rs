@@ -111,6 +111,11 @@ pub fn run(d: &'static Domain, index: usize, entry: u64, arg0: u64, stack_top: u
     HCR_EL2.set(HCR);
     cache::flush_guest_tlb();
 
+    // The guest's timers start off (a rebooted domain's old ones may still
+    // be armed), and the GIC state of whatever ran here before goes.
+    CNTV_CTL_EL0.set(0);
+    CNTP_CTL_EL0.set(0);
+    super::vgic_glue::fresh_cpu(pcpu);
     super::vgic_glue::entry(d, index);
     info!(
         "d{}v{index} ({}): starting at {entry:#x}, x0 {arg0:#x}",
@@ -230,19 +235,40 @@ fn stop(d: &Domain, reset: bool) -> ! {
     halt()
 }
 
+/// How long a reboot waits for the domain's other vCPUs to stop.
+const STOP_TIMEOUT_US: u64 = 200_000;
+
 /// A domain that is not the hardware domain asked to reset: rebuild it
 /// from its modules (checked again) and start it over on this CPU. Returns
 /// only if that cannot be done; the domain is then stopped.
 fn reboot(d: &Domain) {
     let v = current_vcpu();
-    if v.index != 0 || !d.power.only_on(0) {
+    if v.index != 0 {
         info!(
-            "d{}: reboot with vCPUs other than vCPU 0 still on is not supported; stopping the domain",
+            "d{}: reboot from a vCPU other than vCPU 0 is not supported; stopping the domain",
             d.id
         );
         return;
     }
     let t0 = super::boot::now_us();
+    // The other vCPUs (Linux parks them in the guest before it resets):
+    // each stops at its next exit, which a kick forces.
+    for other in 1..usize::from(d.vcpus) {
+        if !d.power.is_off(other) {
+            d.request_stop(other);
+            super::vgic_glue::kick(d, other);
+        }
+    }
+    while !d.power.only_on(0) {
+        if super::boot::now_us() - t0 > STOP_TIMEOUT_US {
+            info!(
+                "d{}: its other vCPUs did not stop; stopping the domain",
+                d.id
+            );
+            return;
+        }
+        core::hint::spin_loop();
+    }
     let boot = d.boot_count.load(core::sync::atomic::Ordering::Acquire) + 1;
     d.shut_down();
     d.reset_runtime();

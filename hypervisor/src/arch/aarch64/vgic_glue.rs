@@ -89,6 +89,21 @@ fn cache_of(d: &Domain, index: usize) -> Option<&'static spin::Mutex<LrCache>> {
     d.pcpu(index).and_then(|p| LR_CACHES.get(p))
 }
 
+/// A vCPU (re)starts on this CPU, `pcpu`: nothing a previous guest here
+/// left behind stays: its list registers are emptied and the physical
+/// virtual-timer PPI, which an HW-linked interrupt may have left active,
+/// is deactivated.
+pub fn fresh_cpu(pcpu: usize) {
+    for n in 0..gic_cpu::nr_lrs().min(MAX_LRS) {
+        gic_cpu::write_lr(n, 0);
+    }
+    lrs_reset(pcpu);
+    if let Some(rd) = this_redist() {
+        rd.clear_active(VTIMER_PPI);
+        rd.clear_pending(VTIMER_PPI);
+    }
+}
+
 /// `gic_cpu::init` just emptied physical CPU `pcpu`'s list registers.
 pub fn lrs_reset(pcpu: usize) {
     if let Some(cache) = LR_CACHES.get(pcpu) {
@@ -277,6 +292,14 @@ pub fn set_spi_level(d: &Domain, intid: u32, level: bool) {
         kicks
     };
     send_kicks(d, current, kicks);
+}
+
+/// Make vCPU `vcpu` of `d` exit to the hypervisor soon (it may be
+/// spinning in the guest with interrupts masked: the kick is physical).
+pub fn kick(d: &Domain, vcpu: usize) {
+    let mut set = VcpuSet::EMPTY;
+    set.insert(vcpu);
+    send_kicks(d, None, set);
 }
 
 /// Make virtual PPI `intid` pending on vCPU `target` of `d` (the event
