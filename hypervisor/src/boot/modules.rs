@@ -75,9 +75,22 @@ pub struct HashCheck<'a> {
 
 impl<'a> HashCheck<'a> {
     pub fn new(image: &'a [u8], table: &ModuleTable<'_>) -> Self {
+        Self::filtered(image, table, None)
+    }
+
+    /// Only domain `id`'s modules (a rebuild checks one domain again).
+    pub fn for_domain(image: &'a [u8], table: &ModuleTable<'_>, id: u16) -> Self {
+        Self::filtered(image, table, Some(id))
+    }
+
+    fn filtered(image: &'a [u8], table: &ModuleTable<'_>, only: Option<u16>) -> Self {
         let mut jobs = Vec::new();
         let mut bad = Vec::new();
         for (module, m) in table.modules().enumerate() {
+            if only.is_some_and(|id| id != m.domain) {
+                bad.push(AtomicBool::new(false));
+                continue;
+            }
             let range = usize::try_from(m.offset)
                 .ok()
                 .zip(usize::try_from(m.size).ok())

@@ -6,8 +6,7 @@
 
 use alloc::vec::Vec;
 
-use sha2::{Digest, Sha256};
-
+use super::blake3::Hash4;
 use super::domain_builder::{load_domain, BuildError};
 use crate::board::PhysRange;
 use crate::domain::{BootVcpu, Domain};
@@ -78,10 +77,11 @@ pub fn module_pages(table: &image_format::ModuleTable<'_>, image_base: u64) -> V
 pub fn reload(
     d: &Domain,
     boot: u32,
+    hash4: Hash4,
     write: &mut dyn FnMut(u64, &[u8]),
 ) -> Result<BootVcpu, RebuildError> {
     let src = SOURCE.get().ok_or(RebuildError::NoSource)?;
-    reload_from(src.image, &src.table, d, boot, write)
+    reload_from(src.image, &src.table, d, boot, hash4, write)
 }
 
 /// `reload` from a given image and table copy.
@@ -90,6 +90,7 @@ fn reload_from(
     table_bytes: &[u8],
     d: &Domain,
     boot: u32,
+    hash4: Hash4,
     write: &mut dyn FnMut(u64, &[u8]),
 ) -> Result<BootVcpu, RebuildError> {
     let table =
@@ -98,16 +99,17 @@ fn reload_from(
         .domains()
         .find(|e| e.id == d.id)
         .ok_or(RebuildError::NotInTable)?;
-    for (index, m) in table
-        .modules()
-        .enumerate()
-        .filter(|(_, m)| m.domain == d.id)
-    {
-        let ok = super::modules::module_bytes(image, &m)
-            .is_some_and(|b| Sha256::digest(b).as_slice() == m.sha256);
-        if !ok {
-            return Err(RebuildError::Tampered { module: index });
-        }
+    // The table's own digests: the 1 MiB pieces' BLAKE3 when it lists
+    // them (much faster than one SHA-256 over a whole module), else SHA-256.
+    let check = super::modules::HashCheck::for_domain(image, &table, d.id);
+    check.work(hash4);
+    if let Err(e) = check.domain_result(&table, d.id) {
+        return Err(match e {
+            super::modules::ModuleError::HashMismatch { index } => {
+                RebuildError::Tampered { module: index }
+            }
+            _ => RebuildError::NotInTable,
+        });
     }
     let bank = *d.banks.first().ok_or(RebuildError::NotInTable)?;
     load_domain(write, image, &table, &entry, bank, boot).map_err(RebuildError::Build)
@@ -134,9 +136,14 @@ mod tests {
             }],
         );
         let mut writes = Vec::new();
-        let start = reload_from(&img, &table, &d, 2, &mut |pa, b| {
-            writes.push((pa, b.to_vec()))
-        })
+        let start = reload_from(
+            &img,
+            &table,
+            &d,
+            2,
+            crate::boot::blake3::portable4,
+            &mut |pa, b| writes.push((pa, b.to_vec())),
+        )
         .unwrap();
         assert_eq!(start.entry, 0x4000_0000);
         assert_eq!(writes[0], (0x1_0000_0000, kernel));
@@ -153,14 +160,28 @@ mod tests {
         img[at] ^= 1;
         let mut wrote = false;
         assert_eq!(
-            reload_from(&img, &table, &d, 3, &mut |_, _| wrote = true),
+            reload_from(
+                &img,
+                &table,
+                &d,
+                3,
+                crate::boot::blake3::portable4,
+                &mut |_, _| wrote = true
+            ),
             Err(RebuildError::Tampered { module: 0 })
         );
         assert!(!wrote);
         // A domain the table does not list.
         let other = crate::hypercall::xen::tests::domain(9, false, 1, d.banks.clone());
         assert_eq!(
-            reload_from(&img, &table, &other, 2, &mut |_, _| {}),
+            reload_from(
+                &img,
+                &table,
+                &other,
+                2,
+                crate::boot::blake3::portable4,
+                &mut |_, _| {}
+            ),
             Err(RebuildError::NotInTable)
         );
     }

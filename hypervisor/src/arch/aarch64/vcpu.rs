@@ -285,7 +285,7 @@ fn reboot(d: &Domain) {
         unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), pa as *mut u8, bytes.len()) };
         cache::clean_range(pa as usize, pa as usize + bytes.len());
     };
-    match crate::boot::rebuild::reload(d, boot, &mut write) {
+    match crate::boot::rebuild::reload(d, boot, super::blake3x4::hash4, &mut write) {
         Ok(start) => {
             d.boot_count
                 .store(boot, core::sync::atomic::Ordering::Release);
