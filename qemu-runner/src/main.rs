@@ -104,8 +104,9 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
         } => {
             let b = load_board(&ws, &board)?;
             qemu::find_binary(&b.qemu.binary)?;
-            // Without --smp, enough CPUs for the image's largest domain
-            // (each vCPU is pinned to its own CPU).
+            // Without --smp, enough CPUs for every domain's pinned CPUs
+            // (unpinned: the largest domain's vCPUs; each vCPU is pinned to
+            // its own CPU).
             let mut smp = smp;
             let given = image.is_some();
             let image = match image {
@@ -117,7 +118,10 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
                     let vcpus = manifest
                         .domains
                         .iter()
-                        .map(|d| u32::from(d.vcpus))
+                        .map(|d| {
+                            let pinned = d.cpus.iter().flatten().map(|c| c + 1).max();
+                            pinned.unwrap_or(0).max(u32::from(d.vcpus))
+                        })
                         .max()
                         .unwrap_or(1);
                     smp = smp.or(Some(vcpus.max(b.qemu.smp)));
