@@ -119,7 +119,7 @@ fn copy_node(
         }
         write_memory(w, spec.ram)?;
         if let Some(x) = spec.xen {
-            write_xen(w, gic, &x)?;
+            crate::boot::xen_node::write(w, x.grant, x.evtchn_intid, gic)?;
         }
     }
     w.end_node(handle)?;
@@ -150,24 +150,6 @@ fn interrupt_parent(fdt: &fdt::Fdt<'_>) -> Option<u32> {
 
 fn first_reg(node: &fdt::node::FdtNode<'_, '_>) -> Option<u64> {
     node.reg()?.next().map(|r| r.starting_address as u64)
-}
-
-/// The `/hypervisor` node: compatible with the Xen interface version
-/// implemented, the grant-table region, the event-channel PPI (level,
-/// all CPUs: Xen's `<1 15 0xf08>` for INTID 31).
-fn write_xen(w: &mut vm_fdt::FdtWriter, gic: Option<u32>, x: &XenNode) -> Result<(), Dom0FdtError> {
-    use crate::hypercall::xen::abi::{VERSION_MAJOR, VERSION_MINOR};
-    let node = w.begin_node("hypervisor")?;
-    let compat = format!("xen,xen-{VERSION_MAJOR}.{VERSION_MINOR}");
-    w.property_string_list("compatible", alloc::vec![compat, "xen,xen".into()])?;
-    w.property_array_u64("reg", &[x.grant.base, x.grant.size])?;
-    let ppi = x.evtchn_intid.checked_sub(16).ok_or(Dom0FdtError::Write)?;
-    w.property_array_u32("interrupts", &[1, ppi, 0xf08])?;
-    if let Some(parent) = gic {
-        w.property_u32("interrupt-parent", parent)?;
-    }
-    w.end_node(node)?;
-    Ok(())
 }
 
 /// One memory node listing every bank (root uses 2 address and 2 size cells

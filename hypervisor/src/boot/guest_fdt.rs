@@ -22,9 +22,8 @@ pub struct GuestFdtSpec<'a> {
 }
 
 const GIC_PHANDLE: u32 = 1;
-/// `interrupts` flags: level high / low, all CPUs for PPIs.
+/// `interrupts` flags: level high.
 const LEVEL_HIGH: u32 = 4;
-const PPI_LEVEL_LOW: u32 = 0xf08;
 
 pub fn build(spec: &GuestFdtSpec<'_>) -> Result<Vec<u8>, vm_fdt::Error> {
     let mut w = vm_fdt::FdtWriter::new()?;
@@ -109,21 +108,8 @@ pub fn build(spec: &GuestFdtSpec<'_>) -> Result<Vec<u8>, vm_fdt::Error> {
     w.property_u32("current-speed", 115_200)?;
     w.end_node(uart)?;
 
-    let xen = w.begin_node("hypervisor")?;
-    use crate::hypercall::xen::abi::{VERSION_MAJOR, VERSION_MINOR};
-    w.property_string_list(
-        "compatible",
-        alloc::vec![
-            format!("xen,xen-{VERSION_MAJOR}.{VERSION_MINOR}"),
-            "xen,xen".into()
-        ],
-    )?;
-    w.property_array_u64("reg", &[spec.grant.base, spec.grant.size])?;
-    w.property_array_u32(
-        "interrupts",
-        &[1, crate::domain::EVTCHN_PPI - 16, PPI_LEVEL_LOW],
-    )?;
-    w.end_node(xen)?;
+    // The root's interrupt-parent already names the GIC.
+    crate::boot::xen_node::write(&mut w, spec.grant, crate::domain::EVTCHN_PPI, None)?;
 
     w.end_node(root)?;
     w.finish()

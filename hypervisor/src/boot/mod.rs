@@ -17,3 +17,4 @@ mod sequence_tests;
 pub(crate) mod test_env;
 pub mod trust;
 pub mod uefi;
+pub mod xen_node;

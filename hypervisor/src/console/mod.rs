@@ -1,6 +1,7 @@
 //! The hypervisor console: one UART shared by the hypervisor's own messages
 //! and the guests' console hypercalls, a whole line at a time.
 
+pub mod dispatch;
 pub mod guest_line;
 pub mod input;
 pub mod keys;

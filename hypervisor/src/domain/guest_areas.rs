@@ -168,15 +168,6 @@ impl GuestAreas {
     }
 }
 
-impl HostArea {
-    /// The part `[off, off+len)` of this area.
-    pub fn sub(&self, off: u64, len: u64) -> Option<HostArea> {
-        let (addr, total) = self.raw();
-        let end = off.checked_add(len)?;
-        (end <= total).then(|| HostArea::owned(addr + off as usize, len))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

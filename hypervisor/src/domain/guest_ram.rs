@@ -36,9 +36,16 @@ impl HostArea {
         Self { addr, len }
     }
 
-    /// Host address and length.
+    /// Host address and length (tests look behind the area).
+    #[cfg(test)]
     pub(crate) fn raw(&self) -> (usize, u64) {
         (self.addr, self.len)
+    }
+
+    /// The part `[off, off+len)` of this area.
+    pub fn sub(&self, off: u64, len: u64) -> Option<HostArea> {
+        let end = off.checked_add(len)?;
+        (end <= self.len).then(|| HostArea::owned(self.addr + off as usize, len))
     }
 
     fn check(&self, off: u64, size: u64, align: u64) -> Option<usize> {

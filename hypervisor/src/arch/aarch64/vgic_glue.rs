@@ -338,60 +338,15 @@ pub fn is_console_irq(intid: u32) -> bool {
     CONSOLE_SPI.load(Ordering::Acquire) == u64::from(intid)
 }
 
-/// Console input arrived: route it. hvc0 bytes wait in the ring and
-/// raise the hardware domain's VIRQ_CONSOLE; a domain's UART bytes go into
-/// its vPL011; keys typed at Halyard print what they ask for.
+/// Console input arrived: route it (`console::dispatch`), with a domain's
+/// UART bytes going into its vPL011 and events raised through the vGIC.
 fn console_input() {
-    use crate::console::input::Routed;
-    let mut events = [Routed::Held; 32];
-    let n = crate::console::receive(&mut events);
-    let domains = crate::domain::all();
-    let mut to_hvc = false;
-    let mut uart: Option<(u16, [u8; 32], usize)> = None;
-    let flush_uart = |u: &mut Option<(u16, [u8; 32], usize)>| {
-        if let Some((id, bytes, len)) = u.take() {
-            if let Some(d) = domains.iter().find(|d| d.id == id) {
-                super::vuart_glue::input(d, &bytes[..len]);
-            }
-        }
-    };
-    for e in &events[..n] {
-        let mut line = alloc::string::String::new();
-        match *e {
-            Routed::Hvc(_) => to_hvc = true,
-            Routed::Uart(id, b) => {
-                if uart.as_ref().is_some_and(|(u, _, _)| *u != id) {
-                    flush_uart(&mut uart);
-                }
-                let (_, bytes, len) = uart.get_or_insert((id, [0; 32], 0));
-                bytes[*len] = b;
-                *len += 1;
-            }
-            Routed::Key(k) => {
-                let freq = aarch64_cpu::registers::CNTFRQ_EL0.get();
-                let _ = crate::console::keys::run(k, domains, freq, &mut line);
-            }
-            Routed::Switched(to) => {
-                let _ = crate::console::keys::switched(to, domains, &mut line);
-            }
-            Routed::Held => {}
-        }
-        if !line.is_empty() {
-            crate::console::print(format_args!("{line}"));
-        }
-    }
-    flush_uart(&mut uart);
-    if to_hvc {
-        if let Some(d) = domains.iter().find(|d| d.xen_console) {
-            let raise = crate::hypercall::xen::evtchn::raise_global_virq(
-                d,
-                crate::hypercall::xen::abi::virq::CONSOLE,
-            );
-            if let Some(v) = raise {
-                raise_virtual(d, v, crate::domain::EVTCHN_PPI);
-            }
-        }
-    }
+    crate::console::dispatch::route_input(
+        crate::domain::all(),
+        aarch64_cpu::registers::CNTFRQ_EL0.get(),
+        &mut |d, bytes| super::vuart_glue::input(d, bytes),
+        &mut |d, vcpu| raise_virtual(d, vcpu, crate::domain::EVTCHN_PPI),
+    );
 }
 
 /// Make `intid` pending in the model; the vCPUs that must be told.
