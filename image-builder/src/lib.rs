@@ -21,6 +21,7 @@ pub mod lock;
 pub mod manifest;
 pub mod packages;
 pub mod pe;
+pub mod plan;
 pub mod release;
 pub mod repro;
 pub mod sbom;

@@ -119,20 +119,7 @@ pub struct DomainManifest {
     pub cpus: Option<Vec<u32>>,
 }
 
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum ConsoleChoice {
-    Hvc0,
-    Uart,
-}
-
-impl DomainManifest {
-    /// Whether this domain's console is hvc0 (hardware domains unless they
-    /// ask for the UART).
-    pub fn hvc_console(&self) -> bool {
-        self.hardware && self.console != Some(ConsoleChoice::Uart)
-    }
-}
+pub use crate::plan::ConsoleChoice;
 
 /// Where a module's bytes come from. In YAML a one-key map: `{guest: NAME}`,
 /// `{file: PATH}`, `{debian: {package, arch, [resolve], path}}` or
@@ -570,12 +557,6 @@ fn load_image_unchecked(path: &Path, board: &BoardManifest) -> Result<ImageManif
                 d.name
             );
         }
-        if d.console.is_some() && !d.hardware {
-            bail!(
-                "{ctx}: domain '{}': field 'console' is for the hardware domain only (other domains write through the console hypercall)",
-                d.name
-            );
-        }
         if d.memory_mib == 0 && !d.direct_map {
             bail!(
                 "{ctx}: domain '{}': field 'memory_mib' must be at least 1",
@@ -599,60 +580,8 @@ fn load_image_unchecked(path: &Path, board: &BoardManifest) -> Result<ImageManif
     if m.domains.iter().filter(|d| d.hardware).count() > 1 {
         bail!("{ctx}: more than one domain has 'hardware: true'");
     }
-    check_cpus(&ctx.to_string(), &m.domains)?;
+    crate::plan::check(&ctx.to_string(), &m.domains)?;
     Ok(m)
-}
-
-/// Most physical CPUs a plan can name (the module table keeps one bit each).
-pub const MAX_PCPUS: u32 = 64;
-
-/// Pinned CPUs: one per vCPU, ascending, below `MAX_PCPUS`, none shared
-/// between domains (the error names both).
-fn check_cpus(ctx: &str, domains: &[DomainManifest]) -> Result<()> {
-    let mut owner: std::collections::BTreeMap<u32, &str> = Default::default();
-    for d in domains {
-        let Some(cpus) = &d.cpus else { continue };
-        if cpus.len() != usize::from(d.vcpus) {
-            bail!(
-                "{ctx}: domain '{}': field 'cpus' names {} CPU(s) for {} vCPU(s); give one per vCPU",
-                d.name,
-                cpus.len(),
-                d.vcpus
-            );
-        }
-        if !cpus.windows(2).all(|w| w[0] < w[1]) {
-            bail!(
-                "{ctx}: domain '{}': field 'cpus' must list each CPU once, in ascending order ({cpus:?})",
-                d.name
-            );
-        }
-        for &c in cpus {
-            if c >= MAX_PCPUS {
-                bail!(
-                    "{ctx}: domain '{}': CPU {c} is beyond the {MAX_PCPUS} a plan can name",
-                    d.name
-                );
-            }
-            if let Some(first) = owner.insert(c, &d.name) {
-                bail!(
-                    "{ctx}: domains '{first}' and '{}' both pin physical CPU {c}; a CPU serves one domain",
-                    d.name
-                );
-            }
-        }
-    }
-    Ok(())
-}
-
-impl DomainManifest {
-    /// The pinned CPUs as the module table's bit mask (0: unpinned).
-    pub fn pcpu_mask(&self) -> u64 {
-        self.cpus
-            .iter()
-            .flatten()
-            .filter(|&&c| c < MAX_PCPUS)
-            .fold(0, |m, &c| m | 1 << c)
-    }
 }
 
 #[cfg(test)]
@@ -677,36 +606,6 @@ mod tests {
             img.domains[0].kernel,
             ModuleSource::Guest("aarch64-selftest".into())
         );
-    }
-
-    #[test]
-    fn pinned_cpus_are_checked_across_domains() {
-        let dir = tempfile::tempdir().unwrap();
-        let load = |domains: &str| {
-            let p = dir.path().join("plan.yaml");
-            std::fs::write(
-                &p,
-                format!("image: plan\nboards: [qemu-virt]\ndomains:\n{domains}"),
-            )
-            .unwrap();
-            load_image(&p, &board()).map_err(|e| format!("{e:#}"))
-        };
-        let d = |name: &str, id: u16, vcpus: u16, cpus: &str| {
-            format!("  - {{name: {name}, id: {id}, vcpus: {vcpus}, memory_mib: 64, kernel: {{file: k}}, cpus: {cpus}}}\n")
-        };
-        let ok = load(&(d("a", 1, 1, "[0]") + &d("b", 2, 2, "[1, 3]"))).unwrap();
-        assert_eq!(ok.domains[1].pcpu_mask(), 0b1010);
-        let e = load(&(d("a", 1, 2, "[0, 1]") + &d("b", 2, 2, "[1, 2]"))).unwrap_err();
-        assert!(
-            e.contains("domains 'a' and 'b' both pin physical CPU 1"),
-            "{e}"
-        );
-        let e = load(&d("a", 1, 2, "[0]")).unwrap_err();
-        assert!(e.contains("names 1 CPU(s) for 2 vCPU(s)"), "{e}");
-        let e = load(&d("a", 1, 2, "[3, 1]")).unwrap_err();
-        assert!(e.contains("ascending"), "{e}");
-        let e = load(&d("a", 1, 1, "[64]")).unwrap_err();
-        assert!(e.contains("beyond the 64"), "{e}");
     }
 
     #[test]
