@@ -39,6 +39,19 @@ pub struct BuildOptions {
     pub out_dir: Option<PathBuf>,
     /// Cargo target directory; default `<root>/target/image-builder`.
     pub target_dir: Option<PathBuf>,
+    /// Also write the split layout (see [`crate::split`]) into `split/`.
+    pub layout: Layout,
+}
+
+/// How the image is handed to the board's loader.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Layout {
+    /// One file, `boot.img` (and `boot.efi` for UEFI boards).
+    #[default]
+    Single,
+    /// `boot.img`, and in `split/` the hypervisor with its signed table,
+    /// each module as a file, a U-Boot boot script and `layout.json`.
+    Split,
 }
 
 /// What a build produced.
@@ -46,6 +59,8 @@ pub struct BuildOptions {
 pub struct BuildOutput {
     /// The boot image (`boot.img`).
     pub image: PathBuf,
+    /// The split layout's directory, with `--layout split`.
+    pub split: Option<PathBuf>,
     /// Hex SHA-256 of the boot image.
     pub sha256: String,
     /// The build record (`build.json`).
@@ -337,8 +352,20 @@ pub(crate) fn build_with(opts: &BuildOptions, ov: &Overrides) -> Result<BuildOut
     let paths = progress::stage("writing the outputs", || {
         write_all_or_nothing(&out_dir, &files)
     })?;
+    let split = match opts.layout {
+        Layout::Single => None,
+        Layout::Split => Some(progress::stage("writing the split layout", || {
+            write_split(
+                &out_dir.join("split"),
+                &assembled,
+                board.load_address,
+                epoch,
+            )
+        })?),
+    };
     Ok(BuildOutput {
         image: paths[0].clone(),
+        split,
         sha256: image_sha256,
         record: paths[2].clone(),
         image_size: assembled.bytes.len() as u64,
@@ -350,6 +377,30 @@ pub(crate) fn build_with(opts: &BuildOptions, ov: &Overrides) -> Result<BuildOut
             counts: r.counts,
         }),
     })
+}
+
+/// Write the split layout into `dir`, all or nothing, and remove files an
+/// earlier split of another image left there.
+fn write_split(
+    dir: &Path,
+    a: &crate::assemble::Assembled,
+    load: u64,
+    epoch: u64,
+) -> Result<PathBuf> {
+    let split = crate::split::split(&a.bytes, a.table_offset, load, epoch)?;
+    let files: Vec<(&str, &[u8])> = split
+        .files
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.as_slice()))
+        .collect();
+    write_all_or_nothing(dir, &files)?;
+    for entry in std::fs::read_dir(dir)?.flatten() {
+        let name = entry.file_name();
+        if !files.iter().any(|(n, _)| name.to_str() == Some(n)) && entry.path().is_file() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    Ok(dir.to_path_buf())
 }
 
 /// `manifests/<dir>/<file name of path>`: where a manifest goes in the archive.

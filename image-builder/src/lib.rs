@@ -27,6 +27,8 @@ pub mod repro;
 pub mod sbom;
 pub mod secureboot;
 pub mod signing;
+pub mod split;
+pub mod uboot;
 pub mod verify;
 pub mod workspace;
 

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use image_builder::build::build_with_keys;
+use image_builder::build::{build_with_keys, Layout};
 use image_builder::exit::{self, bad_input, OrBadInput, HELP_EXIT_CODES};
 use image_builder::signing::{self, DEV_PUB_WARNING};
 use image_builder::workspace::Workspace;
@@ -70,6 +70,23 @@ struct BuildArgs {
     /// lock file, build record, SBOM, public key, SHA256SUMS, README.txt).
     #[arg(long, conflicts_with = "update_lock")]
     release: bool,
+    /// `single`: one boot.img. `split` also writes split/: the hypervisor
+    /// with its signed table (halyard.bin), each module as a file, a U-Boot
+    /// boot script (boot.cmd, boot.scr) and layout.json (what goes where),
+    /// for boot loaders that load modules themselves.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "single",
+        conflicts_with = "update_lock"
+    )]
+    layout: LayoutArg,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum LayoutArg {
+    Single,
+    Split,
 }
 
 #[derive(Subcommand, Debug)]
@@ -183,6 +200,10 @@ fn run(cli: Cli) -> Result<bool> {
                 image: absolute(a.image)?,
                 out_dir: absolute(a.out)?,
                 target_dir: absolute(a.target_dir)?,
+                layout: match a.layout {
+                    LayoutArg::Single => Layout::Single,
+                    LayoutArg::Split => Layout::Split,
+                },
             };
             if a.update_lock {
                 let u = update_lock(&opts)?;
@@ -209,6 +230,12 @@ fn run(cli: Cli) -> Result<bool> {
             );
             println!("  sha256  {}", out.sha256);
             println!("  record  {}", out.record.display());
+            if let Some(dir) = &out.split {
+                println!(
+                    "  split   {} (U-Boot: boot.scr; layout.json)",
+                    dir.display()
+                );
+            }
             if let Some(efi) = &out.efi {
                 println!("  efi     {} (Secure Boot signed)", efi.display());
             }

@@ -227,6 +227,7 @@ mod tests {
             image: Some("manifests/images/deb.yaml".into()),
             out_dir: None,
             target_dir: None,
+            layout: Default::default(),
         };
         (t, opts, crate::test_support::qemu_virt())
     }

@@ -47,6 +47,13 @@ pub struct Case {
     /// `{image: signed}` boots `boot.efi`, `{image: unsigned}` `boot.img`.
     #[serde(default)]
     pub uefi: Option<crate::uefi::UefiBoot>,
+    /// Boot the image's split layout through a boot loader instead of
+    /// handing QEMU `boot.img`: `guest-loader` or `u-boot`.
+    #[serde(default)]
+    pub loader: Option<crate::loader::Loader>,
+    /// With `loader: guest-loader`: modules handed over after the image's.
+    #[serde(default)]
+    pub extra_modules: Vec<crate::loader::ExtraModule>,
     /// Bytes changed in the built image (with `uefi`: in the file booted)
     /// before it boots.
     #[serde(default)]
@@ -138,6 +145,13 @@ impl Case {
             if u.image_base.is_some() && u.image != crate::uefi::UefiImage::Signed {
                 bail!("{ctx}: field 'uefi.image_base' goes with 'image: signed' only");
             }
+        }
+        if case.loader.is_some() && (case.uefi.is_some() || !case.tamper.is_empty()) {
+            bail!("{ctx}: field 'loader' goes with neither 'uefi' nor 'tamper'");
+        }
+        if !case.extra_modules.is_empty() && case.loader != Some(crate::loader::Loader::GuestLoader)
+        {
+            bail!("{ctx}: field 'extra_modules' needs 'loader: guest-loader'");
         }
         for (i, t) in case.tamper.iter().enumerate() {
             if (t.region == TamperRegion::Module) != t.module.is_some() || t.xor == 0 {

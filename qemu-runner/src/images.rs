@@ -24,6 +24,8 @@ pub fn build_image(
         image: manifest.map(Path::to_path_buf),
         out_dir: out_dir.map(Path::to_path_buf),
         target_dir: None,
+        // The split layout too, for cases that boot it through a loader.
+        layout: image_builder::build::Layout::Split,
     };
     let out = image_builder::build::build(&opts).with_context(|| {
         format!(

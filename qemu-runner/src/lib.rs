@@ -8,6 +8,7 @@ pub mod case;
 pub mod images;
 pub mod interactive;
 pub mod junit;
+pub mod loader;
 pub mod qemu;
 pub mod suite;
 pub mod tamper;

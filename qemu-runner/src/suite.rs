@@ -98,6 +98,32 @@ pub fn format_serial_log(lines: &[SerialLine]) -> String {
     s
 }
 
+/// The QEMU arguments that hand the split layout next to `image` over.
+fn loader_args(
+    loader: crate::loader::Loader,
+    case: &Case,
+    image: &Path,
+    case_dir: &Path,
+    root: &Path,
+) -> Result<Vec<String>> {
+    let dir = crate::loader::split_dir(image);
+    let layout = crate::loader::read_layout(&dir)?;
+    match loader {
+        crate::loader::Loader::GuestLoader => {
+            let extra: Vec<(PathBuf, String)> = case
+                .extra_modules
+                .iter()
+                .map(|m| (root.join(&m.file), m.kind.clone()))
+                .collect();
+            crate::loader::guest_loader_args(&dir, &layout, &extra)
+        }
+        crate::loader::Loader::UBoot => {
+            let _ = case_dir;
+            anyhow::bail!("u-boot is not supported yet")
+        }
+    }
+}
+
 /// Boot `image` on `board`'s QEMU as `case` says, judge the run and write
 /// `serial.log`, `stderr.log` and `qemu-cmdline.txt` into `case_dir`.
 /// Errors only if QEMU cannot be run at all (or the logs cannot be written).
@@ -106,6 +132,7 @@ pub fn run_case(
     case: &Case,
     image: &Path,
     case_dir: &Path,
+    workspace_root: &Path,
 ) -> Result<CaseResult> {
     let exp = case.expectations()?;
     let mut overrides = Overrides {
@@ -150,6 +177,12 @@ pub fn run_case(
             .with_context(|| format!("case {}: preparing the UEFI boot", case.name))?;
         overrides.machine = Some(settings.machine.clone());
         overrides.boot_args = Some(crate::uefi::boot_args(settings, &disks));
+    }
+    if let Some(loader) = case.loader {
+        overrides.boot_args = Some(
+            loader_args(loader, case, image, case_dir, workspace_root)
+                .with_context(|| format!("case {}: preparing the {loader:?} boot", case.name))?,
+        );
     }
     let argv = qemu::test_argv(&board.qemu, &overrides, image);
     let timeout = Duration::from_secs(case.timeout_s);
@@ -324,7 +357,13 @@ pub fn run_suite(opts: &SuiteOptions, provider: &ImageProvider) -> Result<SuiteR
         let manifest = case.image_manifest(&opts.workspace.root);
         match &images[&manifest] {
             Err(e) => CaseResult::not_run(case, Status::Error(e.clone())),
-            Ok(image) => match run_case(board, case, image, &opts.out_dir.join(&case.name)) {
+            Ok(image) => match run_case(
+                board,
+                case,
+                image,
+                &opts.out_dir.join(&case.name),
+                &opts.workspace.root,
+            ) {
                 Ok(r) => r,
                 Err(e) => CaseResult::not_run(case, Status::Error(format!("{e:#}"))),
             },

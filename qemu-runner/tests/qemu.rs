@@ -67,7 +67,7 @@ fn pass_with_output_writes_timestamped_serial_log() {
         "timeout_s: 20\nexpect: ['^halyard: ', '^1\\.\\.\\d+$', '^ok \\d+ - console$']\nend: {exit_code: 0}\n",
     );
     let out = dir.path().join("out/hello");
-    let r = run_case(&board(), &c, &img, &out).unwrap();
+    let r = run_case(&board(), &c, &img, &out, Path::new(".")).unwrap();
     assert!(matches!(r.status, Status::Passed), "{:?}", r.status);
     let v = r.verdict.as_ref().unwrap();
     assert_eq!(v.matches.len(), 3);
@@ -103,7 +103,7 @@ fn nonzero_exit_code_is_detected() {
         "exit3",
         "timeout_s: 20\nexpect: ['^done$']\nend: {exit_code: 0}\n",
     );
-    let r = run_case(&board(), &c, &img, &dir.path().join("a")).unwrap();
+    let r = run_case(&board(), &c, &img, &dir.path().join("a"), Path::new(".")).unwrap();
     match &r.status {
         Status::Failed(reason) => {
             assert_eq!(reason, "QEMU exited with code 3, expected exit code 0")
@@ -115,7 +115,7 @@ fn nonzero_exit_code_is_detected() {
         "exit3",
         "timeout_s: 20\nexpect: ['^done$']\nend: {exit_code: 3}\n",
     );
-    let r = run_case(&board(), &c, &img, &dir.path().join("b")).unwrap();
+    let r = run_case(&board(), &c, &img, &dir.path().join("b"), Path::new(".")).unwrap();
     assert!(matches!(r.status, Status::Passed), "{:?}", r.status);
 }
 
@@ -127,7 +127,7 @@ fn missing_expect_is_named() {
         "missing",
         "timeout_s: 20\nexpect: ['^ok 1 - a$', '^ok 2 - b$']\nend: {exit_code: 0}\n",
     );
-    let r = run_case(&board(), &c, &img, &dir.path().join("o")).unwrap();
+    let r = run_case(&board(), &c, &img, &dir.path().join("o"), Path::new(".")).unwrap();
     match &r.status {
         Status::Failed(reason) => assert!(
             reason.starts_with("expect #2 '^ok 2 - b$' never matched"),
@@ -149,7 +149,7 @@ fn timeout_is_a_failure_with_the_last_lines() {
         "spin",
         "timeout_s: 2\nexpect: ['^booting$']\nend: {exit_code: 0}\n",
     );
-    let r = run_case(&board(), &c, &img, &dir.path().join("o")).unwrap();
+    let r = run_case(&board(), &c, &img, &dir.path().join("o"), Path::new(".")).unwrap();
     let cap = r.capture.as_ref().unwrap();
     assert_eq!(cap.end, RunEnd::TimedOut);
     assert!(r.duration >= Duration::from_secs(2) && r.duration < Duration::from_secs(10));
@@ -183,7 +183,7 @@ fn forbidden_line_fails_and_stops_qemu_early() {
         "bail",
         "timeout_s: 60\nexpect: ['^ok 1 - a$']\nforbid: ['^Bail out!']\nend: {exit_code: 0}\n",
     );
-    let r = run_case(&board(), &c, &img, &dir.path().join("o")).unwrap();
+    let r = run_case(&board(), &c, &img, &dir.path().join("o"), Path::new(".")).unwrap();
     let cap = r.capture.as_ref().unwrap();
     assert_eq!(cap.end, RunEnd::Stopped);
     // Killed after the 2 s grace period, long before the 60 s timeout.
@@ -211,7 +211,7 @@ fn builtin_panic_pattern_fails_an_otherwise_passing_run() {
         "panic",
         "timeout_s: 20\nexpect: ['^ok 1 - a$']\nend: {exit_code: 0}\n",
     );
-    let r = run_case(&board(), &c, &img, &dir.path().join("o")).unwrap();
+    let r = run_case(&board(), &c, &img, &dir.path().join("o"), Path::new(".")).unwrap();
     match &r.status {
         Status::Failed(reason) => assert!(reason.contains("forbidden pattern 'panic'"), "{reason}"),
         s => panic!("{s:?}"),

@@ -97,7 +97,9 @@ fn copy_node(
         let child_path = format!("{path}/{}", child.name);
         // The host's CPU topology is not the vCPUs'.
         let topology = child_path == "/cpus/cpu-map";
-        if topology || is_memory(&child) || spec.remove.contains(&child_path.as_str()) {
+        // What the boot loader told the hypervisor is not dom0's business.
+        let loader = path == "/chosen" && crate::boot::handover::is_loader_node(&child);
+        if topology || loader || is_memory(&child) || spec.remove.contains(&child_path.as_str()) {
             continue;
         }
         if spec.keep_device.is_some() && first_reg(&child) == spec.keep_device {

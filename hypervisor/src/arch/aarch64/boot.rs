@@ -8,6 +8,7 @@ use super::domains::Aarch64Boot;
 use super::memory::FrameTables;
 use super::{cache, gic_cpu, mmu, stage2, vcpu};
 use crate::board::{Board, InterruptController, PhysRange};
+use crate::boot::gather::Gathered;
 use crate::boot::sequence::{build_domains, HardwareSources, Verdict};
 use crate::boot::{direct_map, dt};
 use crate::console;
@@ -95,6 +96,59 @@ fn init_gic<B: Board>() {
     );
 }
 
+/// The split layout: copy the modules the loader handed over into their
+/// places in the image (common code decides what goes where).
+fn gather_split(
+    blob: &[u8],
+    info: &dt::DtBootInfo,
+    image: PhysRange,
+    table_offset: u64,
+) -> Gathered {
+    let header_end = table_offset + image_format::HEADER_SIZE as u64;
+    if header_end > image.size {
+        return Gathered::NotSplit;
+    }
+    // SAFETY: the table header lies inside the loaded image.
+    let header = unsafe {
+        core::slice::from_raw_parts(
+            (image.base + table_offset) as *const u8,
+            image_format::HEADER_SIZE,
+        )
+    };
+    let head_len = crate::boot::gather::head_len(table_offset, header)
+        .filter(|&n| n <= image.size)
+        .unwrap_or(header_end);
+    // SAFETY: [base, base + head_len) is the loaded hypervisor and table,
+    // only read here; the area after it is only written through `area`.
+    let head = unsafe { core::slice::from_raw_parts(image.base as *const u8, head_len as usize) };
+    // SAFETY: the rest of the image: reserved, mapped RAM that nothing
+    // else refers to until the copies are done.
+    let area = unsafe {
+        core::slice::from_raw_parts_mut(
+            (image.base + head_len) as *mut u8,
+            (image.size - head_len) as usize,
+        )
+    };
+    let source = |r: PhysRange| {
+        crate::boot::gather::readable(r, info.ram.as_slice(), image).then(|| {
+            // SAFETY: inside RAM (mapped), outside the image being written;
+            // the loader's module stays untouched until this returns.
+            unsafe { core::slice::from_raw_parts(r.base as *const u8, r.size as usize) }
+        })
+    };
+    let (hash4, _) = <Aarch64Boot as crate::boot::sequence::BootArch>::hasher(&Aarch64Boot);
+    let t0 = now_us();
+    let out = crate::boot::gather::gather(blob, head, table_offset, area, head_len, source, hash4);
+    if let Gathered::Copied(n) = out {
+        cache::clean_range(image.base as usize, image.end() as usize);
+        info!(
+            "split layout: {n} module(s) in place in {} ms",
+            (now_us() - t0) / 1000
+        );
+    }
+    out
+}
+
 /// Entered once on the boot CPU, at EL2, MMU off, from `_start`.
 pub fn primary_main<B: Board>(dtb: usize) -> ! {
     if (CurrentEL.get() >> 2) & 3 != 2 {
@@ -127,8 +181,6 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
     if image_size < hyp_end - start || !in_ram {
         fatal::<B>("image_size in the Image header is wrong: not an image-builder image?");
     }
-    // SAFETY: the whole image was loaded into RAM by the boot loader.
-    let image = unsafe { core::slice::from_raw_parts(start as *const u8, image_size as usize) };
 
     // Started by UEFI: only the RAM its memory map gives the OS after
     // ExitBootServices (within the device tree's banks) is ours; runtime
@@ -148,11 +200,15 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
     } else {
         info.ram.as_slice().iter().copied().for_each(&mut add);
     }
+    // Modules a boot loader handed over (split layout) stay out of the
+    // allocator until they are copied into the image.
+    let loaded = crate::boot::handover::module_ranges(blob);
     let reserved = info
         .reserved
         .as_slice()
         .iter()
-        .chain([&image_range, &info.dtb]);
+        .chain([&image_range, &info.dtb])
+        .chain(loaded.as_slice());
     for r in reserved {
         if frames.remove(*r).is_err() {
             fatal::<B>("too many reserved regions");
@@ -223,6 +279,28 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
     // may use SIMD until `simd::close`.
     CPTR_EL2.set(vcpu::CPTR);
     init_gic::<B>();
+    if gather_split(blob, &info, image_range, hyp_end - start) == Gathered::NoHardwareDomain {
+        vcpu::halt()
+    }
+    // Free again what the copies left behind: RAM only, never the image,
+    // the DTB or what the firmware reserved.
+    let holes: alloc::vec::Vec<PhysRange> = info
+        .reserved
+        .as_slice()
+        .iter()
+        .chain([&image_range, &info.dtb])
+        .copied()
+        .collect();
+    for r in loaded.as_slice() {
+        if crate::boot::gather::readable(*r, info.ram.as_slice(), image_range) {
+            for piece in direct_map::passthrough(&[*r], &holes) {
+                let _ = frames.add(piece);
+            }
+        }
+    }
+    // SAFETY: the whole image was loaded into RAM by the boot loader (or
+    // put together from the loader's modules just now).
+    let image = unsafe { core::slice::from_raw_parts(start as *const u8, image_size as usize) };
     // Guests get RAM (direct-mapped, or at GUEST_RAM_BASE at most as large
     // as the host's) and the board's device windows: nothing above those.
     let ram_end = info
