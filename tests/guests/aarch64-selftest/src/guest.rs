@@ -240,7 +240,7 @@ pub fn main(dtb: u64) -> ! {
         );
     }
     // `selftest.end=reset` on the command line ends with SYSTEM_RESET until
-    // the hypervisor has rebuilt this domain for its third boot (it says
+    // the hypervisor has rebuilt this domain for its fourth boot (it says
     // which boot this is in /chosen/halyard,boot-count).
     let boot = boot_count(dtb);
     let reset = bootargs(dtb).is_some_and(|a| a.split(' ').any(|w| w == "selftest.end=reset"))
@@ -374,8 +374,9 @@ fn ram_end(dtb: u64) -> Option<u64> {
     Some(r.starting_address as u64 + r.size? as u64)
 }
 
-/// Boots the reset variant asks for before it powers off.
-const REBOOTS: u32 = 3;
+/// The boot on which the reset variant powers off: it reboots itself
+/// three times before.
+const REBOOTS: u32 = 4;
 
 /// Which boot of this domain this is (1 if the hypervisor does not say).
 fn boot_count(dtb: u64) -> u32 {
