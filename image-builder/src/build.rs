@@ -236,6 +236,14 @@ pub(crate) fn build_with(opts: &BuildOptions, ov: &Overrides) -> Result<BuildOut
             .context("assembling the boot image")
         },
     )?;
+    // Now with the image's own size: it stays in RAM beside the domains.
+    crate::plan::check_memory(
+        &image_path.display().to_string(),
+        &image.domains,
+        board.ram_mib(),
+        assembled.bytes.len() as u64,
+    )
+    .or_bad_input()?;
     let image_sha256 = sha256_hex(&assembled.bytes);
     let efi = match &secureboot {
         Some(keys) => Some(progress::stage(

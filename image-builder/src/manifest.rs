@@ -26,11 +26,22 @@ pub struct BoardManifest {
     /// Image manifest (name under manifests/images/) built when none is given.
     pub default_image: String,
     pub qemu: QemuSettings,
+    /// RAM the board has, in MiB, for checking a plan's memory offline;
+    /// default: `qemu.memory_mib` (what qemu-runner gives the board).
+    #[serde(default)]
+    pub ram_mib: Option<u64>,
     /// The image's EFI application view can be booted by UEFI firmware:
     /// image-builder also writes a Secure Boot-signed `boot.efi`, and
     /// qemu-runner's UEFI cases boot it with this firmware.
     #[serde(default)]
     pub uefi: Option<UefiSettings>,
+}
+
+impl BoardManifest {
+    /// RAM the plan may use, in MiB.
+    pub fn ram_mib(&self) -> u64 {
+        self.ram_mib.unwrap_or(u64::from(self.qemu.memory_mib))
+    }
 }
 
 /// How qemu-runner boots a board through UEFI firmware.
@@ -581,6 +592,7 @@ fn load_image_unchecked(path: &Path, board: &BoardManifest) -> Result<ImageManif
         bail!("{ctx}: more than one domain has 'hardware: true'");
     }
     crate::plan::check(&ctx.to_string(), &m.domains)?;
+    crate::plan::check_memory(&ctx.to_string(), &m.domains, board.ram_mib(), 0)?;
     Ok(m)
 }
 

@@ -78,6 +78,42 @@ fn check_cpus(ctx: &str, domains: &[DomainManifest]) -> Result<()> {
     Ok(())
 }
 
+/// What the hypervisor keeps for itself besides the image: heap, stage-2
+/// tables, per-CPU stacks (its boot reserves 16 MiB; the rest is margin).
+pub const HYPERVISOR_MIB: u64 = 32;
+
+/// Every domain's memory (the hardware domain's `memory_mib` is the least
+/// it gets), the hypervisor and its image (`image_bytes`, 0 before it is
+/// assembled) must fit in the board's RAM; the error names every domain.
+pub(crate) fn check_memory(
+    ctx: &str,
+    domains: &[DomainManifest],
+    ram_mib: u64,
+    image_bytes: u64,
+) -> Result<()> {
+    let image_mib = image_bytes.div_ceil(1 << 20);
+    let need = domains
+        .iter()
+        .map(|d| d.memory_mib)
+        .fold(HYPERVISOR_MIB + image_mib, u64::saturating_add);
+    if need > ram_mib {
+        let each: Vec<String> = domains
+            .iter()
+            .map(|d| format!("'{}' {} MiB", d.name, d.memory_mib))
+            .collect();
+        let image = if image_mib > 0 {
+            format!(", the image {image_mib} MiB")
+        } else {
+            String::new()
+        };
+        bail!(
+            "{ctx}: the domains need more memory than the board has: {} (+ the hypervisor {HYPERVISOR_MIB} MiB{image}) = {need} MiB > {ram_mib} MiB of RAM",
+            each.join(", ")
+        );
+    }
+    Ok(())
+}
+
 impl DomainManifest {
     /// The pinned CPUs as the module table's bit mask (0: unpinned).
     pub fn pcpu_mask(&self) -> u64 {
@@ -121,6 +157,15 @@ mod tests {
         assert!(e.contains("ascending"), "{e}");
         let e = load(&d("a", 1, 1, "[64]")).unwrap_err();
         assert!(e.contains("beyond the 64"), "{e}");
+        // qemu-virt plans for 1024 MiB.
+        let e = load(
+            &(d("a", 1, 1, "[0]").replace("64", "600") + &d("b", 2, 1, "[1]").replace("64", "500")),
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("the domains need more memory than the board has: 'a' 600 MiB, 'b' 500 MiB (+ the hypervisor 32 MiB) = 1132 MiB > 1024 MiB"),
+            "{e}"
+        );
         let e = load(
             "  - {name: u, id: 1, vcpus: 1, memory_mib: 64, kernel: {file: k}, console: uart}\n",
         )

@@ -330,3 +330,40 @@ fn version_and_usage_errors() {
     let help = String::from_utf8_lossy(&run(&["--help"]).stdout).into_owned();
     assert!(help.contains("Exit status: 0 done; 1 a build"), "{help}");
 }
+
+#[test]
+fn a_plan_that_overcommits_cpus_or_memory_names_both_domains() {
+    let c = Case::new();
+    let k = c.write("k", b"x");
+    let domain = |name: &str, id: u16, mib: u64, cpus: &str| {
+        format!("  - {{name: {name}, id: {id}, vcpus: 1, memory_mib: {mib}, kernel: {{file: {k}}}, cpus: {cpus}}}\n")
+    };
+    let cpus = c.write(
+        "cpus.yaml",
+        format!(
+            "image: t\nboards: [qemu-virt]\ndomains:\n{}{}",
+            domain("web", 1, 64, "[1]"),
+            domain("db", 2, 64, "[1]")
+        )
+        .as_bytes(),
+    );
+    assert_fails_with(
+        &c.build(&["--image", &cpus]),
+        &["domains 'web' and 'db' both pin physical CPU 1"],
+    );
+    c.assert_no_output();
+    let memory = c.write(
+        "memory.yaml",
+        format!(
+            "image: t\nboards: [qemu-virt]\ndomains:\n{}{}",
+            domain("web", 1, 700, "[1]"),
+            domain("db", 2, 400, "[2]")
+        )
+        .as_bytes(),
+    );
+    assert_fails_with(
+        &c.build(&["--image", &memory]),
+        &["'web' 700 MiB, 'db' 400 MiB", "> 1024 MiB of RAM"],
+    );
+    c.assert_no_output();
+}
