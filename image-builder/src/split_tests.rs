@@ -83,13 +83,13 @@ fn the_boot_script_loads_everything_and_describes_it_the_xen_way() {
     let s = split(&img, at, 0x4020_0000, 0).unwrap();
     let cmd = String::from_utf8(s.files[4].1.clone()).unwrap();
     for line in [
-        "load ${devtype} ${devnum}:${distro_bootpart} 0x40200000 halyard.bin || exit",
+        "load ${devtype} ${devnum}:${distro_bootpart} ${kernel_addr_r} halyard.bin || exit",
         "fdt set /chosen/module@4a000000 compatible \"multiboot,module\"",
         "fdt set /chosen/module@4a000000 reg <0x0 0x4a000000 0x0 0x1388>",
         "fdt set /chosen/module@4a000000 bootargs \"console=hvc0 quiet\"",
         "fdt set /chosen/linux-domu compatible \"xen,domain\"",
         "fdt set /chosen/linux-domu/module@4a400000 compatible \"multiboot,ramdisk\" \"multiboot,module\"",
-        "booti 0x40200000 - ${fdt_addr}",
+        "booti ${kernel_addr_r} - ${fdt_addr}",
     ] {
         assert!(cmd.lines().any(|l| l == line), "no line {line:?} in\n{cmd}");
     }

@@ -40,7 +40,10 @@ pub fn boot_script(layout: &SplitLayout) -> Result<String> {
     let load = |addr: &str, file: &str| {
         format!("load ${{devtype}} ${{devnum}}:${{distro_bootpart}} {addr} {file} || exit\n")
     };
-    s += &load(&layout.hypervisor.addr, &layout.hypervisor.file);
+    // At ${kernel_addr_r}, not its own address: U-Boot runs this script from
+    // ${scriptaddr}, which on many boards (qemu_arm64 too) is RAM base + 2 MiB.
+    // booti moves the hypervisor to its place (RAM base + text_offset).
+    s += &load("${kernel_addr_r}", &layout.hypervisor.file);
     for m in &layout.modules {
         s += &load(&m.loaded.addr, &m.loaded.file);
     }
@@ -87,7 +90,7 @@ pub fn boot_script(layout: &SplitLayout) -> Result<String> {
             s += &format!("fdt set {path} bootargs \"{}\"\n", m.bootargs);
         }
     }
-    s += &format!("booti {} - ${{fdt_addr}}\n", layout.hypervisor.addr);
+    s += "booti ${kernel_addr_r} - ${fdt_addr}\n";
     Ok(s)
 }
 
