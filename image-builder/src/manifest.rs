@@ -86,6 +86,10 @@ pub struct QemuSettings {
     pub kernel_arg: String,
     #[serde(default)]
     pub extra_args: Vec<String>,
+    /// U-Boot built for this QEMU board (`-bios`), for qemu-runner cases
+    /// that boot through U-Boot (`loader: u-boot`, `u-boot-booti`).
+    #[serde(default)]
+    pub uboot: Option<PathBuf>,
 }
 
 /// `manifests/images/<image>.yaml`.

@@ -83,16 +83,31 @@ fn the_boot_script_loads_everything_and_describes_it_the_xen_way() {
     let s = split(&img, at, 0x4020_0000, 0).unwrap();
     let cmd = String::from_utf8(s.files[4].1.clone()).unwrap();
     for line in [
-        "load ${devtype} ${devnum}:${distro_bootpart} ${kernel_addr_r} halyard.bin || exit",
-        "fdt set /chosen/module@4a000000 compatible \"multiboot,module\"",
-        "fdt set /chosen/module@4a000000 reg <0x0 0x4a000000 0x0 0x1388>",
-        "fdt set /chosen/module@4a000000 bootargs \"console=hvc0 quiet\"",
-        "fdt set /chosen/linux-domu compatible \"xen,domain\"",
-        "fdt set /chosen/linux-domu/module@4a400000 compatible \"multiboot,ramdisk\" \"multiboot,module\"",
-        "booti ${kernel_addr_r} - ${fdt_addr}",
+        "load ${devtype} ${devnum}:${distro_bootpart} 0x40200000 halyard.bin || setenv halyard_ok 0",
+        "fdt set /chosen/module@4a000000 compatible \"multiboot,module\" || setenv halyard_ok 0",
+        "fdt set /chosen/module@4a000000 reg <0x0 0x4a000000 0x0 0x1388> || setenv halyard_ok 0",
+        "fdt set /chosen/module@4a000000 bootargs \"console=hvc0 quiet\" || setenv halyard_ok 0",
+        "fdt set /chosen/linux-domu compatible \"xen,domain\" || setenv halyard_ok 0",
+        "fdt set /chosen/linux-domu/module@4a400000 compatible \"multiboot,ramdisk\" \"multiboot,module\" || setenv halyard_ok 0",
+        "if test \"${halyard_ok}\" = 1; then booti 0x40200000 - ${fdt_addr}; fi",
     ] {
         assert!(cmd.lines().any(|l| l == line), "no line {line:?} in\n{cmd}");
     }
+    // mknode prepends: the domain node first, then dom0's ramdisk, its
+    // kernel last, so that the tree reads kernel, ramdisk, domain.
+    let made: Vec<&str> = cmd
+        .lines()
+        .filter_map(|l| l.strip_prefix("fdt mknode "))
+        .collect();
+    assert_eq!(
+        made,
+        [
+            "/chosen linux-domu || setenv halyard_ok 0",
+            "/chosen/linux-domu module@4a400000 || setenv halyard_ok 0",
+            "/chosen module@4a200000 || setenv halyard_ok 0",
+            "/chosen module@4a000000 || setenv halyard_ok 0",
+        ]
+    );
 }
 
 #[test]

@@ -25,6 +25,19 @@ fn reg(base: u64, size: u64) -> String {
     )
 }
 
+/// One node the script creates: its parent, name and `fdt set` lines.
+struct Node {
+    parent: String,
+    name: String,
+    props: Vec<String>,
+}
+
+/// Every step sets `halyard_ok` to 0 if it fails (U-Boot 2023.01's `exit`
+/// does not leave a script), and only then is `booti` skipped.
+fn step(cmd: &str) -> String {
+    format!("{cmd} || setenv halyard_ok 0\n")
+}
+
 /// The script text (`boot.cmd`). The hardware domain's kernel and ramdisk
 /// are plain `multiboot,module` nodes, kernel first (Xen's order rules
 /// decide, as for any Xen script); the other domains' modules are typed
@@ -35,21 +48,27 @@ pub fn boot_script(layout: &SplitLayout) -> Result<String> {
          # each module, describes the modules in /chosen (Xen's multiboot,module\n\
          # binding) and starts the hypervisor. Run by U-Boot's distro boot as\n\
          # boot.scr from the first partition; elsewhere set devtype/devnum/distro_bootpart.\n\
-         if test -z \"${devtype}\"; then setenv devtype virtio; setenv devnum 0; setenv distro_bootpart 1; fi\n",
+         if test -z \"${devtype}\"; then setenv devtype virtio; setenv devnum 0; setenv distro_bootpart 1; fi\n\
+         setenv halyard_ok 1\n",
     );
     let load = |addr: &str, file: &str| {
-        format!("load ${{devtype}} ${{devnum}}:${{distro_bootpart}} {addr} {file} || exit\n")
+        step(&format!(
+            "load ${{devtype}} ${{devnum}}:${{distro_bootpart}} {addr} {file}"
+        ))
     };
-    // At ${kernel_addr_r}, not its own address: U-Boot runs this script from
-    // ${scriptaddr}, which on many boards (qemu_arm64 too) is RAM base + 2 MiB.
-    // booti moves the hypervisor to its place (RAM base + text_offset).
-    s += &load("${kernel_addr_r}", &layout.hypervisor.file);
+    // At its own address: booti would otherwise copy the header's whole
+    // image_size there (U-Boot runs this script from a copy, so loading
+    // over ${scriptaddr} is fine).
+    s += &load(&layout.hypervisor.addr, &layout.hypervisor.file);
     for m in &layout.modules {
         s += &load(&m.loaded.addr, &m.loaded.file);
     }
-    s += "fdt addr ${fdt_addr}\nfdt resize 8192\n";
-    s += "fdt set /chosen \\#address-cells <0x2>\nfdt set /chosen \\#size-cells <0x2>\n";
-    let mut domain_nodes: Vec<&str> = Vec::new();
+    s += &step("fdt addr ${fdt_addr}");
+    s += &step("fdt resize 8192");
+    s += &step("fdt set /chosen \\#address-cells <0x2>");
+    s += &step("fdt set /chosen \\#size-cells <0x2>");
+    // The nodes in the order they must end up in.
+    let mut nodes: Vec<Node> = Vec::new();
     for m in &layout.modules {
         if m.bootargs.contains(['"', '\\', '$', '\n']) {
             bail!(
@@ -65,33 +84,69 @@ pub fn boot_script(layout: &SplitLayout) -> Result<String> {
             if !node_name_ok(d) {
                 bail!("domain name {d:?} is not a valid device-tree node name");
             }
-            let node = format!("/chosen/{d}");
-            if !domain_nodes.contains(&d) {
-                domain_nodes.push(d);
-                s += &format!(
-                    "fdt mknode /chosen {d}\nfdt set {node} compatible \"xen,domain\"\n\
-                     fdt set {node} \\#address-cells <0x2>\nfdt set {node} \\#size-cells <0x2>\n"
-                );
+            if !nodes.iter().any(|n| n.parent == "/chosen" && n.name == d) {
+                nodes.push(Node {
+                    parent: "/chosen".into(),
+                    name: d.into(),
+                    props: vec![
+                        "compatible \"xen,domain\"".into(),
+                        "\\#address-cells <0x2>".into(),
+                        "\\#size-cells <0x2>".into(),
+                    ],
+                });
             }
-            node
+            format!("/chosen/{d}")
         };
         let base = parse_addr(&m.loaded.addr)?;
-        let name = format!("module@{base:x}");
-        let path = format!("{parent}/{name}");
         let compatible = match (m.hardware, m.kind.as_str()) {
             (true, _) => "\"multiboot,module\"".to_string(),
             (false, kind) => format!("\"multiboot,{kind}\" \"multiboot,module\""),
         };
-        s += &format!(
-            "fdt mknode {parent} {name}\nfdt set {path} compatible {compatible}\nfdt set {path} reg {}\n",
-            reg(base, m.loaded.size)
-        );
+        let mut props = vec![
+            format!("compatible {compatible}"),
+            format!("reg {}", reg(base, m.loaded.size)),
+        ];
         if !m.bootargs.is_empty() {
-            s += &format!("fdt set {path} bootargs \"{}\"\n", m.bootargs);
+            props.push(format!("bootargs \"{}\"", m.bootargs));
+        }
+        nodes.push(Node {
+            parent,
+            name: format!("module@{base:x}"),
+            props,
+        });
+    }
+    // `fdt mknode` puts a node first among its siblings: create each
+    // parent's children last first (a domain node before its own).
+    let mut emit = |n: &Node| {
+        s += &step(&format!("fdt mknode {} {}", n.parent, n.name));
+        for p in &n.props {
+            s += &step(&format!("fdt set {}/{} {p}", n.parent, n.name));
+        }
+    };
+    for top in nodes.iter().rev().filter(|n| n.parent == "/chosen") {
+        emit(top);
+        let path = format!("/chosen/{}", top.name);
+        for child in nodes.iter().rev().filter(|n| n.parent == path) {
+            emit(child);
         }
     }
-    s += "booti ${kernel_addr_r} - ${fdt_addr}\n";
+    s += &format!(
+        "if test \"${{halyard_ok}}\" = 1; then booti {} - ${{fdt_addr}}; fi\n",
+        layout.hypervisor.addr
+    );
+    s += "echo \"Halyard: a file could not be loaded or the device tree not written; not booting\"\npoweroff\n";
     Ok(s)
+}
+
+/// The script that boots the single image: load `file` at its address
+/// and `booti` it with U-Boot's device tree (modules inside the image).
+pub fn booti_script(addr: u64, file: &str) -> String {
+    format!(
+        "# Halyard single image: load it at its address and start it.\n\
+         if test -z \"${{devtype}}\"; then setenv devtype virtio; setenv devnum 0; setenv distro_bootpart 1; fi\n\
+         if load ${{devtype}} ${{devnum}}:${{distro_bootpart}} {addr:#x} {file}; then booti {addr:#x} - ${{fdt_addr}}; fi\n\
+         echo \"Halyard: {file} could not be loaded or started\"\npoweroff\n"
+    )
 }
 
 const IH_MAGIC: u32 = 0x2705_1956;

@@ -12,5 +12,6 @@ pub mod loader;
 pub mod qemu;
 pub mod suite;
 pub mod tamper;
+pub mod uboot_disk;
 pub mod uefi;
 pub mod verdict;

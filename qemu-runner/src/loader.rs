@@ -7,7 +7,8 @@
 //!   node in front of the ones before it, so the devices are given in
 //!   reverse to get the layout's order in the tree.
 //! - `u-boot`: Debian's U-Boot (`u-boot-qemu`) runs the layout's `boot.scr`
-//!   from a FAT disk (see [`crate::uboot_disk`]).
+//!   from a FAT disk (see [`crate::uboot_disk`]); `u-boot-booti` boots the
+//!   single `boot.img` from such a disk with `booti`.
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -18,8 +19,12 @@ use serde::Deserialize;
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum Loader {
+    /// QEMU's guest-loader devices, for the split layout.
     GuestLoader,
+    /// Debian's U-Boot running the split layout's boot.scr.
     UBoot,
+    /// Debian's U-Boot loading boot.img and starting it with booti.
+    UBootBooti,
 }
 
 /// A module the image does not have, handed over after the layout's own

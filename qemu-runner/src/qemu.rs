@@ -350,6 +350,7 @@ mod tests {
             smp: 1,
             kernel_arg: "-kernel".into(),
             extra_args: vec!["-d".into(), "guest_errors".into()],
+            uboot: None,
         }
     }
 

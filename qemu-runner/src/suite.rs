@@ -100,16 +100,31 @@ pub fn format_serial_log(lines: &[SerialLine]) -> String {
 
 /// The QEMU arguments that hand the split layout next to `image` over.
 fn loader_args(
+    board: &BoardManifest,
     loader: crate::loader::Loader,
     case: &Case,
     image: &Path,
     case_dir: &Path,
     root: &Path,
 ) -> Result<Vec<String>> {
+    use crate::loader::Loader;
     let dir = crate::loader::split_dir(image);
-    let layout = crate::loader::read_layout(&dir)?;
+    let uboot = || {
+        let p =
+            board.qemu.uboot.as_ref().with_context(|| {
+                format!("board {} has no qemu.uboot in its manifest", board.board)
+            })?;
+        if !p.is_file() {
+            anyhow::bail!(
+                "U-Boot {} not found: install it with scripts/setup (Debian package u-boot-qemu)",
+                p.display()
+            );
+        }
+        Ok(p.clone())
+    };
     match loader {
-        crate::loader::Loader::GuestLoader => {
+        Loader::GuestLoader => {
+            let layout = crate::loader::read_layout(&dir)?;
             let extra: Vec<(PathBuf, String)> = case
                 .extra_modules
                 .iter()
@@ -117,9 +132,38 @@ fn loader_args(
                 .collect();
             crate::loader::guest_loader_args(&dir, &layout, &extra)
         }
-        crate::loader::Loader::UBoot => {
-            let _ = case_dir;
-            anyhow::bail!("u-boot is not supported yet")
+        Loader::UBoot => {
+            let u = uboot()?;
+            let layout = crate::loader::read_layout(&dir)?;
+            let mut files = vec![
+                (dir.join("boot.scr"), "boot.scr".to_string()),
+                (
+                    dir.join(&layout.hypervisor.file),
+                    layout.hypervisor.file.clone(),
+                ),
+            ];
+            for m in &layout.modules {
+                files.push((dir.join(&m.loaded.file), m.loaded.file.clone()));
+            }
+            Ok(crate::uboot_disk::args(
+                &u,
+                &crate::uboot_disk::make(&files, case_dir)?,
+            ))
+        }
+        Loader::UBootBooti => {
+            let u = uboot()?;
+            let script = image_builder::uboot::booti_script(board.load_address, "boot.img");
+            let scr = case_dir.join("boot.scr");
+            std::fs::write(&scr, image_builder::uboot::script_image(&script, 0)?)
+                .with_context(|| format!("cannot write {}", scr.display()))?;
+            let files = [
+                (scr, "boot.scr".to_string()),
+                (image.to_path_buf(), "boot.img".to_string()),
+            ];
+            Ok(crate::uboot_disk::args(
+                &u,
+                &crate::uboot_disk::make(&files, case_dir)?,
+            ))
         }
     }
 }
@@ -180,7 +224,7 @@ pub fn run_case(
     }
     if let Some(loader) = case.loader {
         overrides.boot_args = Some(
-            loader_args(loader, case, image, case_dir, workspace_root)
+            loader_args(board, loader, case, image, case_dir, workspace_root)
                 .with_context(|| format!("case {}: preparing the {loader:?} boot", case.name))?,
         );
     }
