@@ -5,24 +5,14 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
+
+use crate::uefi::run;
 use image_builder::secureboot::require_tool;
 
 const SECTOR: u64 = 512;
 /// The partition starts at 1 MiB, as partitioning tools place it.
 const PART_START: u64 = 2048;
-
-fn run(cmd: &mut Command, what: &str) -> Result<()> {
-    let out = cmd.output().with_context(|| format!("cannot run {what}"))?;
-    if !out.status.success() {
-        bail!(
-            "{what} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(())
-}
 
 /// An MBR with one FAT32 (LBA) partition of `sectors` sectors at 1 MiB.
 fn mbr(sectors: u64) -> Result<[u8; 512]> {

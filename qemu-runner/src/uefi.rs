@@ -99,7 +99,8 @@ pub fn virt_fw_vars() -> Result<PathBuf> {
     require_tool("virt-fw-vars", "none: PyPI virt-firmware, which scripts/setup installs into ~/.cache/halyard/virt-firmware")
 }
 
-fn run(cmd: &mut Command, what: &str) -> Result<()> {
+/// Run a tool; its stderr is the error if it fails.
+pub(crate) fn run(cmd: &mut Command, what: &str) -> Result<()> {
     let out = cmd.output().with_context(|| format!("cannot run {what}"))?;
     if !out.status.success() {
         bail!(
