@@ -54,6 +54,10 @@ pub struct Case {
     /// With `loader: guest-loader`: modules handed over after the image's.
     #[serde(default)]
     pub extra_modules: Vec<crate::loader::ExtraModule>,
+    /// With `loader: guest-loader`: files of the split layout not handed
+    /// over (names as in its layout.json).
+    #[serde(default)]
+    pub withhold_modules: Vec<String>,
     /// Bytes changed in the built image (with `uefi`: in the file booted)
     /// before it boots.
     #[serde(default)]
@@ -149,9 +153,11 @@ impl Case {
         if case.loader.is_some() && (case.uefi.is_some() || !case.tamper.is_empty()) {
             bail!("{ctx}: field 'loader' goes with neither 'uefi' nor 'tamper'");
         }
-        if !case.extra_modules.is_empty() && case.loader != Some(crate::loader::Loader::GuestLoader)
-        {
-            bail!("{ctx}: field 'extra_modules' needs 'loader: guest-loader'");
+        let loader_options = !case.extra_modules.is_empty() || !case.withhold_modules.is_empty();
+        if loader_options && case.loader != Some(crate::loader::Loader::GuestLoader) {
+            bail!(
+                "{ctx}: fields 'extra_modules' and 'withhold_modules' need 'loader: guest-loader'"
+            );
         }
         for (i, t) in case.tamper.iter().enumerate() {
             if (t.region == TamperRegion::Module) != t.module.is_some() || t.xor == 0 {

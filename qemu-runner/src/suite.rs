@@ -124,7 +124,14 @@ fn loader_args(
     };
     match loader {
         Loader::GuestLoader => {
-            let layout = crate::loader::read_layout(&dir)?;
+            let mut layout = crate::loader::read_layout(&dir)?;
+            for name in &case.withhold_modules {
+                let before = layout.modules.len();
+                layout.modules.retain(|m| &m.loaded.file != name);
+                if layout.modules.len() == before {
+                    anyhow::bail!("withhold_modules: the split layout has no module file {name:?}");
+                }
+            }
             let extra: Vec<(PathBuf, String)> = case
                 .extra_modules
                 .iter()
