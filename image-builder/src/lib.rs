@@ -9,6 +9,7 @@
 //! `debian`, `lock`, `initramfs`, `cpio`, `kernel`) are public so their
 //! integration tests can drive them against the real archive.
 pub mod apt;
+pub mod board_manifest;
 pub mod build;
 pub mod cpio;
 pub mod crates;

@@ -1,5 +1,6 @@
-//! Board and image manifests (YAML). Unknown fields are errors, and every
-//! error names the file, and where serde knows it, the field and line.
+//! Image manifests (YAML; board manifests: board_manifest.rs). Unknown
+//! fields are errors, and every error names the file, and where serde knows
+//! it, the field and line.
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -8,89 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::exit::OrBadInput;
 use crate::workspace::Workspace;
 
-/// `manifests/boards/<board>.yaml`.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct BoardManifest {
-    pub board: String,
-    #[serde(default)]
-    pub description: String,
-    pub arch: Arch,
-    /// Rust target triple for the BSP and in-tree guests.
-    pub target: String,
-    /// Cargo package name of the BSP crate.
-    pub bsp_crate: String,
-    pub image_format: ImageFormat,
-    /// Physical load address of the boot image.
-    pub load_address: u64,
-    /// Image manifest (name under manifests/images/) built when none is given.
-    pub default_image: String,
-    pub qemu: QemuSettings,
-    /// RAM the board has, in MiB, for checking a plan's memory offline;
-    /// default: `qemu.memory_mib` (what qemu-runner gives the board).
-    #[serde(default)]
-    pub ram_mib: Option<u64>,
-    /// The image's EFI application view can be booted by UEFI firmware:
-    /// image-builder also writes a Secure Boot-signed `boot.efi`, and
-    /// qemu-runner's UEFI cases boot it with this firmware.
-    #[serde(default)]
-    pub uefi: Option<UefiSettings>,
-}
-
-impl BoardManifest {
-    /// RAM the plan may use, in MiB.
-    pub fn ram_mib(&self) -> u64 {
-        self.ram_mib.unwrap_or(u64::from(self.qemu.memory_mib))
-    }
-}
-
-/// How qemu-runner boots a board through UEFI firmware.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct UefiSettings {
-    /// Firmware code, attached read-only as the first pflash.
-    pub code: PathBuf,
-    /// Variable store template (second pflash): each run enrolls its keys
-    /// into its own copy.
-    pub vars_template: PathBuf,
-    /// `-machine` for UEFI boots (e.g. with `acpi=off`, so the firmware
-    /// hands over the device tree).
-    pub machine: String,
-    /// The removable-media boot path on the ESP (`EFI/BOOT/BOOTAA64.EFI`).
-    pub boot_path: String,
-}
-
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum Arch {
-    Aarch64,
-    X86_64,
-}
-
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub enum ImageFormat {
-    /// Linux arm64 `Image`: 64-byte header, loaded at a 2 MiB boundary + text_offset.
-    LinuxArm64Image,
-}
-
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct QemuSettings {
-    pub binary: String,
-    pub machine: String,
-    pub cpu: String,
-    pub memory_mib: u32,
-    pub smp: u32,
-    /// The option that hands QEMU the image (e.g. `-kernel`).
-    pub kernel_arg: String,
-    #[serde(default)]
-    pub extra_args: Vec<String>,
-    /// U-Boot built for this QEMU board (`-bios`), for qemu-runner cases
-    /// that boot through U-Boot (`loader: u-boot`, `u-boot-booti`).
-    #[serde(default)]
-    pub uboot: Option<PathBuf>,
-}
+pub use crate::board_manifest::*;
 
 /// `manifests/images/<image>.yaml`.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -482,13 +401,13 @@ fn check_source(ctx: &str, source: &ModuleSource) -> Result<()> {
     Ok(())
 }
 
-fn read_yaml<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+pub(crate) fn read_yaml<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read manifest {}", path.display()))?;
     serde_norway::from_str(&text).with_context(|| format!("malformed manifest {}", path.display()))
 }
 
-fn yaml_names(dir: &Path) -> Vec<String> {
+pub(crate) fn yaml_names(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
@@ -500,32 +419,6 @@ fn yaml_names(dir: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
-}
-
-/// The manifest of `board`, with a helpful error for unknown boards; any
-/// problem with it is the user's input (exit code 2).
-pub fn load_board(ws: &Workspace, board: &str) -> Result<BoardManifest> {
-    load_board_unchecked(ws, board).or_bad_input()
-}
-
-fn load_board_unchecked(ws: &Workspace, board: &str) -> Result<BoardManifest> {
-    let path = ws.boards_dir().join(format!("{board}.yaml"));
-    if board.contains(['/', '\\']) || !path.is_file() {
-        bail!(
-            "unknown board '{board}': no {} (known boards: {})",
-            path.display(),
-            yaml_names(&ws.boards_dir()).join(", ")
-        );
-    }
-    let m: BoardManifest = read_yaml(&path)?;
-    if m.board != board {
-        bail!(
-            "{}: field 'board' is '{}', expected '{board}'",
-            path.display(),
-            m.board
-        );
-    }
-    Ok(m)
 }
 
 /// Path of an image manifest: an explicit path, or `manifests/images/<name>.yaml`.

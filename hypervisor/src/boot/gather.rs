@@ -21,9 +21,9 @@ use crate::board::PhysRange;
 use crate::boot::handover::{Declared, LoaderModule};
 use crate::boot::module_rules;
 
-/// One copy into the image: loader module `from` to table module `entry`.
+/// Where one loader module goes: module `from` to table entry `entry`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Copy {
+pub struct Placement {
     pub from: usize,
     pub entry: usize,
     /// Offset from the image start.
@@ -33,7 +33,7 @@ pub struct Copy {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Plan {
-    pub copies: Vec<Copy>,
+    pub copies: Vec<Placement>,
     /// What to print, in order (warnings and refusals).
     pub messages: Vec<String>,
     /// The table has a hardware domain and no module became its kernel:
@@ -163,7 +163,7 @@ pub fn plan<'m>(
         for e in new {
             filled[e] = Some(i);
             let entry = &entries[e];
-            out.copies.push(Copy {
+            out.copies.push(Placement {
                 from: i,
                 entry: e,
                 offset: entry.offset,
