@@ -26,16 +26,22 @@
 //! says where its list starts), so the pieces can be checked on every CPU at
 //! once with a hash that is cheap in SIMD; the whole-module SHA-256 stays
 //! (what `sha256sum` users compare, and what tables without pieces use).
+//! Bit 2 `DEVICES`: a device section follows the module entries (before the
+//! strings): host devices passed through to a domain, see [`devices`].
 #![cfg_attr(not(test), no_std)]
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
+pub mod devices;
+#[cfg(test)]
+mod devices_tests;
 mod signature;
 mod table;
 #[cfg(feature = "alloc")]
 mod writer;
 
+pub use devices::{DeviceEntry, DeviceFault, Shared};
 pub use signature::*;
 pub use table::*;
 #[cfg(feature = "alloc")]

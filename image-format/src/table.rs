@@ -1,6 +1,7 @@
 //! Zero-copy, bounds-checked reader for the module table. Everything it reads
 //! is untrusted until the signature is checked, so no input may panic it.
 
+use crate::devices::{self, DeviceEntry, DeviceFault, Shared};
 use crate::signature::{SignatureBlock, SIGNATURE_BLOCK_SIZE};
 
 /// `b"HALYMODT"`: identifies a module table.
@@ -54,7 +55,10 @@ pub mod table_flags {
     /// u32 at module entry offset 4 is the table-relative offset of
     /// `piece_count(size)` digests.
     pub const PIECE_BLAKE3: u64 = 1 << 1;
-    pub const ALL: u64 = SIGNED | PIECE_BLAKE3;
+    /// A device section follows the module entries: host devices passed
+    /// through to a domain (see [`crate::devices`]).
+    pub const DEVICES: u64 = 1 << 2;
+    pub const ALL: u64 = SIGNED | PIECE_BLAKE3 | DEVICES;
     /// Offset of the flags in the table header.
     pub const OFFSET: usize = 40;
 }
@@ -128,6 +132,17 @@ pub enum FormatError {
     BadPieceList {
         module: usize,
     },
+    BadDevice {
+        device: usize,
+        fault: DeviceFault,
+    },
+    /// Two devices share something: a device is given twice, or two
+    /// devices overlap. `first`/`second` are their domains.
+    DeviceConflict {
+        first: u16,
+        second: u16,
+        shared: Shared,
+    },
 }
 
 impl core::fmt::Display for FormatError {
@@ -172,21 +187,27 @@ impl core::fmt::Display for FormatError {
             Self::BadPieceList { module } => {
                 write!(f, "module {module}: piece digests outside the table")
             }
+            Self::BadDevice { device, fault } => write!(f, "device {device}: {fault}"),
+            Self::DeviceConflict {
+                first,
+                second,
+                shared,
+            } => write!(f, "domains {first} and {second} both get {shared}"),
         }
     }
 }
 
-fn u16_at(b: &[u8], off: usize) -> u16 {
+pub(crate) fn u16_at(b: &[u8], off: usize) -> u16 {
     u16::from_le_bytes([b[off], b[off + 1]])
 }
 
-fn u32_at(b: &[u8], off: usize) -> u32 {
+pub(crate) fn u32_at(b: &[u8], off: usize) -> u32 {
     let mut v = [0u8; 4];
     v.copy_from_slice(&b[off..off + 4]);
     u32::from_le_bytes(v)
 }
 
-fn u64_at(b: &[u8], off: usize) -> u64 {
+pub(crate) fn u64_at(b: &[u8], off: usize) -> u64 {
     let mut v = [0u8; 8];
     v.copy_from_slice(&b[off..off + 8]);
     u64::from_le_bytes(v)
@@ -214,6 +235,10 @@ impl Header {
 
     pub fn has_piece_blake3(&self) -> bool {
         self.flags & table_flags::PIECE_BLAKE3 != 0
+    }
+
+    pub fn has_devices(&self) -> bool {
+        self.flags & table_flags::DEVICES != 0
     }
 
     /// Offset from the image start of the signature block, if signed.
@@ -287,6 +312,8 @@ impl ModuleEntry<'_> {
 pub struct ModuleTable<'a> {
     pub header: Header,
     bytes: &'a [u8],
+    /// Entries in the device section (0 without one).
+    device_count: usize,
 }
 
 impl<'a> ModuleTable<'a> {
@@ -331,14 +358,24 @@ impl<'a> ModuleTable<'a> {
         if nd > MAX_DOMAINS || nm > MAX_MODULES {
             return Err(FormatError::TooManyEntries);
         }
-        let fixed = HEADER_SIZE + nd * DOMAIN_ENTRY_SIZE + nm * MODULE_ENTRY_SIZE;
+        let entries = HEADER_SIZE + nd * DOMAIN_ENTRY_SIZE + nm * MODULE_ENTRY_SIZE;
         let size = header.table_size as usize;
-        if size < fixed || bytes.len() < size {
+        if size < entries || bytes.len() < size {
+            return Err(FormatError::Truncated);
+        }
+        let (device_count, section) = if header.has_devices() {
+            let n = devices::section(&bytes[..size], entries)?;
+            (n, devices::section_size(n))
+        } else {
+            (0, 0)
+        };
+        if size < entries + section {
             return Err(FormatError::Truncated);
         }
         let table = ModuleTable {
             header,
             bytes: &bytes[..size],
+            device_count,
         };
         table.validate()?;
         Ok(table)
@@ -407,6 +444,45 @@ impl<'a> ModuleTable<'a> {
         })
     }
 
+    /// Where the device section starts (right after the module entries).
+    fn device_section(&self) -> usize {
+        HEADER_SIZE
+            + usize::from(self.header.domain_count) * DOMAIN_ENTRY_SIZE
+            + usize::from(self.header.module_count) * MODULE_ENTRY_SIZE
+    }
+
+    fn device_raw(&self, i: usize) -> Result<DeviceEntry<'a>, FormatError> {
+        devices::entry(self.bytes, self.device_section(), i, |off| {
+            self.string(i, off)
+        })
+    }
+
+    fn validate_devices(&self) -> Result<(), FormatError> {
+        for i in 0..self.device_count {
+            let d = self.device_raw(i)?;
+            devices::check_entry(i, &d)?;
+            let fault = match self.domains().find(|e| e.id == d.domain) {
+                None => Some(DeviceFault::UnknownDomain(d.domain)),
+                Some(e) if e.is_hardware() => Some(DeviceFault::HardwareDomain(d.domain)),
+                Some(_) => None,
+            };
+            if let Some(fault) = fault {
+                return Err(FormatError::BadDevice { device: i, fault });
+            }
+            for j in 0..i {
+                let e = self.device_raw(j)?;
+                if let Some(shared) = devices::shared(&e, &d) {
+                    return Err(FormatError::DeviceConflict {
+                        first: e.domain,
+                        second: d.domain,
+                        shared,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn validate(&self) -> Result<(), FormatError> {
         let nd = usize::from(self.header.domain_count);
         for i in 0..nd {
@@ -452,7 +528,7 @@ impl<'a> ModuleTable<'a> {
                 return Err(FormatError::ModuleOutOfImage { module: i });
             }
         }
-        Ok(())
+        self.validate_devices()
     }
 
     pub fn domains(&self) -> impl Iterator<Item = DomainEntry<'a>> + '_ {
@@ -462,6 +538,11 @@ impl<'a> ModuleTable<'a> {
 
     pub fn modules(&self) -> impl Iterator<Item = ModuleEntry<'a>> + '_ {
         (0..usize::from(self.header.module_count)).filter_map(|i| self.module_raw(i).ok())
+    }
+
+    /// The devices passed through to domains (none without a device section).
+    pub fn devices(&self) -> impl Iterator<Item = DeviceEntry<'a>> + '_ {
+        (0..self.device_count).filter_map(|i| self.device_raw(i).ok())
     }
 
     /// The signature block after the table. `from_table` is what was given

@@ -37,6 +37,17 @@ pub struct ModuleSpec {
     pub align: u64,
 }
 
+/// A host device passed through to domain `domain` (not the hardware
+/// domain): its device-tree path, MMIO ranges (base, size; page-aligned)
+/// and interrupt lines (SPI INTIDs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceSpec {
+    pub domain: u16,
+    pub path: String,
+    pub mmio: Vec<(u64, u64)>,
+    pub irqs: Vec<u32>,
+}
+
 /// Where everything goes: the table bytes, each module's offset from the
 /// image start (in the order given), and the total image size.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,11 +87,30 @@ pub fn layout_with(
     modules: &[ModuleSpec],
     opts: LayoutOptions,
 ) -> Layout {
+    layout_all(table_offset, domains, modules, &[], opts)
+}
+
+/// [`layout_with`] and a device section when `devices` is not empty
+/// (without devices the bytes are exactly [`layout_with`]'s).
+pub fn layout_all(
+    table_offset: u64,
+    domains: &[DomainSpec],
+    modules: &[ModuleSpec],
+    devices: &[DeviceSpec],
+    opts: LayoutOptions,
+) -> Layout {
     assert!(
         table_offset.is_multiple_of(MODULE_ALIGN),
         "table offset must be 4 KiB aligned"
     );
-    let fixed = HEADER_SIZE + domains.len() * DOMAIN_ENTRY_SIZE + modules.len() * MODULE_ENTRY_SIZE;
+    let entries =
+        HEADER_SIZE + domains.len() * DOMAIN_ENTRY_SIZE + modules.len() * MODULE_ENTRY_SIZE;
+    let device_section = if devices.is_empty() {
+        0
+    } else {
+        crate::devices::section_size(devices.len())
+    };
+    let fixed = entries + device_section;
     let mut strings: Vec<u8> = Vec::new();
     let mut add_string = |s: &str| -> (u32, u32) {
         let off = (fixed + strings.len()) as u32;
@@ -89,6 +119,7 @@ pub fn layout_with(
     };
     let domain_names: Vec<_> = domains.iter().map(|d| add_string(&d.name)).collect();
     let cmdlines: Vec<_> = modules.iter().map(|m| add_string(&m.cmdline)).collect();
+    let paths: Vec<_> = devices.iter().map(|d| add_string(&d.path)).collect();
     let mut piece_lists: Vec<u8> = Vec::new();
     let piece_offsets: Vec<u32> = modules
         .iter()
@@ -108,11 +139,29 @@ pub fn layout_with(
             off
         })
         .collect();
-    let table_size = fixed + strings.len() + piece_lists.len();
+    let mut device_lists: Vec<u8> = Vec::new();
+    let list_offsets: Vec<u32> = devices
+        .iter()
+        .map(|d| {
+            let off = (fixed + strings.len() + piece_lists.len() + device_lists.len()) as u32;
+            for (base, size) in &d.mmio {
+                device_lists.extend_from_slice(&base.to_le_bytes());
+                device_lists.extend_from_slice(&size.to_le_bytes());
+            }
+            d.irqs
+                .iter()
+                .for_each(|i| device_lists.extend_from_slice(&i.to_le_bytes()));
+            off
+        })
+        .collect();
+    let table_size = fixed + strings.len() + piece_lists.len() + device_lists.len();
     let table_end = table_offset + table_size as u64;
     let mut flags = 0;
     if opts.piece_blake3 {
         flags |= table_flags::PIECE_BLAKE3;
+    }
+    if !devices.is_empty() {
+        flags |= table_flags::DEVICES;
     }
     let (reserved_end, signature_offset) = if opts.signed {
         flags |= table_flags::SIGNED;
@@ -182,8 +231,25 @@ pub fn layout_with(
         t.extend_from_slice(&cl_off.to_le_bytes());
         t.extend_from_slice(&cl_len.to_le_bytes());
     }
+    if !devices.is_empty() {
+        t.extend_from_slice(&(devices.len() as u16).to_le_bytes());
+        t.extend_from_slice(&(crate::devices::DEVICE_ENTRY_SIZE as u16).to_le_bytes());
+        t.extend_from_slice(&[0u8; 4]);
+    }
+    for ((d, (path_off, path_len)), list) in devices.iter().zip(&paths).zip(&list_offsets) {
+        t.extend_from_slice(&d.domain.to_le_bytes());
+        t.extend_from_slice(&[0u8; 2]);
+        t.extend_from_slice(&(d.mmio.len() as u16).to_le_bytes());
+        t.extend_from_slice(&(d.irqs.len() as u16).to_le_bytes());
+        t.extend_from_slice(&path_off.to_le_bytes());
+        t.extend_from_slice(&path_len.to_le_bytes());
+        t.extend_from_slice(&list.to_le_bytes());
+        t.extend_from_slice(&[0u8; 4]);
+    }
+    debug_assert_eq!(t.len(), fixed);
     t.extend_from_slice(&strings);
     t.extend_from_slice(&piece_lists);
+    t.extend_from_slice(&device_lists);
     debug_assert_eq!(t.len(), table_size);
     Layout {
         table_offset,
@@ -444,10 +510,10 @@ mod tests {
     #[test]
     fn unknown_table_flags_are_rejected() {
         let mut b = sample().table;
-        b[40] = 4;
+        b[40] = 8;
         assert_eq!(
             ModuleTable::parse(&b).unwrap_err(),
-            FormatError::UnknownTableFlags { flags: 4 }
+            FormatError::UnknownTableFlags { flags: 8 }
         );
     }
 
