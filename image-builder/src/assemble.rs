@@ -4,8 +4,8 @@
 
 use anyhow::{bail, ensure, Context, Result};
 use image_format::{
-    domain_flags, layout_with, DomainSpec, LayoutOptions, ModuleKind, ModuleSpec, ModuleTable,
-    MAX_DOMAINS, MAX_MODULES, MODULE_ALIGN, PIECE_SIZE,
+    domain_flags, layout_all, DeviceSpec, DomainSpec, LayoutOptions, ModuleKind, ModuleSpec,
+    ModuleTable, MAX_DOMAINS, MAX_MODULES, MODULE_ALIGN, PIECE_SIZE,
 };
 
 use crate::digest::{blake3, sha256};
@@ -64,10 +64,23 @@ pub fn domain_spec(d: &DomainManifest) -> Result<DomainSpec> {
 /// Lay out and assemble the image. `hypervisor` is the flat hypervisor,
 /// already padded to the table offset. With `signer`, the table is marked
 /// signed and its signature block written right after it.
+#[cfg(test)]
 pub fn assemble(
     hypervisor: &[u8],
     domains: &[DomainSpec],
     modules: &[Module],
+    format: ImageFormat,
+    signer: Option<&LoadedKey>,
+) -> Result<Assembled> {
+    assemble_with_devices(hypervisor, domains, modules, &[], format, signer)
+}
+
+/// [`assemble`], with the devices passed through to domains in the table.
+pub fn assemble_with_devices(
+    hypervisor: &[u8],
+    domains: &[DomainSpec],
+    modules: &[Module],
+    devices: &[DeviceSpec],
     format: ImageFormat,
     signer: Option<&LoadedKey>,
 ) -> Result<Assembled> {
@@ -108,7 +121,7 @@ pub fn assemble(
         signed: signer.is_some(),
         piece_blake3: true,
     };
-    let l = layout_with(table_offset, domains, &specs, opts);
+    let l = layout_all(table_offset, domains, &specs, devices, opts);
     let mut bytes = Vec::with_capacity(l.image_size as usize);
     bytes.extend_from_slice(hypervisor);
     bytes.extend_from_slice(&l.table);

@@ -36,6 +36,11 @@ pub struct BoardManifest {
     /// qemu-runner's UEFI cases boot it with this firmware.
     #[serde(default)]
     pub uefi: Option<UefiSettings>,
+    /// Devices the hypervisor keeps for itself (the interrupt controller,
+    /// its console UART): an image may not pass them through. The BSP's
+    /// host test checks this list against its constants.
+    #[serde(default)]
+    pub hypervisor_devices: Vec<crate::devices::HypervisorDevice>,
 }
 
 impl BoardManifest {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::assemble::{assemble, domain_spec, Module};
+use crate::assemble::{assemble_with_devices, domain_spec, Module};
 use crate::cargo::{rustc_program, tool_version, Cargo, PROFILE};
 use crate::digest::sha256_hex;
 use crate::elf::{elf_to_flat, End, Flat};
@@ -226,10 +226,11 @@ pub(crate) fn build_with(opts: &BuildOptions, ov: &Overrides) -> Result<BuildOut
             progress::mib(module_bytes)
         ),
         || {
-            assemble(
+            assemble_with_devices(
                 &hyp.bytes,
                 &domains,
                 &table_modules,
+                &crate::devices::specs(&image.domains),
                 board.image_format,
                 Some(&signer),
             )

@@ -15,6 +15,7 @@ pub mod cpio;
 pub mod crates;
 pub mod deb;
 pub mod debian;
+pub mod devices;
 pub mod exit;
 pub mod initramfs;
 pub mod kernel;

@@ -51,6 +51,10 @@ pub struct DomainManifest {
     /// domains. Omitted: the hypervisor places them.
     #[serde(default)]
     pub cpus: Option<Vec<u32>>,
+    /// Host devices passed through to this domain (not the hardware
+    /// domain's: it has every device no other domain gets).
+    #[serde(default)]
+    pub devices: Vec<crate::devices::DeviceManifest>,
 }
 
 pub use crate::plan::ConsoleChoice;
@@ -489,6 +493,7 @@ fn load_image_unchecked(path: &Path, board: &BoardManifest) -> Result<ImageManif
         bail!("{ctx}: more than one domain has 'hardware: true'");
     }
     crate::plan::check(&ctx.to_string(), &m.domains)?;
+    crate::devices::check(&ctx.to_string(), &m.domains, board)?;
     crate::plan::check_memory(&ctx.to_string(), &m.domains, board.ram_mib(), 0)?;
     Ok(m)
 }

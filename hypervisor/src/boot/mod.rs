@@ -12,6 +12,7 @@ pub mod hardware_domain;
 pub mod linux_image;
 pub mod module_rules;
 pub mod modules;
+pub mod passthrough;
 pub mod rebuild;
 pub mod sequence;
 #[cfg(test)]
