@@ -3,6 +3,7 @@
 
 use crate::board::PhysRange;
 use crate::boot::linux_image::ImageHeader;
+use crate::boot::passthrough::DeviceSet;
 use crate::mm::frames::{align_down, PAGE_SIZE};
 
 const MIB2: u64 = 2 << 20;
@@ -181,6 +182,8 @@ pub enum BuildError {
         vcpus: u16,
         cpus: usize,
     },
+    /// A passed-through device lands on the domain's own address map.
+    Device(alloc::string::String),
 }
 
 /// A domain's boot modules, found in the image and the kernel's header read.
@@ -218,12 +221,14 @@ impl<'a> BootModules<'a> {
 }
 
 /// Build domain `d` of `table` from the module bytes in `image`: allocate
-/// and map its RAM, load kernel, ramdisk and device tree.
+/// and map its RAM and the MMIO of the `devices` it is given, load kernel,
+/// ramdisk and device tree.
 pub fn build_domain(
     env: &mut dyn BuildEnv,
     image: &[u8],
     table: &image_format::ModuleTable<'_>,
     d: &image_format::DomainEntry<'_>,
+    devices: DeviceSet,
 ) -> Result<crate::domain::Domain, BuildError> {
     if d.is_direct_mapped() {
         return Err(BuildError::DirectMapUnsupported);
@@ -232,6 +237,9 @@ pub fn build_domain(
         return Err(BuildError::BadMemorySize(d.memory_bytes));
     }
     let ram = PhysRange::new(env.guest_ram_base(), d.memory_bytes);
+    if let Some(why) = clash(&devices, ram, d.vcpus) {
+        return Err(BuildError::Device(why));
+    }
     // Check the modules fit before taking memory for them.
     let modules = BootModules::find(image, table, d.id)?;
     plan(
@@ -250,6 +258,12 @@ pub fn build_domain(
     if !env.map_ram(&stage2, ram.base, ram_pa, ram.size) {
         return Err(BuildError::Stage2);
     }
+    // Passed through 1:1: the domain sees each device where it is.
+    for r in devices.mmio() {
+        if !env.map_device(&stage2, r.base, r.base, r.size) {
+            return Err(BuildError::Stage2);
+        }
+    }
     let boot_vcpu = load_domain(
         &mut |pa, bytes| env.write(pa, bytes),
         image,
@@ -260,6 +274,7 @@ pub fn build_domain(
             pa: ram_pa,
         },
         1,
+        &devices,
     )?;
     let grant = grant_frames(env, &stage2, Some(GUEST_GRANT_BASE))?;
     let mut dom = crate::domain::Domain::new(
@@ -277,16 +292,48 @@ pub fn build_domain(
     dom.grant = Some(grant);
     dom.pin(d.pcpus);
     dom.vuart = Some(spin::Mutex::new(crate::vdev::pl011::Vpl011::new()));
+    dom.devices = devices;
     Ok(dom)
+}
+
+/// What a device would collide with on the domain's own address map
+/// (`crate::domain::guest_map`) or among its virtual interrupts.
+fn clash(devices: &DeviceSet, ram: PhysRange, vcpus: u16) -> Option<alloc::string::String> {
+    use crate::domain::guest_map;
+    let (gicd, gicr) = (
+        PhysRange::new(guest_map::GICD, crate::vgic::DIST_SIZE),
+        PhysRange::new(
+            guest_map::GICR,
+            crate::vgic::REDIST_STRIDE * u64::from(vcpus),
+        ),
+    );
+    let own = [
+        (ram, "RAM"),
+        (gicd, "virtual GIC distributor"),
+        (gicr, "virtual GIC redistributors"),
+        (
+            PhysRange::new(guest_map::UART, crate::vdev::pl011::SIZE),
+            "virtual UART",
+        ),
+        (
+            PhysRange::new(GUEST_GRANT_BASE, GRANT_FRAMES * PAGE),
+            "grant frames",
+        ),
+    ];
+    crate::boot::passthrough::clash(
+        devices,
+        &own,
+        &[(guest_map::UART_SPI, "virtual UART's interrupt")],
+    )
 }
 
 /// Room the device tree may take at the top of RAM.
 const DTB_BOUND: u64 = 64 * 1024;
 
 /// Load domain `d`'s kernel, ramdisk and a device tree (saying this is boot
-/// number `boot`) into its RAM `bank`, through `write` (host-physical
-/// address, bytes); where its first vCPU starts. Used for the first boot
-/// and again for every reboot of the domain.
+/// number `boot`, describing its `devices`) into its RAM `bank`, through
+/// `write` (host-physical address, bytes); where its first vCPU starts.
+/// Used for the first boot and again for every reboot of the domain.
 pub fn load_domain(
     write: &mut dyn FnMut(u64, &[u8]),
     image: &[u8],
@@ -294,6 +341,7 @@ pub fn load_domain(
     d: &image_format::DomainEntry<'_>,
     bank: crate::domain::Bank,
     boot: u32,
+    devices: &DeviceSet,
 ) -> Result<crate::domain::BootVcpu, BuildError> {
     use crate::boot::guest_fdt;
     let BootModules {
@@ -314,6 +362,7 @@ pub fn load_domain(
         initrd: layout.initrd,
         grant: PhysRange::new(GUEST_GRANT_BASE, GRANT_FRAMES * PAGE),
         boot,
+        devices,
     })
     .map_err(|_| BuildError::DeviceTree)?;
     if dtb.len() as u64 > DTB_BOUND {
@@ -379,7 +428,7 @@ mod build_tests {
     fn run(img: &[u8], env: &mut FakeEnv) -> Result<crate::domain::Domain, BuildError> {
         let t = ModuleTable::parse(&img[0x1000..]).unwrap();
         let d = t.domains().next().unwrap();
-        build_domain(env, img, &t, &d)
+        build_domain(env, img, &t, &d, DeviceSet::default())
     }
 
     #[test]

@@ -19,6 +19,9 @@ pub struct GuestFdtSpec<'a> {
     /// Which boot of the domain this is (1 first; reboots count up),
     /// as `/chosen/halyard,boot-count`.
     pub boot: u32,
+    /// Host devices passed through (their nodes, and the fixed clocks
+    /// they name).
+    pub devices: &'a crate::boot::passthrough::DeviceSet,
 }
 
 const GIC_PHANDLE: u32 = 1;
@@ -111,8 +114,33 @@ pub fn build(spec: &GuestFdtSpec<'_>) -> Result<Vec<u8>, vm_fdt::Error> {
     // The root's interrupt-parent already names the GIC.
     crate::boot::xen_node::write(&mut w, spec.grant, crate::domain::EVTCHN_PPI, None)?;
 
+    // Passed-through devices at the root (2/2 cells, interrupt parent the
+    // GIC), each with the clocks it names.
+    for node in spec
+        .devices
+        .clocks
+        .iter()
+        .chain(spec.devices.devices.iter().map(|d| &d.node))
+    {
+        write_copied(&mut w, node)?;
+    }
+
     w.end_node(root)?;
     w.finish()
+}
+
+fn write_copied(
+    w: &mut vm_fdt::FdtWriter,
+    node: &crate::boot::passthrough::CopiedNode,
+) -> Result<(), vm_fdt::Error> {
+    let n = w.begin_node(&node.name)?;
+    for (name, value) in &node.props {
+        w.property(name, value)?;
+    }
+    for child in &node.children {
+        write_copied(w, child)?;
+    }
+    w.end_node(n)
 }
 
 #[cfg(test)]
@@ -128,6 +156,7 @@ mod tests {
             initrd: Some(PhysRange::new(0x4300_0000, 0x1000)),
             grant: PhysRange::new(0x3800_0000, 0x1_0000),
             boot: 2,
+            devices: &Default::default(),
         })
         .unwrap();
         let fdt = fdt::Fdt::new(&blob).unwrap();

@@ -303,3 +303,35 @@ fn a_device_on_the_domains_own_map_clashes() {
         None
     );
 }
+
+#[test]
+fn the_domains_tree_describes_its_devices() {
+    let mut c = run(&[rtc(1)], QEMU_VIRT);
+    let set = c.take(1);
+    let blob = crate::boot::guest_fdt::build(&crate::boot::guest_fdt::GuestFdtSpec {
+        ram: PhysRange::new(0x4000_0000, 64 << 20),
+        vcpus: 1,
+        bootargs: "",
+        initrd: None,
+        grant: PhysRange::new(0x3800_0000, 0x1_0000),
+        boot: 1,
+        devices: &set,
+    })
+    .unwrap();
+    let fdt = fdt::Fdt::new(&blob).unwrap();
+    let rtc = fdt.find_node("/pl031@9010000").unwrap();
+    let reg: Vec<_> = rtc.reg().unwrap().collect();
+    assert_eq!(reg[0].starting_address as u64, 0x0901_0000);
+    assert_eq!(reg[0].size, Some(0x1000));
+    assert_eq!(
+        rtc.property("interrupts").unwrap().value,
+        [0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 4]
+    );
+    let clk = fdt.find_phandle(prop_u32(&rtc, "clocks").unwrap()).unwrap();
+    assert_eq!(clk.name, "apb-pclk");
+    // Its interrupts go to the domain's GIC, the root's interrupt parent.
+    assert!(rtc.property("interrupt-parent").is_none());
+    let root = fdt.find_node("/").unwrap();
+    let gic = fdt.find_phandle(prop_u32(&root, "interrupt-parent").unwrap());
+    assert_eq!(gic.unwrap().name, "intc@8000000");
+}

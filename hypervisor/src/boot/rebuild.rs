@@ -112,7 +112,7 @@ fn reload_from(
         });
     }
     let bank = *d.banks.first().ok_or(RebuildError::NotInTable)?;
-    load_domain(write, image, &table, &entry, bank, boot).map_err(RebuildError::Build)
+    load_domain(write, image, &table, &entry, bank, boot, &d.devices).map_err(RebuildError::Build)
 }
 
 #[cfg(test)]

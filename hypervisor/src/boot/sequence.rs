@@ -14,7 +14,7 @@ use alloc::vec::Vec;
 use crate::board::{Leaves, PhysRange};
 use crate::boot::blake3::Hash4;
 use crate::boot::domain_builder::{self, BuildEnv};
-use crate::boot::{direct_map, hardware_domain, modules, trust};
+use crate::boot::{direct_map, hardware_domain, modules, passthrough, trust};
 use crate::domain::Domain;
 use crate::info;
 use crate::mm::frames::{FrameAllocator, PAGE_SIZE};
@@ -59,6 +59,9 @@ pub struct HardwareSources<'a> {
     /// Regions that become dom0 RAM once copied from: the modules, the DTB.
     pub give_back: [PhysRange; 2],
     pub devices: Vec<PhysRange>,
+    /// The devices the hypervisor keeps (besides the console UART): no
+    /// domain may be given them.
+    pub hypervisor_devices: &'a [PhysRange],
     pub hidden_nodes: &'static [&'static str],
     pub cpus: &'a [u64],
     /// How every domain's RAM is mapped at stage 2 (the board's choice).
@@ -158,6 +161,7 @@ pub fn build_domains<A: BootArch>(
             None
         }
     };
+    let mut devices = check_devices(&table, hw);
     let mut out = Vec::new();
     let is_hw = |d: &image_format::DomainEntry<'_>| d.is_hardware() && d.is_direct_mapped();
     let order = table
@@ -170,7 +174,7 @@ pub fn build_domains<A: BootArch>(
             // Built while the hashes are still being checked (its modules
             // normally run in place, so this mostly reads their headers);
             // it runs only if they verify.
-            let built = build_hardware(arch, frames, image, &table, &d, hw);
+            let built = build_hardware(arch, frames, image, &table, &d, hw, &devices.withheld);
             finish_hashing(frames);
             built
         } else {
@@ -179,11 +183,19 @@ pub fn build_domains<A: BootArch>(
             if verdict(&d).is_none() {
                 continue;
             }
+            if let Some(r) = devices.refusal(d.id) {
+                info!(
+                    "d{} ({}): device {}: {}; domain refused",
+                    d.id, d.name, r.path, r.why
+                );
+                continue;
+            }
             domain_builder::build_domain(
                 &mut *arch.build_env(frames, hw.guest_ram_leaves),
                 image,
                 &table,
                 &d,
+                devices.take(d.id),
             )
             .map(|mut dom| {
                 arch.attach_vgic(&mut dom);
@@ -238,6 +250,39 @@ pub fn build_domains<A: BootArch>(
     Verdict::Run(place(out, hw.cpus.len()))
 }
 
+/// The table's passthrough devices, checked against the host's tree and
+/// what the hypervisor keeps (its devices, the console UART and its SPI).
+fn check_devices(
+    table: &image_format::ModuleTable<'_>,
+    hw: &HardwareSources<'_>,
+) -> passthrough::Checked {
+    let mut mmio = hw.hypervisor_devices.to_vec();
+    let mut irqs = Vec::new();
+    if let Some((uart, spi)) = hw.console_uart {
+        mmio.push(uart);
+        irqs.push(spi);
+    }
+    let checked = passthrough::check(
+        table,
+        hw.host_dtb,
+        &passthrough::Kept {
+            mmio: &mmio,
+            irqs: &irqs,
+        },
+    );
+    for (id, set) in &checked.sets {
+        for dev in &set.devices {
+            info!(
+                "d{id}: device {} passed through (MMIO {}, IRQ {:?})",
+                dev.path,
+                dev.mmio.len(),
+                dev.irqs
+            );
+        }
+    }
+    checked
+}
+
 /// Keep the domains whose vCPUs all have a physical CPU of their own (in
 /// the order given: the hardware domain first); a domain that names a CPU
 /// the board lacks or one another domain already has is refused, naming both.
@@ -276,6 +321,7 @@ fn build_hardware<A: BootArch>(
     table: &image_format::ModuleTable<'_>,
     d: &image_format::DomainEntry<'_>,
     hw: &HardwareSources<'_>,
+    withheld: &passthrough::Withheld,
 ) -> Result<Domain, domain_builder::BuildError> {
     let keep = HYP_RESERVE + stage2_table_bytes(frames, hw.guest_ram_leaves);
     let reserve = frames.alloc(keep, PAGE_SIZE);
@@ -289,12 +335,16 @@ fn build_hardware<A: BootArch>(
     if let Ok(base) = reserve {
         let _ = frames.free(base, keep);
     }
+    // Devices given to other domains are not dom0's: no node, no mapping.
+    let devices = direct_map::passthrough(&hw.devices, &withheld.mmio);
+    let mut remove: Vec<&str> = hw.hidden_nodes.to_vec();
+    remove.extend(withheld.paths.iter().map(|p| p.as_str()));
     let inputs = hardware_domain::HardwareInputs {
         host_dtb: hw.host_dtb,
         ram: &ram,
         avoid: &hw.give_back,
-        devices: &hw.devices,
-        remove_nodes: hw.hidden_nodes,
+        devices: &devices,
+        remove_nodes: &remove,
         console_uart: hw.console_uart.map(|(r, _)| r),
         cpus: hw.cpus,
         // The EL2 map is the identity: the image's address is its PA.
@@ -307,6 +357,7 @@ fn build_hardware<A: BootArch>(
         d,
         &inputs,
     )?;
+    dom.withheld_irqs = withheld.irqs.clone();
     if let (true, Some((_, spi))) = (dom.xen_console, hw.console_uart) {
         // Before the vGIC links every SPI to dom0.
         arch.take_console_irq(spi);

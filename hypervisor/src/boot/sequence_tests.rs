@@ -9,7 +9,8 @@ use core::cell::RefCell;
 use ed25519_dalek::{Signer, SigningKey};
 use image_format::domain_flags::{DIRECT_MAP, HARDWARE, HVC_CONSOLE};
 use image_format::{
-    encode_signature_block, layout_with, DomainSpec, LayoutOptions, ModuleKind, ModuleSpec,
+    encode_signature_block, layout_all, DeviceSpec, DomainSpec, LayoutOptions, ModuleKind,
+    ModuleSpec,
 };
 use sha2::{Digest, Sha256};
 
@@ -88,6 +89,11 @@ fn image(seed: u8) -> (Vec<u8>, String) {
 
 /// As `image`, with d1 pinned to the CPUs in `d1_cpus`.
 fn pinned_image(seed: u8, d1_cpus: u64) -> (Vec<u8>, String) {
+    device_image(seed, d1_cpus, &[])
+}
+
+/// As `pinned_image`, with `devices` passed through.
+fn device_image(seed: u8, d1_cpus: u64, devices: &[DeviceSpec]) -> (Vec<u8>, String) {
     let kernels = [arm64_image(64 * 1024), arm64_image(32 * 1024)];
     let domains = [
         DomainSpec {
@@ -120,10 +126,11 @@ fn pinned_image(seed: u8, d1_cpus: u64) -> (Vec<u8>, String) {
             align: 0,
         })
         .collect();
-    let l = layout_with(
+    let l = layout_all(
         TABLE_AT,
         &domains,
         &modules,
+        devices,
         LayoutOptions {
             signed: true,
             ..Default::default()
@@ -152,14 +159,20 @@ fn pinned_image(seed: u8, d1_cpus: u64) -> (Vec<u8>, String) {
 
 /// Run the sequence on `img`; the verdict (as domain ids) and the events.
 fn boot(img: &[u8], key: &str) -> (Option<Vec<u16>>, Vec<String>) {
+    let (v, ev) = boot_on(img, key, &sample_host_dtb());
+    (v.map(|ds| ds.iter().map(|d| d.id).collect()), ev)
+}
+
+/// Run the sequence on `img` with host tree `dtb`; the domains to run.
+fn boot_on(img: &[u8], key: &str, dtb: &[u8]) -> (Option<Vec<Domain>>, Vec<String>) {
     let arch = FakeArch::default();
     let mut frames = FrameAllocator::new();
     frames.add(PhysRange::new(0x4000_0000, 1 << 30)).unwrap();
-    let dtb = sample_host_dtb();
     let hw = HardwareSources {
-        host_dtb: &dtb,
+        host_dtb: dtb,
         give_back: [PhysRange::new(0, 0), PhysRange::new(0, 0)],
         devices: alloc::vec![PhysRange::new(0x0900_0000, 0x1000)],
+        hypervisor_devices: &[PhysRange::new(0x0800_0000, 0x0100_0000)],
         hidden_nodes: &[],
         cpus: &[0, 1],
         guest_ram_leaves: Leaves::Blocks,
@@ -167,7 +180,7 @@ fn boot(img: &[u8], key: &str) -> (Option<Vec<u16>>, Vec<String>) {
         trusted_key: Some(key),
     };
     let v = match build_domains(&arch, &mut frames, img, TABLE_AT, &hw) {
-        Verdict::Run(ds) => Some(ds.iter().map(|d| d.id).collect()),
+        Verdict::Run(ds) => Some(ds),
         Verdict::Halt => None,
     };
     (v, arch.events.take())
@@ -249,4 +262,42 @@ fn each_domain_needs_physical_cpus_of_its_own() {
         let (img, key) = pinned_image(3, cpus);
         assert_eq!(boot(&img, &key).0, Some(alloc::vec![0]), "d1 on {cpus:#b}");
     }
+}
+
+const QEMU_VIRT: &[u8] = include_bytes!("../../../tests/fixtures/dtb/qemu-virt-gicv3.dtb");
+
+fn device(path: &str, base: u64, irq: u32) -> DeviceSpec {
+    DeviceSpec {
+        domain: 1,
+        path: path.into(),
+        mmio: alloc::vec![(base, 0x1000)],
+        irqs: alloc::vec![irq],
+    }
+}
+
+#[test]
+fn a_device_goes_to_its_domain_and_dom0_loses_it() {
+    let (img, key) = device_image(3, 0b10, &[device("/pl031@9010000", 0x0901_0000, 34)]);
+    let (v, _) = boot_on(&img, &key, QEMU_VIRT);
+    let v = v.unwrap();
+    assert_eq!(v.iter().map(|d| d.id).collect::<Vec<_>>(), [0, 1]);
+    assert_eq!(v[1].devices.irqs().collect::<Vec<_>>(), [34]);
+    assert_eq!(v[0].withheld_irqs, [34]);
+    assert!(v[0].devices.is_empty());
+}
+
+#[test]
+fn a_device_the_host_contradicts_refuses_only_its_domain() {
+    // The RTC's line is 34, not 35: d1 is refused before it is built;
+    // dom0 still runs, and still does not get the device.
+    let (img, key) = device_image(3, 0b10, &[device("/pl031@9010000", 0x0901_0000, 35)]);
+    let (v, ev) = boot_on(&img, &key, QEMU_VIRT);
+    let v = v.unwrap();
+    assert_eq!(v.iter().map(|d| d.id).collect::<Vec<_>>(), [0]);
+    assert_eq!(v[0].withheld_irqs, [35]);
+    assert_eq!(ev.iter().filter(|e| *e == "build").count(), 1, "{ev:?}");
+    // The hypervisor's own UART cannot be given either.
+    let (img, key) = device_image(3, 0b10, &[device("/pl011@9000000", 0x0900_0000, 33)]);
+    let (v, _) = boot_on(&img, &key, QEMU_VIRT);
+    assert_eq!(v.unwrap().len(), 1);
 }

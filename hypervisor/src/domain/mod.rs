@@ -70,6 +70,10 @@ pub struct Domain {
     pub vuart: Option<spin::Mutex<crate::vdev::pl011::Vpl011>>,
     /// The hardware domain's console is hvc0 (the hypervisor keeps the UART).
     pub xen_console: bool,
+    /// Host devices passed through to it (MMIO 1:1, SPIs HW-linked).
+    pub devices: crate::boot::passthrough::DeviceSet,
+    /// The hardware domain's SPIs that went to other domains.
+    pub withheld_irqs: Vec<u32>,
 }
 
 /// The PPI that signals event channels to a domain's vCPUs (Xen's
@@ -121,6 +125,8 @@ impl Domain {
             boot_count: AtomicU32::new(1),
             stop_requests: core::sync::atomic::AtomicU64::new(0),
             vuart: None,
+            devices: Default::default(),
+            withheld_irqs: Vec::new(),
         }
     }
 

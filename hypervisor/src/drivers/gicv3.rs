@@ -109,6 +109,14 @@ impl Distributor {
             .write(1 << (intid % 32));
     }
 
+    /// Deactivate an SPI from any CPU (a domain that was reset may have
+    /// left it active).
+    pub fn clear_active(&self, intid: u32) {
+        self.regs
+            .reg32(GICD_ICACTIVER + (intid / 32) as usize * 4)
+            .write(1 << (intid % 32));
+    }
+
     /// Edge- (true) or level-triggered SPI.
     pub fn set_edge(&self, intid: u32, edge: bool) {
         set_cfg(&self.regs, GICD_ICFGR, intid, edge);

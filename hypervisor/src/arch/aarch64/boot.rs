@@ -343,6 +343,7 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
         host_dtb: blob,
         give_back: [PhysRange::new(hyp_end, image_end - hyp_end), dtb_range],
         devices: direct_map::passthrough(B::DEVICE_WINDOWS, B::HYPERVISOR_DEVICES),
+        hypervisor_devices: B::HYPERVISOR_DEVICES,
         hidden_nodes: B::DOM0_HIDDEN_NODES,
         console_uart: match B::CONSOLE {
             crate::board::ConsoleDevice::Pl011 { base } => crate::boot::dt::device_spi(blob, base)

@@ -215,6 +215,8 @@ fn stop(d: &Domain, reset: bool) -> ! {
         reboot(d);
     }
     d.shut_down();
+    // Its devices' lines go quiet with it.
+    super::vgic_glue::release_devices(d);
     if domain::machine_should_stop(d) {
         info!(
             "{}",

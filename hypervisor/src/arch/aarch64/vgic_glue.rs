@@ -52,17 +52,22 @@ fn this_redist() -> Option<Redistributor> {
     unsafe { Redistributor::find(GICR.load(Ordering::Acquire) as usize, aff) }
 }
 
-/// A virtual GIC. A hardware domain's has every physical SPI and the
-/// virtual timer PPI linked 1:1 to the same virtual INTIDs; any other
-/// domain's has `guest_map::SPIS` virtual SPIs (its devices are emulated)
-/// and the virtual timer.
+/// A virtual GIC. A hardware domain's has every physical SPI (but those
+/// passed through to other domains) and the virtual timer PPI linked 1:1
+/// to the same virtual INTIDs; any other domain's has `guest_map::SPIS`
+/// virtual SPIs (more if a passed-through device's line needs them), its
+/// devices' SPIs and the virtual timer linked.
 pub fn create(d: &Domain) -> Option<Vgic> {
     let spis = if d.hardware {
         let lines = dist().lines().min(1020);
         (lines.saturating_sub(32) / 32) * 32
     } else {
-        crate::domain::guest_map::SPIS
+        let top = d.devices.irqs().max().map_or(0, |i| i + 1 - 32);
+        crate::domain::guest_map::SPIS.max(top.next_multiple_of(32))
     };
+    // A domain rebuilt after a reset may have left its devices' lines
+    // pending or active: they start clean, disabled until it enables them.
+    release_devices(d);
     let mpidrs: alloc::vec::Vec<u64> = (0..d.vcpus as usize).map(|i| d.power.mpidr(i)).collect();
     let mut vg = match Vgic::new(&mpidrs, spis, gic_cpu::priority_bits()) {
         Ok(v) => v,
@@ -72,9 +77,11 @@ pub fn create(d: &Domain) -> Option<Vgic> {
         }
     };
     let linked = if d.hardware { 32..32 + spis } else { 0..0 };
-    for intid in linked.chain([VTIMER_PPI]) {
-        // The console's SPI stays the hypervisor's when it keeps the UART.
-        if d.xen_console && is_console_irq(intid) {
+    let devices = d.devices.irqs();
+    for intid in linked.chain(devices).chain([VTIMER_PPI]) {
+        // The console's SPI stays the hypervisor's when it keeps the UART;
+        // other domains' devices' lines are theirs.
+        if (d.xen_console && is_console_irq(intid)) || d.withheld_irqs.contains(&intid) {
             continue;
         }
         let _ = vg.link_hw(intid, intid);
@@ -82,6 +89,17 @@ pub fn create(d: &Domain) -> Option<Vgic> {
     // No vCPU runs yet: nobody to kick.
     let _ = apply(d, &mut vg, 0);
     Some(vg)
+}
+
+/// Quiesce the physical lines of the devices passed through to `d`:
+/// disabled, not pending, not active (a domain that stops or resets).
+pub fn release_devices(d: &Domain) {
+    for intid in d.devices.irqs() {
+        let gicd = dist();
+        gicd.set_enabled(intid, false);
+        gicd.clear_pending(intid);
+        gicd.clear_active(intid);
+    }
 }
 
 /// The list-register cache of the CPU vCPU `index` of `d` runs on.
