@@ -50,6 +50,8 @@ pub struct VerifyReport {
     pub signer: Option<String>,
     pub signature_ok: bool,
     pub modules: Vec<ModuleCheck>,
+    /// The devices the table passes through, one line each.
+    pub devices: Vec<String>,
     /// Each failure, naming the part: "table corrupt: ...", "signature does
     /// not verify: ...", "module 1 (dom0 ramdisk): SHA-256 mismatch".
     pub problems: Vec<String>,
@@ -88,6 +90,9 @@ impl VerifyReport {
                 "module {}   {v}  {} {}, {} bytes (SHA-256{pieces})\n",
                 m.index, m.domain, m.kind, m.size
             );
+        }
+        for d in &self.devices {
+            s += &format!("device     {d}\n");
         }
         if self.ok() {
             s += "verdict: OK\n";
@@ -149,6 +154,7 @@ pub fn verify_image(image: &[u8], trusted_key: &[u8; PUBLIC_KEY_SIZE]) -> Verify
         signer: None,
         signature_ok: false,
         modules: Vec::new(),
+        devices: Vec::new(),
         problems: Vec::new(),
         authenticode,
     };
@@ -198,6 +204,26 @@ pub fn verify_image(image: &[u8], trusted_key: &[u8; PUBLIC_KEY_SIZE]) -> Verify
         }
     }
     let names: Vec<(u16, &str)> = table.domains().map(|d| (d.id, d.name)).collect();
+    let name_of = |id: u16| names.iter().find(|(d, _)| *d == id).map_or("?", |(_, n)| n);
+    for dev in table.devices() {
+        let mmio: Vec<String> = dev.mmio().map(|(b, s)| format!("{b:#x}+{s:#x}")).collect();
+        let irqs: Vec<String> = dev.irqs().map(|i| i.to_string()).collect();
+        r.devices.push(format!(
+            "{} -> {} (MMIO {}; INTID {})",
+            dev.path,
+            name_of(dev.domain),
+            if mmio.is_empty() {
+                "none".into()
+            } else {
+                mmio.join(", ")
+            },
+            if irqs.is_empty() {
+                "none".into()
+            } else {
+                irqs.join(", ")
+            },
+        ));
+    }
     for (index, m) in table.modules().enumerate() {
         let domain = names
             .iter()

@@ -367,3 +367,39 @@ fn a_plan_that_overcommits_cpus_or_memory_names_both_domains() {
     );
     c.assert_no_output();
 }
+
+#[test]
+fn a_device_given_twice_or_the_hypervisors_is_refused_by_name() {
+    let c = Case::new();
+    let k = c.write("k", b"x");
+    let domain = |name: &str, id: u16, path: &str, base: &str| {
+        format!("  - {{name: {name}, id: {id}, vcpus: 1, memory_mib: 64, kernel: {{file: {k}}}, devices: [{{path: {path}, mmio: [[{base}, 0x1000]], force_assign_without_iommu: true}}]}}\n")
+    };
+    let twice = c.write(
+        "twice.yaml",
+        format!(
+            "image: t\nboards: [qemu-virt]\ndomains:\n{}{}",
+            domain("web", 1, "/pl031@9010000", "0x09010000"),
+            domain("db", 2, "/pl031@9010000", "0x09010000")
+        )
+        .as_bytes(),
+    );
+    assert_fails_with(
+        &c.build(&["--image", &twice]),
+        &["domains 'web' and 'db' are both given the same device"],
+    );
+    c.assert_no_output();
+    let uart = c.write(
+        "uart.yaml",
+        format!(
+            "image: t\nboards: [qemu-virt]\ndomains:\n{}",
+            domain("web", 1, "/pl011@9000000", "0x09000000")
+        )
+        .as_bytes(),
+    );
+    assert_fails_with(
+        &c.build(&["--image", &uart]),
+        &["device '/pl011@9000000': MMIO at 0x9000000 belongs to the hypervisor's own 'console-uart'"],
+    );
+    c.assert_no_output();
+}
