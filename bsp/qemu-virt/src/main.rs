@@ -49,6 +49,9 @@ impl Board for QemuVirt {
 
 hypervisor::board_main!(QemuVirt);
 
+#[cfg(test)]
+mod board_data_tests;
+
 #[cfg(not(target_os = "none"))]
 fn main() {
     eprintln!(
