@@ -247,7 +247,29 @@ pub fn build_domains<A: BootArch>(
             arch.take_console_irq(spi);
         }
     }
-    Verdict::Run(place(out, hw.cpus.len()))
+    let mut out = place(out, hw.cpus.len());
+    open_store_channels(&mut out);
+    Verdict::Run(out)
+}
+
+/// Beside a hardware domain every other domain is `xen,enhanced`: it gets a
+/// xenstore event channel, left unbound for the hardware domain to bind
+/// (what Xen's dom0less builder does; dom0's xenstore tooling binds it and
+/// then says where the store page is).
+fn open_store_channels(domains: &mut [Domain]) {
+    let Some(backend) = domains.iter().find(|d| d.hardware).map(|d| d.id) else {
+        return;
+    };
+    for d in domains.iter_mut().filter(|d| !d.hardware) {
+        d.store_backend = Some(backend);
+        match d.xen.lock().open_store_channel(backend) {
+            Ok(port) => info!(
+                "d{}: xenstore event channel: port {port}, for d{backend} to bind",
+                d.id
+            ),
+            Err(e) => info!("d{}: no xenstore event channel ({e})", d.id),
+        }
+    }
 }
 
 /// The table's passthrough devices, checked against the host's tree and

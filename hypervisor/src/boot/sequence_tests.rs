@@ -301,3 +301,19 @@ fn a_device_the_host_contradicts_refuses_only_its_domain() {
     let (v, _) = boot_on(&img, &key, QEMU_VIRT);
     assert_eq!(v.unwrap().len(), 1);
 }
+
+#[test]
+fn beside_a_hardware_domain_each_domain_gets_a_store_channel() {
+    let (img, key) = image(3);
+    let (v, ev) = boot_on(&img, &key, &sample_host_dtb());
+    let v = v.unwrap();
+    let store = v[1].xen.lock().store_evtchn;
+    assert_ne!(store, 0, "{ev:?}");
+    assert_eq!(v[1].store_backend, Some(0));
+    assert_eq!(
+        v[1].xen.lock().ports.get(store).unwrap().binding,
+        crate::domain::events::Binding::Unbound { remote: 0 }
+    );
+    assert_eq!(v[0].xen.lock().store_evtchn, 0);
+    assert_eq!(v[0].store_backend, None);
+}

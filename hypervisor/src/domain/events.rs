@@ -114,6 +114,17 @@ impl Ports {
         Some(c.binding)
     }
 
+    /// Domain `remote` went away (it was rebuilt): each channel bound to it
+    /// waits for it to bind again, as the surviving end of a closed
+    /// interdomain channel does.
+    pub fn orphan(&mut self, remote: u16) {
+        for c in &mut self.table {
+            if matches!(c.binding, Binding::Interdomain { remote: r, .. } if r == remote) {
+                c.binding = Binding::Unbound { remote };
+            }
+        }
+    }
+
     /// Every bound port, for the console's event-channel dump.
     pub fn bound(&self) -> impl Iterator<Item = (u32, Channel)> + '_ {
         self.table

@@ -74,6 +74,10 @@ pub struct Domain {
     pub devices: crate::boot::passthrough::DeviceSet,
     /// The hardware domain's SPIs that went to other domains.
     pub withheld_irqs: Vec<u32>,
+    /// The domain whose xenstore serves this one (the hardware domain, for
+    /// every other domain beside it: Xen's `xen,enhanced`); a store channel
+    /// to it is opened at every boot.
+    pub store_backend: Option<u16>,
 }
 
 /// The PPI that signals event channels to a domain's vCPUs (Xen's
@@ -127,6 +131,7 @@ impl Domain {
             vuart: None,
             devices: Default::default(),
             withheld_irqs: Vec::new(),
+            store_backend: None,
         }
     }
 
@@ -202,7 +207,15 @@ impl Domain {
     /// first, no Xen areas or channels, an empty UART, running. (The
     /// virtual GIC is renewed by the arch layer, which creates it.)
     pub fn reset_runtime(&self) {
-        *self.xen.lock() = xen_state::XenState::new(usize::from(self.vcpus));
+        let mut fresh = xen_state::XenState::new(usize::from(self.vcpus));
+        if let Some(backend) = self.store_backend {
+            let _ = fresh.open_store_channel(backend);
+        }
+        *self.xen.lock() = fresh;
+        // A channel another domain had bound to this one waits for it anew.
+        for other in all().iter().filter(|o| o.id != self.id) {
+            other.xen.lock().ports.orphan(self.id);
+        }
         if let Some(u) = &self.vuart {
             *u.lock() = crate::vdev::pl011::Vpl011::new();
         }

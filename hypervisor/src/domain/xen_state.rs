@@ -25,6 +25,10 @@ pub struct XenState {
     /// VMASST_TYPE_runstate_update_flag.
     pub runstate_update_flag: bool,
     pub gnttab_version: u32,
+    /// The xenstore event channel (HVM_PARAM_STORE_EVTCHN): a port left
+    /// unbound for the hardware domain to bind (Xen's `xen,enhanced`
+    /// domains); 0 = none.
+    pub store_evtchn: u32,
 }
 
 impl XenState {
@@ -34,6 +38,18 @@ impl XenState {
             ports: Ports::default(),
             runstate_update_flag: false,
             gnttab_version: 1,
+            store_evtchn: 0,
         }
+    }
+
+    /// Open the xenstore channel: a port waiting for `backend` (the
+    /// hardware domain) to bind to it, notifying vCPU 0.
+    pub fn open_store_channel(&mut self, backend: u16) -> Result<u32, i64> {
+        let port = self.ports.alloc(
+            crate::domain::events::Binding::Unbound { remote: backend },
+            0,
+        )?;
+        self.store_evtchn = port;
+        Ok(port)
     }
 }

@@ -211,6 +211,12 @@ pub mod hvm_op {
     /// struct xen_hvm_param: domid u16 @0, index u32 @4, value u64 @8.
     pub const PARAM_LEN: usize = 16;
     pub const PARAM_CALLBACK_IRQ: u32 = 0;
+    pub const PARAM_STORE_PFN: u32 = 1;
+    pub const PARAM_STORE_EVTCHN: u32 = 2;
+    /// HVM_PARAM_STORE_PFN while no xenstore page exists yet: the guest
+    /// waits for an event on the store channel (Xen's
+    /// XENSTORE_PFN_LATE_ALLOC, what dom0less domUs see).
+    pub const STORE_PFN_LATE: u64 = u64::MAX;
     /// HVM_NR_PARAMS.
     pub const NR_PARAMS: u32 = 39;
     /// HVM_PARAM_CALLBACK_IRQ value: type PPI (2) in bits 63:56; flags in

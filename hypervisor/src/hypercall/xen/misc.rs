@@ -109,11 +109,12 @@ pub fn hvm_op(args: &[u64; 5], env: &dyn Env) -> i64 {
 }
 
 /// HVMOP_get_param: the event-channel interrupt (what Linux reads when it
-/// boots from ACPI); every other parameter is unset (0): no xenstore or
-/// PV console rings yet.
+/// boots from ACPI) and the xenstore channel of a domain that has one (its
+/// page comes later: STORE_PFN says so); every other parameter is unset
+/// (0): no PV console rings.
 fn get_param(arg: u64, env: &dyn Env) -> Result<i64, i64> {
     let mut b = read_arg::<{ hvm_op::PARAM_LEN }>(env, arg)?;
-    let _ = target_domain(env, u16_at(&b, 0))?;
+    let d = target_domain(env, u16_at(&b, 0))?;
     let index = u32_at(&b, 4);
     if index >= hvm_op::NR_PARAMS {
         return Err(errno::EINVAL);
@@ -124,6 +125,8 @@ fn get_param(arg: u64, env: &dyn Env) -> Result<i64, i64> {
                 | hvm_op::CALLBACK_PPI_LEVEL_LOW
                 | u64::from(crate::domain::EVTCHN_PPI)
         }
+        hvm_op::PARAM_STORE_EVTCHN => u64::from(d.xen.lock().store_evtchn),
+        hvm_op::PARAM_STORE_PFN if d.xen.lock().store_evtchn != 0 => hvm_op::STORE_PFN_LATE,
         _ => 0,
     };
     b[8..16].copy_from_slice(&value.to_le_bytes());

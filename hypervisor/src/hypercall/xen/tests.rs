@@ -429,6 +429,22 @@ fn event_channel_errors_and_status() {
     assert_eq!(bind_ipi(&c, 0), 2);
 }
 
+/// Domain `id`'s first word of pending event bits.
+fn pending_word(w: &World, id: usize) -> u64 {
+    let d = &w.domains[id];
+    let sh = d.xen.lock().areas.shared(&d.banks).unwrap();
+    sh.load_u64(shared_info::EVTCHN_PENDING).unwrap()
+}
+
+/// EVTCHNOP_bind_interdomain to `port` of `dom`: (rc, the local port).
+fn bind(c: &Caller<'_>, dom: u16, port: u32) -> (i64, u32) {
+    let mut b = [0u8; 12];
+    put_u16(&mut b, 0, dom);
+    put_u32(&mut b, 4, port);
+    let rc = c.call_with(nr::EVENT_CHANNEL_OP, evtchn_op::BIND_INTERDOMAIN, ARG, &b);
+    (rc, u32_at(&c.read_back::<12>(ARG), 8))
+}
+
 #[test]
 fn interdomain_channels_connect_and_disconnect() {
     let w = World::new(&[0, 1], 8, 2);
@@ -442,13 +458,6 @@ fn interdomain_channels_connect_and_disconnect() {
         0
     );
     let p1 = u32_at(&d1.read_back::<8>(ARG), 4);
-    let bind = |c: &Caller<'_>, dom: u16, port: u32| {
-        let mut b = [0u8; 12];
-        put_u16(&mut b, 0, dom);
-        put_u32(&mut b, 4, port);
-        let rc = c.call_with(nr::EVENT_CHANNEL_OP, evtchn_op::BIND_INTERDOMAIN, ARG, &b);
-        (rc, u32_at(&c.read_back::<12>(ARG), 8))
-    };
     // d1 itself may not bind it (it is offered to d0); unknown domain.
     assert_eq!(bind(&d1, DOMID_SELF, p1).0, errno::EINVAL);
     assert_eq!(bind(&d0, 5, p1).0, errno::ESRCH);
@@ -632,4 +641,39 @@ fn a_registered_area_stays_in_the_domains_own_memory() {
     info.store_u64(8, 0);
     assert_eq!(c.call_with(nr::EVENT_CHANNEL_OP, 4, ARG, &port_arg(p)), 0);
     assert_eq!(info.load_u8(0), Some(1));
+}
+
+#[test]
+fn the_xenstore_channel_waits_for_dom0_and_survives_a_reboot() {
+    let w = World::new(&[0, 1], 8, 1);
+    let (d0, d1) = (w.as_(0, 0), w.as_(1, 0));
+    let store = w.domains[1].xen.lock().open_store_channel(0).unwrap();
+    let param = |c: &Caller<'_>, index: u32| {
+        let mut p = [0u8; 16];
+        put_u16(&mut p, 0, DOMID_SELF);
+        put_u32(&mut p, 4, index);
+        assert_eq!(c.call_with(nr::HVM_OP, 1, ARG, &p), 0);
+        u64_at(&c.read_back::<16>(ARG), 8)
+    };
+    // The domU learns its port and that the store page comes later; dom0
+    // has no store channel (its xenstore is local).
+    assert_eq!(param(&d1, 2), u64::from(store));
+    assert_eq!(param(&d1, 1), u64::MAX);
+    assert_eq!((param(&d0, 2), param(&d0, 1)), (0, 0));
+    let (rc, p0) = bind(&d0, 1, store);
+    assert_eq!(rc, 0);
+    assert_eq!(d0.call_with(nr::EVENT_CHANNEL_OP, 4, ARG, &port_arg(p0)), 0);
+    assert_eq!(pending_word(&w, 1), 1 << store);
+    // d1 is rebuilt: dom0's end waits for it again, d1 has a fresh store
+    // port, and dom0 binds that one.
+    w.domains[0].xen.lock().ports.orphan(1);
+    let c = w.domains[0].xen.lock().ports.get(p0).unwrap();
+    assert_eq!(
+        c.binding,
+        crate::domain::events::Binding::Unbound { remote: 1 }
+    );
+    let mut fresh = crate::domain::xen_state::XenState::new(1);
+    let again = fresh.open_store_channel(0).unwrap();
+    *w.domains[1].xen.lock() = fresh;
+    assert_eq!(bind(&d0, 1, again).0, 0);
 }

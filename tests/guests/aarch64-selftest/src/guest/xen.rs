@@ -21,8 +21,12 @@ pub use worker::{worker, worker_requested};
 
 /// TAP lines this module prints (the same on one vCPU: remote-vCPU cases
 /// are reported as skipped there).
-pub const CHECKS: u32 =
-    basic::CHECKS + areas::CHECKS + evtchn::CHECKS + hostile::EVTCHN_CHECKS + remote::CHECKS;
+pub const CHECKS: u32 = basic::CHECKS
+    + areas::CHECKS
+    + evtchn::CHECKS
+    + hostile::EVTCHN_CHECKS
+    + remote::CHECKS
+    + evtchn::STORE_CHECKS;
 
 /// Guest-physical address with nothing behind it (RAM starts at 0x40000000).
 pub const HOLE: u64 = 0x1000_0000;
@@ -89,6 +93,8 @@ pub struct Ctx {
     /// IPI port notifying vCPU 0 (0 if binding failed).
     pub p0: u32,
 }
+
+pub use evtchn::store_channel;
 
 pub fn run(tap: &mut Tap, smp: bool, ram_end: u64) {
     let mut ctx = Ctx {

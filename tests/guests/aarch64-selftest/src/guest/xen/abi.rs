@@ -13,6 +13,10 @@ pub const GRANT_TABLE_OP: u64 = 20;
 pub const VCPU_OP: u64 = 24;
 pub const SCHED_OP: u64 = 29;
 pub const EVENT_CHANNEL_OP: u64 = 32;
+pub const HVM_OP: u64 = 34;
+pub const HVMOP_GET_PARAM: u64 = 1;
+pub const HVM_PARAM_STORE_PFN: u32 = 1;
+pub const HVM_PARAM_STORE_EVTCHN: u32 = 2;
 
 pub const EPERM: i64 = -1;
 pub const ENOENT: i64 = -2;
@@ -94,6 +98,10 @@ pub fn memory_op(cmd: u64, ptr: u64) -> i64 {
 
 pub fn vcpu_op(cmd: u64, vcpu: u64, ptr: u64) -> i64 {
     xen_hypercall(VCPU_OP, [cmd, vcpu, ptr])
+}
+
+pub fn hvm_op(cmd: u64, ptr: u64) -> i64 {
+    xen_hypercall(HVM_OP, [cmd, ptr, 0])
 }
 
 pub fn evtchn_op(cmd: u64, ptr: u64) -> i64 {

@@ -8,6 +8,8 @@ use super::{args, args_odd, shared_b, vcpu_info, Ctx, Tap};
 use crate::guest::mem::{rd32, rd32_bytes, rd64, rd8, wr16, wr32, wr64, wr_bytes};
 
 pub const CHECKS: u32 = 14;
+/// Checked last of all, after the isolation checks (`store_channel`).
+pub const STORE_CHECKS: u32 = 1;
 
 pub fn run(tap: &mut Tap, ctx: &mut Ctx) {
     let si = shared_b();
@@ -108,6 +110,46 @@ pub fn run(tap: &mut Tap, ctx: &mut Ctx) {
 }
 
 /// Sends on vCPU 0's IPI port unmasked, masked, then unmasks it.
+/// HVMOP_get_param of this domain's `index`: (rc, value).
+fn hvm_param(index: u32) -> (i64, u64) {
+    let a = args(16);
+    wr16(a, DOMID_SELF);
+    wr32(a + 4, index);
+    wr64(a + 8, 0x5a5a);
+    (hvm_op(HVMOP_GET_PARAM, a), rd64(a + 8))
+}
+
+/// Beside a hardware domain the domain is `xen,enhanced`: HVM_PARAM_STORE_EVTCHN
+/// names a port waiting for domain 0, and STORE_PFN says the page comes
+/// later (all ones). Alone, both are 0.
+pub fn store_channel(tap: &mut Tap, store_expected: bool) {
+    let (rc_e, port) = hvm_param(HVM_PARAM_STORE_EVTCHN);
+    let (rc_p, pfn) = hvm_param(HVM_PARAM_STORE_PFN);
+    if store_expected {
+        let st = status(port as u32);
+        tap.check(
+            rc_e == 0
+                && rc_p == 0
+                && port != 0
+                && pfn == u64::MAX
+                && st.rc == 0
+                && st.status == EVTCHNSTAT_UNBOUND
+                && st.union0 & 0xffff == 0,
+            "hvm_op get_param: a xenstore event channel unbound, waiting for dom0; its page comes later",
+            format_args!(
+                "rc {rc_e}/{rc_p}, port {port}, pfn {pfn:#x}, status rc {} status {} remote {}",
+                st.rc, st.status, st.union0 & 0xffff
+            ),
+        );
+    } else {
+        tap.check(
+            rc_e == 0 && rc_p == 0 && port == 0 && pfn == 0,
+            "hvm_op get_param: no hardware domain, no xenstore event channel or page",
+            format_args!("rc {rc_e}/{rc_p}, port {port}, pfn {pfn:#x}"),
+        );
+    }
+}
+
 fn delivery(tap: &mut Tap, si: u64, p0: u32) {
     let (v, legacy) = (vcpu_info(0), si + SI_LEGACY_VCPU_INFO);
     clear_upcall(v);
