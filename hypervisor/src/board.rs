@@ -1,8 +1,10 @@
 //! The Board trait: the only seam a board support package implements.
 //!
 //! A BSP is data: which console, interrupt controller, timer and firmware
-//! interface the board has, where its device windows are, how it is booted.
-//! Nothing here assumes an architecture; each variant says which one it is for.
+//! interface the board has, where its RAM and device windows are. Nothing
+//! here assumes an architecture; each variant says which one it is for, and
+//! a variant exists only when the hypervisor implements it (x86's console,
+//! APIC and firmware, the GICv2 and an SPMC come with the code for them).
 
 pub use crate::mm::page_table::Leaves;
 
@@ -30,37 +32,26 @@ impl PhysRange {
 pub enum ConsoleDevice {
     /// Arm PrimeCell PL011, memory-mapped.
     Pl011 { base: u64 },
-    /// 16550-compatible UART on x86 I/O ports.
-    Ns16550Io { port: u16 },
 }
 
 /// The board's interrupt controller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InterruptController {
-    /// Arm GICv3: distributor and redistributor frames.
-    GicV3 { gicd: u64, gicr: u64 },
-    /// Arm GICv2: distributor, CPU interface, virtual interface, virtual CPU interface.
-    GicV2 {
+    /// Arm GICv3: distributor and redistributor frames, and the PPI of the
+    /// virtual interface's maintenance interrupt.
+    GicV3 {
         gicd: u64,
-        gicc: u64,
-        gich: u64,
-        gicv: u64,
+        gicr: u64,
+        maintenance_ppi: u32,
     },
-    /// x86 local APIC + I/O APIC.
-    Apic { ioapic: u64 },
 }
 
-/// The timer the hypervisor and guests use.
+/// The timer guests use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Timer {
-    /// Arm generic timer; PPI numbers (INTID) of each timer.
-    ArmGeneric {
-        el2_phys_ppi: u32,
-        el1_virt_ppi: u32,
-        el1_phys_ppi: u32,
-    },
-    /// x86 local APIC timer.
-    LocalApic,
+    /// Arm generic timer: the PPI (INTID) of the EL1 virtual timer, which
+    /// is linked to each domain's own.
+    ArmGeneric { el1_virt_ppi: u32 },
 }
 
 /// How the hypervisor reaches the board's firmware (power, CPU bring-up).
@@ -68,26 +59,6 @@ pub enum Timer {
 pub enum Firmware {
     /// Arm PSCI over SMCCC: `smc #0` to EL3 (`hvc` is impossible from EL2).
     ArmPsciSmc,
-    /// x86: ACPI / keyboard-controller reset and QEMU's debug exit.
-    X86Platform,
-}
-
-/// The secure-world partition manager, when the board has one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Spmc {
-    /// FF-A version the SPMC speaks (major << 16 | minor).
-    pub ffa_version: u32,
-}
-
-/// How the boot image is started on this board.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BootProtocol {
-    /// Linux arm64 `Image` (QEMU -kernel, U-Boot booti, TF-A BL33): x0 = DTB.
-    LinuxArm64Image,
-    /// UEFI application.
-    Uefi,
-    /// Multiboot2 (GRUB) or PVH (QEMU -kernel) on x86_64.
-    Multiboot2OrPvh,
 }
 
 /// Everything the common hypervisor needs to know about a board.
@@ -97,8 +68,8 @@ pub trait Board: 'static {
     const INTERRUPT_CONTROLLER: InterruptController;
     const TIMER: Timer;
     const FIRMWARE: Firmware;
-    const BOOT: BootProtocol;
-    /// Most CPUs the board can have (sizes per-CPU state).
+    /// Most CPUs the board can have: CPUs the device tree lists beyond
+    /// them are left off (at most `MAX_CPUS_SUPPORTED`).
     const MAX_CPUS: usize;
     /// Where RAM may appear. The real banks come from the boot information;
     /// this window is mapped cacheable before that is known.
@@ -108,12 +79,11 @@ pub trait Board: 'static {
     /// MMIO the hypervisor keeps (e.g. the interrupt controller): never
     /// passed through to the hardware domain.
     const HYPERVISOR_DEVICES: &'static [PhysRange];
-    /// Host device-tree nodes the hardware domain must not see, because
-    /// the hypervisor keeps or does not virtualise that hardware.
-    const DOM0_HIDDEN_NODES: &'static [&'static str];
-    const SPMC: Option<Spmc> = None;
     /// The largest leaves guest RAM gets in the stage-2 (nested) tables.
     /// Blocks shorten every walk and spare TLB entries on hardware; a board
     /// that is really an emulator may do better with pages (see qemu-virt).
     const GUEST_RAM_LEAVES: Leaves = Leaves::Blocks;
 }
+
+/// The most CPUs any board may declare (the per-CPU tables' size).
+pub const MAX_CPUS_SUPPORTED: usize = crate::boot::dt::MAX_CPUS;

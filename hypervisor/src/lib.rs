@@ -26,6 +26,10 @@ pub mod vgic;
 #[macro_export]
 macro_rules! board_main {
     ($board:ty) => {
+        const _: () = assert!(
+            <$board as $crate::board::Board>::MAX_CPUS <= $crate::board::MAX_CPUS_SUPPORTED,
+            "the board declares more CPUs than Halyard's per-CPU tables hold"
+        );
         #[cfg(target_os = "none")]
         #[unsafe(no_mangle)]
         pub extern "C" fn halyard_board_main(boot_arg: usize) -> ! {

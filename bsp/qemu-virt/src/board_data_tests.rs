@@ -3,16 +3,14 @@
 //! fails here, not at boot.
 
 use super::QemuVirt;
-use hypervisor::board::{Board, ConsoleDevice, InterruptController, PhysRange};
+use hypervisor::board::{Board, ConsoleDevice, InterruptController, PhysRange, Timer};
 
 const DTB: &[u8] = include_bytes!("../../../tests/fixtures/dtb/qemu-virt-gicv3.dtb");
 const MANIFEST: &str = include_str!("../../../manifests/boards/qemu-virt.yaml");
 
 fn console_base() -> u64 {
-    match QemuVirt::CONSOLE {
-        ConsoleDevice::Pl011 { base } => base,
-        other => panic!("unexpected console {other:?}"),
-    }
+    let ConsoleDevice::Pl011 { base } = QemuVirt::CONSOLE;
+    base
 }
 
 /// The manifest's `hypervisor_devices`: (name, MMIO ranges, SPIs).
@@ -67,14 +65,38 @@ fn regs_of(fdt: &fdt::Fdt<'_>, c: &str) -> Vec<PhysRange> {
         .collect()
 }
 
+/// The PPIs (as INTIDs) in the `interrupts` of the first node compatible
+/// with `c` (GIC specifiers: type 1 = PPI, number, flags).
+fn ppis_of(fdt: &fdt::Fdt<'_>, c: &str) -> Vec<u32> {
+    let node = fdt
+        .all_nodes()
+        .find(|n| n.compatible().is_some_and(|cs| cs.all().any(|x| x == c)))
+        .unwrap();
+    let v = node.property("interrupts").unwrap().value;
+    v.chunks(12)
+        .map(|s| {
+            let w = |i: usize| u32::from_be_bytes([s[i], s[i + 1], s[i + 2], s[i + 3]]);
+            assert_eq!(w(0), 1, "{c}: not a PPI");
+            16 + w(4)
+        })
+        .collect()
+}
+
 #[test]
 fn the_bsp_matches_qemus_device_tree() {
     let fdt = fdt::Fdt::new(DTB).unwrap();
-    let InterruptController::GicV3 { gicd, gicr } = QemuVirt::INTERRUPT_CONTROLLER else {
-        panic!("qemu-virt is GICv3");
-    };
+    let InterruptController::GicV3 {
+        gicd,
+        gicr,
+        maintenance_ppi,
+    } = QemuVirt::INTERRUPT_CONTROLLER;
     let gic = regs_of(&fdt, "arm,gic-v3");
     assert_eq!((gic[0].base, gic[1].base), (gicd, gicr));
+    // PPIs as INTIDs: the GIC's own interrupt is the maintenance interrupt;
+    // the timer's third is the EL1 virtual timer.
+    assert_eq!(ppis_of(&fdt, "arm,gic-v3"), [maintenance_ppi]);
+    let Timer::ArmGeneric { el1_virt_ppi } = QemuVirt::TIMER;
+    assert_eq!(ppis_of(&fdt, "arm,armv8-timer")[2], el1_virt_ppi);
     // The hypervisor keeps the whole GIC: every frame lies in its range.
     let kept = QemuVirt::HYPERVISOR_DEVICES[0];
     assert!(gic

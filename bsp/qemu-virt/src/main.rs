@@ -4,7 +4,7 @@
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 use hypervisor::board::{
-    Board, BootProtocol, ConsoleDevice, Firmware, InterruptController, Leaves, PhysRange, Timer,
+    Board, ConsoleDevice, Firmware, InterruptController, Leaves, PhysRange, Timer,
 };
 
 pub struct QemuVirt;
@@ -15,16 +15,14 @@ impl Board for QemuVirt {
     const INTERRUPT_CONTROLLER: InterruptController = InterruptController::GicV3 {
         gicd: 0x0800_0000,
         gicr: 0x080a_0000,
+        maintenance_ppi: 25,
     };
-    const TIMER: Timer = Timer::ArmGeneric {
-        el2_phys_ppi: 26,
-        el1_virt_ppi: 27,
-        el1_phys_ppi: 30,
-    };
+    const TIMER: Timer = Timer::ArmGeneric { el1_virt_ppi: 27 };
     // With virtualization=on QEMU's PSCI answers SMC from EL2.
     const FIRMWARE: Firmware = Firmware::ArmPsciSmc;
-    const BOOT: BootProtocol = BootProtocol::LinuxArm64Image;
-    const MAX_CPUS: usize = 8;
+    // QEMU's virt machine takes at most 512 CPUs with GICv3; Halyard's
+    // tables hold 64.
+    const MAX_CPUS: usize = 64;
     const RAM_WINDOW: PhysRange = PhysRange::new(0x4000_0000, 255 << 30);
     const DEVICE_WINDOWS: &'static [PhysRange] = &[
         // GIC, UART, RTC, GPIO, fw_cfg, virtio-mmio, PCIe MMIO and I/O: below RAM, above flash.
@@ -36,8 +34,6 @@ impl Board for QemuVirt {
     ];
     // The GIC: distributor, v2m, ITS and redistributors (0x0800_0000..0x0900_0000).
     const HYPERVISOR_DEVICES: &'static [PhysRange] = &[PhysRange::new(0x0800_0000, 0x0100_0000)];
-    // No ITS or PMU emulation yet: dom0 must not find them.
-    const DOM0_HIDDEN_NODES: &'static [&'static str] = &["/intc@8000000/its@8080000", "/pmu"];
     // QEMU's TCG files each guest TLB entry under the larger of its stage-1
     // and stage-2 page sizes, and invalidating one page that lies in such a
     // large page flushes the vCPU's whole TLB. Over 2 MiB stage-2 blocks each

@@ -15,7 +15,8 @@ pub struct Dom0FdtSpec<'a> {
     pub vcpus: u16,
     pub bootargs: &'a str,
     pub initrd: Option<PhysRange>,
-    /// Node paths removed with their subtrees (e.g. "/pmu").
+    /// Node paths removed with their subtrees (devices given to other
+    /// domains).
     pub remove: &'a [&'a str],
     /// The device (by its first `reg` address) the hypervisor keeps for
     /// itself: its node goes, and /chosen no longer points at it.
@@ -43,6 +44,20 @@ impl From<vm_fdt::Error> for Dom0FdtError {
     fn from(_: vm_fdt::Error) -> Self {
         Self::Write
     }
+}
+
+/// Hardware the hypervisor does not virtualise, by `compatible`: dom0 must
+/// not find it (the GICv3 ITS and GICv2m MSI frames: no MSI emulation; a
+/// PMU: its interrupts and counters are not shared out).
+fn not_virtualised(node: &fdt::node::FdtNode<'_, '_>) -> bool {
+    node.compatible().is_some_and(|c| {
+        c.all().any(|s| {
+            matches!(
+                s,
+                "arm,gic-v3-its" | "arm,gic-v2m-frame" | "arm,armv8-pmuv3"
+            ) || (s.starts_with("arm,") && s.ends_with("-pmu"))
+        })
+    })
 }
 
 /// Whether a node is a RAM bank (replaced by dom0's own memory node).
@@ -99,7 +114,12 @@ fn copy_node(
         let topology = child_path == "/cpus/cpu-map";
         // What the boot loader told the hypervisor is not dom0's business.
         let loader = path == "/chosen" && crate::boot::handover::is_loader_node(&child);
-        if topology || loader || is_memory(&child) || spec.remove.contains(&child_path.as_str()) {
+        if topology
+            || loader
+            || is_memory(&child)
+            || not_virtualised(&child)
+            || spec.remove.contains(&child_path.as_str())
+        {
             continue;
         }
         if spec.keep_device.is_some() && first_reg(&child) == spec.keep_device {
@@ -308,5 +328,29 @@ mod tests {
             xen: None,
         };
         assert_eq!(build(&[0u8; 100], &spec), Err(Dom0FdtError::BadHostTree));
+    }
+
+    /// On QEMU's real tree, what Halyard does not virtualise goes by its
+    /// `compatible` (no list of paths in board data); the rest stays.
+    #[test]
+    fn the_its_and_the_pmu_go_by_compatible() {
+        let qemu = include_bytes!("../../../tests/fixtures/dtb/qemu-virt-gicv3.dtb");
+        let ram = [PhysRange::new(0x4000_0000, 0x1000_0000)];
+        let spec = Dom0FdtSpec {
+            ram: &ram,
+            vcpus: 1,
+            bootargs: "",
+            initrd: None,
+            remove: &[],
+            keep_device: None,
+            xen: None,
+        };
+        let blob = build(qemu, &spec).unwrap();
+        let f = fdt::Fdt::new(&blob).unwrap();
+        assert!(f.find_node("/pmu").is_none());
+        assert!(f.find_node("/intc@8000000/its@8080000").is_none());
+        assert!(f.find_node("/intc@8000000").is_some());
+        assert!(f.find_node("/pl031@9010000").is_some());
+        assert!(f.find_node("/timer").is_some());
     }
 }

@@ -1,6 +1,7 @@
 //! Boot: what the firmware and the image give us (RAM, reservations,
 //! modules) and the domain builder that turns modules into domains.
 pub mod blake3;
+pub mod board_check;
 pub mod direct_map;
 pub mod dom0_fdt;
 pub mod domain_builder;

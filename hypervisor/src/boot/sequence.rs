@@ -62,7 +62,6 @@ pub struct HardwareSources<'a> {
     /// The devices the hypervisor keeps (besides the console UART): no
     /// domain may be given them.
     pub hypervisor_devices: &'a [PhysRange],
-    pub hidden_nodes: &'static [&'static str],
     pub cpus: &'a [u64],
     /// How every domain's RAM is mapped at stage 2 (the board's choice).
     pub guest_ram_leaves: Leaves,
@@ -359,8 +358,7 @@ fn build_hardware<A: BootArch>(
     }
     // Devices given to other domains are not dom0's: no node, no mapping.
     let devices = direct_map::passthrough(&hw.devices, &withheld.mmio);
-    let mut remove: Vec<&str> = hw.hidden_nodes.to_vec();
-    remove.extend(withheld.paths.iter().map(|p| p.as_str()));
+    let remove: Vec<&str> = withheld.paths.iter().map(|p| p.as_str()).collect();
     let inputs = hardware_domain::HardwareInputs {
         host_dtb: hw.host_dtb,
         ram: &ram,

@@ -173,7 +173,6 @@ fn boot_on(img: &[u8], key: &str, dtb: &[u8]) -> (Option<Vec<Domain>>, Vec<Strin
         give_back: [PhysRange::new(0, 0), PhysRange::new(0, 0)],
         devices: alloc::vec![PhysRange::new(0x0900_0000, 0x1000)],
         hypervisor_devices: &[PhysRange::new(0x0800_0000, 0x0100_0000)],
-        hidden_nodes: &[],
         cpus: &[0, 1],
         guest_ram_leaves: Leaves::Blocks,
         console_uart: Some((PhysRange::new(0x0900_0000, 0x1000), 33)),

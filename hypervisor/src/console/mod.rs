@@ -59,7 +59,6 @@ pub unsafe fn init(dev: ConsoleDevice) {
     let uart = match dev {
         // SAFETY: forwarded from this function's contract.
         ConsoleDevice::Pl011 { base } => Uart::Pl011(unsafe { Pl011::new(base as usize) }),
-        ConsoleDevice::Ns16550Io { .. } => Uart::None,
     };
     CONSOLE.lock().uart = uart;
 }
@@ -154,7 +153,8 @@ macro_rules! info {
 /// Print without the console lock or any setup: for fatal errors before the
 /// MMU is on (locks need cacheable memory on real hardware).
 pub fn early_print(dev: ConsoleDevice, msg: &str) {
-    if let ConsoleDevice::Pl011 { base } = dev {
+    let ConsoleDevice::Pl011 { base } = dev;
+    {
         // SAFETY: the board names this UART as its console; before the MMU
         // is on, all accesses are device accesses, and nothing else runs.
         let uart = unsafe { Pl011::new(base as usize) };

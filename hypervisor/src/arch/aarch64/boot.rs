@@ -7,7 +7,7 @@ use aarch64_cpu::registers::*;
 use super::domains::Aarch64Boot;
 use super::memory::FrameTables;
 use super::{cache, gic_cpu, mmu, stage2, vcpu};
-use crate::board::{Board, InterruptController, PhysRange};
+use crate::board::{Board, Firmware, InterruptController, PhysRange, Timer};
 use crate::boot::gather::Gathered;
 use crate::boot::sequence::{build_domains, HardwareSources, Verdict};
 use crate::boot::{direct_map, dt};
@@ -73,9 +73,12 @@ pub fn alloc_frames(size: u64) -> Result<u64, crate::mm::frames::FrameError> {
 
 /// Bring up the physical interrupt controller for the boot CPU.
 fn init_gic<B: Board>() {
-    let InterruptController::GicV3 { gicd, gicr } = B::INTERRUPT_CONTROLLER else {
-        fatal::<B>("only GICv3 is supported on aarch64 so far")
-    };
+    let InterruptController::GicV3 {
+        gicd,
+        gicr,
+        maintenance_ppi,
+    } = B::INTERRUPT_CONTROLLER;
+    let Timer::ArmGeneric { el1_virt_ppi } = B::TIMER;
     let aff = MPIDR_EL1.get() & 0xff_00ff_ffff;
     // SAFETY: the board's GICD/GICR lie in a mapped device window and the
     // hypervisor is the only one to program them.
@@ -87,7 +90,7 @@ fn init_gic<B: Board>() {
     };
     rd.init();
     gic_cpu::init();
-    super::vgic_glue::init(gicd, gicr);
+    super::vgic_glue::init(gicd, gicr, maintenance_ppi, el1_virt_ppi);
     super::vgic_glue::enable_local();
     info!(
         "GICv3: {} interrupt IDs, {} list registers",
@@ -165,8 +168,21 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
         )
     };
     let blob = dtb_blob::<B>(dtb as u64);
-    let info = dt::parse(blob, dtb as u64)
+    // The machine must be the board this image was built for, before any
+    // of its registers is touched.
+    let mut why = crate::boot::board_check::Message::new();
+    let expected = crate::boot::board_check::Expected {
+        board: B::NAME,
+        gic: B::INTERRUPT_CONTROLLER,
+        console: B::CONSOLE,
+    };
+    if !crate::boot::board_check::check(blob, &expected, &mut why) {
+        fatal::<B>(why.as_str());
+    }
+    let mut info = dt::parse(blob, dtb as u64)
         .unwrap_or_else(|_| fatal::<B>("cannot read RAM banks from the device tree"));
+    // CPUs beyond what the board declares are left off.
+    info.nr_cpus = info.nr_cpus.min(B::MAX_CPUS);
 
     // The Image header's image_size (offset 16) covers the hypervisor and
     // every module, as image-builder wrote it.
@@ -322,9 +338,11 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
         "stage-2: {}-bit guest-physical space, walk from level {} ({} root table(s))",
         g.ipa_bits, g.root_level, g.root_pages
     );
-    if let InterruptController::GicV3 { gicr, .. } = B::INTERRUPT_CONTROLLER {
-        super::smp::init(&info.cpus[..info.nr_cpus], gicr);
-    }
+    // Secondary CPUs come up by PSCI CPU_ON over SMC (the only conduit
+    // so far; spin-table boards will add theirs).
+    let Firmware::ArmPsciSmc = B::FIRMWARE;
+    let InterruptController::GicV3 { gicr, .. } = B::INTERRUPT_CONTROLLER;
+    super::smp::init(&info.cpus[..info.nr_cpus], gicr);
 
     let image_end = crate::mm::frames::align_up(image_range.end(), PAGE_SIZE);
     let dtb_range = PhysRange::new(
@@ -344,11 +362,9 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
         give_back: [PhysRange::new(hyp_end, image_end - hyp_end), dtb_range],
         devices: direct_map::passthrough(B::DEVICE_WINDOWS, B::HYPERVISOR_DEVICES),
         hypervisor_devices: B::HYPERVISOR_DEVICES,
-        hidden_nodes: B::DOM0_HIDDEN_NODES,
-        console_uart: match B::CONSOLE {
-            crate::board::ConsoleDevice::Pl011 { base } => crate::boot::dt::device_spi(blob, base)
-                .map(|spi| (PhysRange::new(base, 0x1000), spi)),
-            _ => None,
+        console_uart: {
+            let crate::board::ConsoleDevice::Pl011 { base } = B::CONSOLE;
+            crate::boot::dt::device_spi(blob, base).map(|spi| (PhysRange::new(base, 0x1000), spi))
         },
         cpus: &info.cpus[..info.nr_cpus],
         guest_ram_leaves: B::GUEST_RAM_LEAVES,

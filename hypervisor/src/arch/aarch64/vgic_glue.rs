@@ -4,7 +4,7 @@
 //! as hardware-linked virtual ones, trapped SGI writes, and the model's
 //! effects applied to the physical GIC.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use super::esr::MmioAccess;
 use super::vectors::TrapFrame;
@@ -20,8 +20,6 @@ use crate::vgic::{split_redist_offset, Effect, VcpuSet, Vgic, DIST_SIZE, MAX_LRS
 
 /// The hypervisor's own SGI, used to make a CPU re-enter its guest.
 pub const KICK_SGI: u8 = 0;
-const MAINTENANCE_PPI: u32 = 25;
-pub const VTIMER_PPI: u32 = 27;
 
 /// Each physical CPU's list registers as last written or read.
 static LR_CACHES: [spin::Mutex<LrCache>; crate::boot::dt::MAX_CPUS] =
@@ -29,10 +27,25 @@ static LR_CACHES: [spin::Mutex<LrCache>; crate::boot::dt::MAX_CPUS] =
 
 static GICD: AtomicU64 = AtomicU64::new(0);
 static GICR: AtomicU64 = AtomicU64::new(0);
+/// The board's PPIs (its data): the virtual interface's maintenance
+/// interrupt and the EL1 virtual timer, linked to each domain's own.
+static MAINTENANCE_PPI: AtomicU32 = AtomicU32::new(u32::MAX);
+static VTIMER_PPI: AtomicU32 = AtomicU32::new(u32::MAX);
 
-pub fn init(gicd: u64, gicr: u64) {
+pub fn init(gicd: u64, gicr: u64, maintenance_ppi: u32, vtimer_ppi: u32) {
     GICD.store(gicd, Ordering::Release);
     GICR.store(gicr, Ordering::Release);
+    MAINTENANCE_PPI.store(maintenance_ppi, Ordering::Release);
+    VTIMER_PPI.store(vtimer_ppi, Ordering::Release);
+}
+
+fn maintenance_ppi() -> u32 {
+    MAINTENANCE_PPI.load(Ordering::Relaxed)
+}
+
+/// The EL1 virtual timer's PPI.
+pub fn vtimer_ppi() -> u32 {
+    VTIMER_PPI.load(Ordering::Relaxed)
 }
 
 /// The physical GIC's distributor and redistributor bases, once known.
@@ -78,7 +91,7 @@ pub fn create(d: &Domain) -> Option<Vgic> {
     };
     let linked = if d.hardware { 32..32 + spis } else { 0..0 };
     let devices = d.devices.irqs();
-    for intid in linked.chain(devices).chain([VTIMER_PPI]) {
+    for intid in linked.chain(devices).chain([vtimer_ppi()]) {
         // The console's SPI stays the hypervisor's when it keeps the UART;
         // other domains' devices' lines are theirs.
         if (d.xen_console && is_console_irq(intid)) || d.withheld_irqs.contains(&intid) {
@@ -117,8 +130,8 @@ pub fn fresh_cpu(pcpu: usize) {
     }
     lrs_reset(pcpu);
     if let Some(rd) = this_redist() {
-        rd.clear_active(VTIMER_PPI);
-        rd.clear_pending(VTIMER_PPI);
+        rd.clear_active(vtimer_ppi());
+        rd.clear_pending(vtimer_ppi());
     }
 }
 
@@ -282,12 +295,12 @@ fn take_physical(d: &Domain, _index: usize) -> Option<u32> {
         console_input();
         return None;
     }
-    let forwarded = d.vgic.is_some() && (intid == VTIMER_PPI || intid >= 32);
+    let forwarded = d.vgic.is_some() && (intid == vtimer_ppi() || intid >= 32);
     gic_cpu::eoi(intid);
     if !forwarded {
         // The entry flush does whatever a kick was for.
         gic_cpu::deactivate(intid);
-        if intid >= 16 && intid != MAINTENANCE_PPI {
+        if intid >= 16 && intid != maintenance_ppi() {
             info!("d{}: unexpected physical interrupt {intid}", d.id);
         }
         return None;
@@ -481,6 +494,6 @@ fn apply(d: &Domain, g: &mut Vgic, current: usize) -> VcpuSet {
 pub fn enable_local() {
     if let Some(rd) = this_redist() {
         rd.set_enabled(u32::from(KICK_SGI), true);
-        rd.set_enabled(MAINTENANCE_PPI, true);
+        rd.set_enabled(maintenance_ppi(), true);
     }
 }
