@@ -1,8 +1,10 @@
-//! Link with the board's linker script when building the bare-metal image.
+//! The hypervisor's linker layout, at this board's load address (QEMU and
+//! U-Boot load an arm64 Image at RAM base 0x40000000 + text_offset 2 MiB).
 fn main() {
-    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("none") {
-        println!("cargo:rustc-link-arg-bins=-T{dir}/link.ld");
+        let layout =
+            std::env::var("DEP_HALYARD_LAYOUT").expect("the hypervisor crate names its layout");
+        println!("cargo:rustc-link-arg-bins=--defsym=HALYARD_LOAD_ADDRESS=0x40200000");
+        println!("cargo:rustc-link-arg-bins=-T{layout}");
     }
-    println!("cargo:rerun-if-changed=link.ld");
 }
