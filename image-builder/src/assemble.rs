@@ -206,7 +206,7 @@ pub fn patch_arm64_image_size(image: &mut [u8], table_offset: u64, size: u64) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sniff::ARM64_MAGIC;
+    use image_format::arm64_image::MAGIC_BYTES as ARM64_MAGIC;
 
     fn hypervisor(len: usize) -> Vec<u8> {
         let mut h = vec![0x11u8; len];

@@ -484,7 +484,7 @@ fn check_hypervisor(flat: &Flat, board: &BoardManifest, path: &Path) -> Result<(
 mod tests {
     use super::*;
     use crate::elf::tests::{make_elf, TestSeg};
-    use crate::sniff::ARM64_MAGIC;
+    use image_format::arm64_image::MAGIC_BYTES as ARM64_MAGIC;
 
     fn board() -> BoardManifest {
         crate::test_support::qemu_virt()

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::digest::sha256_hex;
 use crate::manifest::Arch;
-use crate::sniff::{is_arm64_image, ARM64_IMAGE_SIZE_OFFSET};
+use crate::sniff::is_arm64_image;
 
 /// Largest kernel the builder will decompress (a runaway stream is an error).
 pub const MAX_KERNEL: u64 = 512 << 20;
@@ -75,16 +75,9 @@ pub fn prepare(arch: Arch, bytes: Vec<u8>) -> Result<Kernel> {
 /// `image_size` of 0, from kernels before 3.17, means "unknown": the file
 /// size is used).
 pub fn arm64_footprint(image: &[u8]) -> Option<u64> {
-    if !is_arm64_image(image) {
-        return None;
-    }
-    let u64_at = |off: usize| u64::from_le_bytes(image[off..off + 8].try_into().expect("8 bytes"));
-    let text_offset = u64_at(8);
-    let image_size = match u64_at(ARM64_IMAGE_SIZE_OFFSET) {
-        0 => image.len() as u64,
-        n => n,
-    };
-    text_offset.checked_add(image_size)
+    // Read as the hypervisor reads it (the shared header definition).
+    let h = image_format::arm64_image::parse(image).ok()?;
+    h.text_offset.checked_add(h.image_size)
 }
 
 /// A domain's kernel, ramdisk and device-tree area must fit in its memory:
@@ -175,8 +168,9 @@ mod tests {
             arm64_footprint(&image(0x8_0000, 0x100_0000, 64)),
             Some(0x108_0000)
         );
-        // image_size 0: the file's length.
-        assert_eq!(arm64_footprint(&image(0, 0, 4096)), Some(4096));
+        // image_size 0 (before Linux 3.17): the file's length at the
+        // legacy text_offset 0x80000, as the hypervisor places it.
+        assert_eq!(arm64_footprint(&image(0, 0, 4096)), Some(0x8_0000 + 4096));
         assert_eq!(arm64_footprint(b"not an image"), None);
     }
 

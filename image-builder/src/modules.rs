@@ -221,7 +221,7 @@ fn build_guest(cargo: &Cargo, name: &str) -> Result<(Vec<u8>, ElfRecord)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sniff::ARM64_MAGIC;
+    use image_format::arm64_image::MAGIC_BYTES as ARM64_MAGIC;
 
     fn board() -> BoardManifest {
         crate::test_support::qemu_virt()

@@ -6,19 +6,11 @@ use image_format::ModuleKind;
 
 use crate::manifest::Arch;
 
-/// Offset of the `ARM\x64` magic in a Linux arm64 `Image` header.
-pub const ARM64_MAGIC_OFFSET: usize = 56;
-/// `b"ARM\x64"`, read as a little-endian u32: 0x644d5241.
-pub const ARM64_MAGIC: [u8; 4] = *b"ARM\x64";
-/// Size of the arm64 `Image` header.
-pub const ARM64_HEADER_SIZE: usize = 64;
-/// Offset of the header's `image_size` field (u64, little-endian).
-pub const ARM64_IMAGE_SIZE_OFFSET: usize = 16;
-/// Offset of the header's `res2` field (u64, little-endian; 0 in Linux).
-/// image-builder stores the module table's offset there, so `verify` finds
-/// the table without scanning. The hypervisor does not need it (it finds the
-/// table at its own `__hyp_end`).
-pub const ARM64_TABLE_OFFSET_OFFSET: usize = 32;
+// The arm64 `Image` header has one definition, in image-format.
+pub use image_format::arm64_image::{
+    is_arm64_image, IMAGE_SIZE_OFFSET as ARM64_IMAGE_SIZE_OFFSET,
+    MAGIC_OFFSET as ARM64_MAGIC_OFFSET, TABLE_OFFSET_OFFSET as ARM64_TABLE_OFFSET_OFFSET,
+};
 
 const GZIP: &[u8] = &[0x1f, 0x8b];
 const XZ: &[u8] = &[0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00];
@@ -27,12 +19,6 @@ const LZ4: &[u8] = &[0x02, 0x21, 0x4c, 0x18];
 const BZIP2: &[u8] = b"BZh";
 const FDT: &[u8] = &[0xd0, 0x0d, 0xfe, 0xed];
 const ELF: &[u8] = &[0x7f, b'E', b'L', b'F'];
-
-/// Whether `bytes` carry a Linux arm64 `Image` header.
-pub fn is_arm64_image(bytes: &[u8]) -> bool {
-    bytes.len() >= ARM64_HEADER_SIZE
-        && bytes[ARM64_MAGIC_OFFSET..ARM64_MAGIC_OFFSET + 4] == ARM64_MAGIC
-}
 
 /// A short human description of what `bytes` look like, for error messages.
 pub fn describe(bytes: &[u8]) -> String {
@@ -143,7 +129,10 @@ mod tests {
 
     #[test]
     fn magic_constant_matches_le_u32() {
-        assert_eq!(u32::from_le_bytes(ARM64_MAGIC), 0x644d_5241);
+        assert_eq!(
+            u32::from_le_bytes(image_format::arm64_image::MAGIC_BYTES),
+            image_format::arm64_image::MAGIC
+        );
     }
 
     #[test]

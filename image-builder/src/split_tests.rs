@@ -5,7 +5,7 @@ use image_format::{domain_flags, DomainSpec, ModuleKind};
 use super::*;
 use crate::assemble::{assemble, Module};
 use crate::manifest::ImageFormat;
-use crate::sniff::ARM64_MAGIC;
+use image_format::arm64_image::MAGIC_BYTES as ARM64_MAGIC;
 
 fn image() -> (Vec<u8>, u64) {
     let mut hyp = vec![0x11u8; 0x2000];

@@ -280,7 +280,7 @@ mod tests {
     use crate::assemble::{assemble, Module};
     use crate::manifest::ImageFormat;
     use crate::signing::{dev_public_key, load_signing_key};
-    use crate::sniff::ARM64_MAGIC;
+    use image_format::arm64_image::MAGIC_BYTES as ARM64_MAGIC;
     use image_format::{domain_flags, DomainSpec, ModuleKind};
 
     /// A signed two-module image: table at 0x2000, kernel and ramdisk of dom0.

@@ -33,6 +33,7 @@
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
+pub mod arm64_image;
 pub mod devices;
 #[cfg(test)]
 mod devices_tests;
