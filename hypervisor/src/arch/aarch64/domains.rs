@@ -52,7 +52,7 @@ impl BootArch for Aarch64Boot {
     /// domain's where its guest map says.
     fn attach_vgic(&self, dom: &mut Domain) {
         let bases = if dom.hardware {
-            super::vgic_glue::gic_bases()
+            super::vgic_on_gicv3::gic_bases()
         } else {
             Some((
                 crate::domain::guest_map::GICD,
@@ -62,10 +62,10 @@ impl BootArch for Aarch64Boot {
         let Some((gicd, gicr)) = bases else {
             return;
         };
-        dom.gic_regions = Some(super::vgic_glue::regions(gicd, gicr, dom.vcpus));
-        dom.vgic = super::vgic_glue::create(dom).map(spin::Mutex::new);
+        dom.gic_regions = Some(super::vgic_on_gicv3::regions(gicd, gicr, dom.vcpus));
+        dom.vgic = super::vgic_on_gicv3::create(dom).map(spin::Mutex::new);
     }
     fn take_console_irq(&self, spi: u32) {
-        super::vgic_glue::take_console_irq(spi);
+        super::vgic_on_gicv3::take_console_irq(spi);
     }
 }

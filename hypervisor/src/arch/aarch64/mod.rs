@@ -18,6 +18,6 @@ pub mod stage2;
 pub mod traps;
 pub mod vcpu;
 pub mod vectors;
-pub mod vgic_glue;
+pub mod vgic_on_gicv3;
 pub mod vmsa;
 pub mod vuart_glue;

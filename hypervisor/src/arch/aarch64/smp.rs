@@ -177,8 +177,8 @@ extern "C" fn vcpu_cpu_main(boot: &CpuBoot<VcpuStart>) -> ! {
         }
     }
     gic_cpu::init();
-    super::vgic_glue::lrs_reset(boot.then.pcpu);
-    super::vgic_glue::enable_local();
+    super::vgic_on_gicv3::lrs_reset(boot.then.pcpu);
+    super::vgic_on_gicv3::enable_local();
     let (domain, vcpu) = (boot.then.domain, boot.then.vcpu);
     run_when_started(domain, vcpu, boot.stack_top as usize)
 }
