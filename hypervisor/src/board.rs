@@ -32,6 +32,16 @@ impl PhysRange {
 pub enum ConsoleDevice {
     /// Arm PrimeCell PL011, memory-mapped.
     Pl011 { base: u64 },
+    /// NXP i.MX UART (i.MX 6/7/8M), memory-mapped.
+    ImxUart { base: u64 },
+}
+
+impl ConsoleDevice {
+    pub const fn base(&self) -> u64 {
+        match *self {
+            Self::Pl011 { base } | Self::ImxUart { base } => base,
+        }
+    }
 }
 
 /// The board's interrupt controller.

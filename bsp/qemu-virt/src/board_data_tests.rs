@@ -9,8 +9,8 @@ const DTB: &[u8] = include_bytes!("../../../tests/fixtures/dtb/qemu-virt-gicv3.d
 const MANIFEST: &str = include_str!("../../../manifests/boards/qemu-virt.yaml");
 
 fn console_base() -> u64 {
-    let ConsoleDevice::Pl011 { base } = QemuVirt::CONSOLE;
-    base
+    assert!(matches!(QemuVirt::CONSOLE, ConsoleDevice::Pl011 { .. }));
+    QemuVirt::CONSOLE.base()
 }
 
 /// The manifest's `hypervisor_devices`: (name, MMIO ranges, SPIs).

@@ -29,6 +29,13 @@ fn gic_identity(ic: &InterruptController) -> (&'static [&'static str], &'static 
 fn uart_identity(c: &ConsoleDevice) -> (&'static [&'static str], &'static str, u64) {
     match *c {
         ConsoleDevice::Pl011 { base } => (&["arm,pl011"], "a PL011", base),
+        // Every i.MX UART's compatible list ends in the generation it is
+        // compatible with; these are the ones the driver's registers match.
+        ConsoleDevice::ImxUart { base } => (
+            &["fsl,imx21-uart", "fsl,imx6q-uart", "fsl,imx8mp-uart"],
+            "an i.MX UART",
+            base,
+        ),
     }
 }
 

@@ -9,11 +9,46 @@ pub mod keys;
 use core::fmt::{self, Write};
 
 use crate::board::ConsoleDevice;
+use crate::drivers::imx_uart::ImxUart;
 use crate::drivers::pl011::Pl011;
 
 enum Uart {
     None,
     Pl011(Pl011),
+    Imx(ImxUart),
+}
+
+/// The same few operations on whichever UART the board has.
+macro_rules! on_uart {
+    ($uart:expr, $u:ident => $body:expr) => {
+        match $uart {
+            Uart::None => {}
+            Uart::Pl011($u) => $body,
+            Uart::Imx($u) => $body,
+        }
+    };
+}
+
+impl Uart {
+    fn put(&self, b: u8) {
+        on_uart!(self, u => u.put(b))
+    }
+    fn flush(&self) {
+        on_uart!(self, u => u.flush())
+    }
+    fn enable_rx_interrupts(&self) {
+        on_uart!(self, u => u.enable_rx_interrupts())
+    }
+    fn clear_rx_interrupts(&self) {
+        on_uart!(self, u => u.clear_rx_interrupts())
+    }
+    fn get(&self) -> Option<u8> {
+        match self {
+            Uart::None => None,
+            Uart::Pl011(u) => u.get(),
+            Uart::Imx(u) => u.get(),
+        }
+    }
 }
 
 struct Console {
@@ -25,15 +60,10 @@ struct Console {
 impl Console {
     fn put(&mut self, b: u8) {
         self.at_line_start = b == b'\n';
-        match &self.uart {
-            Uart::None => {}
-            Uart::Pl011(u) => {
-                if b == b'\n' {
-                    u.put(b'\r');
-                }
-                u.put(b);
-            }
+        if b == b'\n' {
+            self.uart.put(b'\r');
         }
+        self.uart.put(b);
     }
 }
 
@@ -59,6 +89,8 @@ pub unsafe fn init(dev: ConsoleDevice) {
     let uart = match dev {
         // SAFETY: forwarded from this function's contract.
         ConsoleDevice::Pl011 { base } => Uart::Pl011(unsafe { Pl011::new(base as usize) }),
+        // SAFETY: as above.
+        ConsoleDevice::ImxUart { base } => Uart::Imx(unsafe { ImxUart::new(base as usize) }),
     };
     CONSOLE.lock().uart = uart;
 }
@@ -78,19 +110,14 @@ pub fn print(args: fmt::Arguments<'_>) {
 pub fn write_raw(bytes: &[u8]) {
     let mut c = CONSOLE.lock();
     for &b in bytes {
-        match &c.uart {
-            Uart::None => {}
-            Uart::Pl011(u) => u.put(b),
-        }
+        c.uart.put(b);
         c.at_line_start = b == b'\n';
     }
 }
 
 /// Take the UART's input for the hypervisor: receive interrupts on.
 pub fn enable_input() {
-    if let Uart::Pl011(u) = &CONSOLE.lock().uart {
-        u.enable_rx_interrupts();
-    }
+    CONSOLE.lock().uart.enable_rx_interrupts();
 }
 
 /// The UART's receive interrupt: route every waiting byte into `events`
@@ -100,16 +127,14 @@ pub fn receive(events: &mut [input::Routed; 32]) -> usize {
     let mut n = 0;
     {
         let c = CONSOLE.lock();
-        if let Uart::Pl011(u) = &c.uart {
-            // Clear first, then drain: a byte that arrives after the last
-            // read raises the interrupt again instead of waiting, unseen,
-            // for the next one.
-            u.clear_rx_interrupts();
-            while n < got.len() {
-                let Some(b) = u.get() else { break };
-                got[n] = b;
-                n += 1;
-            }
+        // Clear first, then drain: a byte that arrives after the last
+        // read raises the interrupt again instead of waiting, unseen, for
+        // the next one.
+        c.uart.clear_rx_interrupts();
+        while n < got.len() {
+            let Some(b) = c.uart.get() else { break };
+            got[n] = b;
+            n += 1;
         }
     }
     let mut count = 0;
@@ -137,9 +162,7 @@ pub fn read_input(buf: &mut [u8]) -> usize {
 
 /// Wait until everything printed has been transmitted.
 pub fn flush() {
-    if let Uart::Pl011(u) = &CONSOLE.lock().uart {
-        u.flush();
-    }
+    CONSOLE.lock().uart.flush();
 }
 
 /// A line from the hypervisor itself.
@@ -153,17 +176,19 @@ macro_rules! info {
 /// Print without the console lock or any setup: for fatal errors before the
 /// MMU is on (locks need cacheable memory on real hardware).
 pub fn early_print(dev: ConsoleDevice, msg: &str) {
-    let ConsoleDevice::Pl011 { base } = dev;
-    {
-        // SAFETY: the board names this UART as its console; before the MMU
-        // is on, all accesses are device accesses, and nothing else runs.
-        let uart = unsafe { Pl011::new(base as usize) };
-        for b in msg.bytes() {
-            if b == b'\n' {
-                uart.put(b'\r');
-            }
-            uart.put(b);
+    // SAFETY: the board names this UART as its console; before the MMU is
+    // on, all accesses are device accesses, and nothing else runs.
+    let uart = unsafe {
+        match dev {
+            ConsoleDevice::Pl011 { base } => Uart::Pl011(Pl011::new(base as usize)),
+            ConsoleDevice::ImxUart { base } => Uart::Imx(ImxUart::new(base as usize)),
         }
-        uart.flush();
+    };
+    for b in msg.bytes() {
+        if b == b'\n' {
+            uart.put(b'\r');
+        }
+        uart.put(b);
     }
+    uart.flush();
 }

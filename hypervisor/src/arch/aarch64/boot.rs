@@ -363,7 +363,7 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
         devices: direct_map::passthrough(B::DEVICE_WINDOWS, B::HYPERVISOR_DEVICES),
         hypervisor_devices: B::HYPERVISOR_DEVICES,
         console_uart: {
-            let crate::board::ConsoleDevice::Pl011 { base } = B::CONSOLE;
+            let base = B::CONSOLE.base();
             crate::boot::dt::device_spi(blob, base).map(|spi| (PhysRange::new(base, 0x1000), spi))
         },
         cpus: &info.cpus[..info.nr_cpus],
