@@ -41,6 +41,19 @@ pub struct BoardManifest {
     /// host test checks this list against its constants.
     #[serde(default)]
     pub hypervisor_devices: Vec<crate::devices::HypervisorDevice>,
+    /// The board's device tree, for boards whose firmware (or QEMU model)
+    /// does not make one: the upstream DTB from the pinned Debian kernel
+    /// package (board lock file `<board>.lock.yaml`). image-builder writes
+    /// it beside the image as `board.dtb`; qemu-runner passes it as `-dtb`.
+    #[serde(default)]
+    pub dtb: Option<BoardDtb>,
+}
+
+/// `dtb: {debian: {package, arch, resolve, path}}`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BoardDtb {
+    pub debian: crate::manifest::DebianFile,
 }
 
 impl BoardManifest {
@@ -96,6 +109,10 @@ pub struct QemuSettings {
     /// that boot through U-Boot (`loader: u-boot`, `u-boot-booti`).
     #[serde(default)]
     pub uboot: Option<PathBuf>,
+    /// Which of the machine's serial ports is the console (0: the first):
+    /// the ports before it get `-serial null`.
+    #[serde(default)]
+    pub console_serial: u32,
 }
 
 /// The manifest of `board`, with a helpful error for unknown boards; any

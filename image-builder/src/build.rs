@@ -159,6 +159,13 @@ pub(crate) fn build_with(opts: &BuildOptions, ov: &Overrides) -> Result<BuildOut
         &image_path,
         &image,
     )?;
+    let board_dtb = crate::packages::fetch_board_dtb(
+        &crate::apt::Apt::new(),
+        &cache,
+        root,
+        &opts.workspace.boards_dir(),
+        &board,
+    )?;
     let inputs = PlanInputs {
         epoch,
         fetches: &fetches,
@@ -273,7 +280,13 @@ pub(crate) fn build_with(opts: &BuildOptions, ov: &Overrides) -> Result<BuildOut
             hypervisor: hyp_record,
             lock_file,
             packages: fetches.values().map(|f| f.locked.clone()).collect(),
+            board_lock_file: board_dtb.as_ref().map(|d| d.lock_file.clone()),
         },
+        board_dtb: board_dtb.as_ref().map(|d| crate::record::BoardDtbRecord {
+            source: d.source.clone(),
+            package: d.package.clone(),
+            output: file_record(Path::new(""), Path::new("board.dtb"), &d.bytes),
+        }),
         modules: modules
             .iter()
             .zip(&table_modules)
@@ -325,6 +338,9 @@ pub(crate) fn build_with(opts: &BuildOptions, ov: &Overrides) -> Result<BuildOut
     ];
     if let Some(efi) = &efi {
         outputs.push(("boot.efi", efi));
+    }
+    if let Some(d) = &board_dtb {
+        outputs.push(("board.dtb", &d.bytes));
     }
     let release = if ov.release {
         let mut manifests = vec![

@@ -207,13 +207,16 @@ fn run(cli: Cli) -> Result<bool> {
             };
             if a.update_lock {
                 let u = update_lock(&opts)?;
-                if !u.written {
+                if u.written {
+                    println!("{}", u.path.display());
+                    u.changes.iter().for_each(|c| println!("  {c}"));
+                } else {
                     println!("the image uses no Debian packages: no lock file needed");
-                    return Ok(true);
                 }
-                println!("{}", u.path.display());
-                for c in &u.changes {
-                    println!("  {c}");
+                // The board's own lock (its DTB), when it has one.
+                if let Some(b) = image_builder::packages::update_board_lock(&opts)? {
+                    println!("{}", b.path.display());
+                    b.changes.iter().for_each(|c| println!("  {c}"));
                 }
                 return Ok(true);
             }

@@ -14,7 +14,7 @@ use crate::debian::{cache_dir, cached, download_pinned, resolve_current};
 use crate::exit::OrBadInput;
 use crate::initramfs::Fetches;
 use crate::lock::{describe, lock_path, LockFile, LockedPackage};
-use crate::manifest::{image_manifest_path, load_board, load_image, ImageManifest};
+use crate::manifest::{image_manifest_path, load_board, load_image, ImageManifest, PackageRef};
 use crate::progress;
 use crate::record::{display_path, read_file_record, FileRecord};
 
@@ -44,24 +44,102 @@ pub(crate) fn fetch_for_build(
     manifest: &Path,
     image: &ImageManifest,
 ) -> Result<(Fetches, Option<FileRecord>)> {
-    let requests = image.packages();
+    let owner = format!("image '{}'", image.image);
+    let refresh = refresh_command(root, board, manifest);
+    fetch_locked(
+        src,
+        cache,
+        root,
+        &owner,
+        &image.packages(),
+        &lock_path(manifest),
+        &refresh,
+    )
+}
+
+/// A board's lock file: pins what its manifest takes from Debian (its DTB).
+pub fn board_lock_path(boards_dir: &Path, board: &str) -> PathBuf {
+    boards_dir.join(format!("{board}.lock.yaml"))
+}
+
+/// Fetch the package the board's DTB comes from, as its board lock file
+/// pins it, and take the DTB out: (bytes, `debian:PKG:PATH`, the lock
+/// file's record, the package). `None` when the board names no DTB.
+pub(crate) fn fetch_board_dtb(
+    src: &dyn PackageSource,
+    cache: &Path,
+    root: &Path,
+    boards_dir: &Path,
+    board: &crate::manifest::BoardManifest,
+) -> Result<Option<BoardDtbInput>> {
+    let Some(dtb) = &board.dtb else {
+        return Ok(None);
+    };
+    let owner = format!("board '{}'", board.board);
+    let refresh = format!("image-builder --board {} --update-lock", board.board);
+    let r = dtb.debian.package_ref();
+    let lock = board_lock_path(boards_dir, &board.board);
+    let (fetches, record) = fetch_locked(
+        src,
+        cache,
+        root,
+        &owner,
+        std::slice::from_ref(&r),
+        &lock,
+        &refresh,
+    )?;
+    let f = fetches
+        .get(&r)
+        .with_context(|| format!("internal error: {owner}: DTB package not fetched"))?;
+    let pkg = f.locked.spec();
+    let (path, bytes) = crate::deb::extract_one(&f.read()?, &dtb.debian.path)
+        .with_context(|| format!("{owner}: dtb: package {pkg}"))
+        .or_bad_input()?;
+    if !bytes.starts_with(&[0xd0, 0x0d, 0xfe, 0xed]) {
+        bail_input!("{owner}: dtb: {path} in {pkg} is not a device tree blob");
+    }
+    Ok(Some(BoardDtbInput {
+        bytes,
+        source: format!("debian:{pkg}:{path}"),
+        lock_file: record.context("internal error: a board DTB without its lock file")?,
+        package: f.locked.clone(),
+    }))
+}
+
+/// The board's DTB as fetched for a build.
+pub(crate) struct BoardDtbInput {
+    pub bytes: Vec<u8>,
+    pub source: String,
+    pub lock_file: FileRecord,
+    pub package: LockedPackage,
+}
+
+/// Fetch `requests`, as pinned by the lock file `path` of `owner` (refreshed
+/// with `refresh`). Returns them and the lock file's record (`None`: no
+/// requests).
+fn fetch_locked(
+    src: &dyn PackageSource,
+    cache: &Path,
+    root: &Path,
+    owner: &str,
+    requests: &[PackageRef],
+    path: &Path,
+    refresh: &str,
+) -> Result<(Fetches, Option<FileRecord>)> {
     if requests.is_empty() {
         return Ok((Fetches::new(), None));
     }
-    let refresh = refresh_command(root, board, manifest);
-    let path = lock_path(manifest);
-    let shown = shown(root, &path);
-    let Some(lock) = LockFile::read(&path).or_bad_input()? else {
+    let shown = shown(root, path);
+    let Some(lock) = LockFile::read(path).or_bad_input()? else {
         let names: Vec<String> = requests.iter().map(describe).collect();
         bail_input!(
-            "image '{}' uses Debian packages ({}) but has no lock file {}: \
+            "{owner} uses Debian packages ({}) but has no lock file {}: \
              a build only uses pinned versions; create the lock with `{refresh}` and commit it",
-            image.image,
             names.join(", "),
             shown.display()
         );
     };
-    let pins = lock.pins(&requests, &shown, &refresh).or_bad_input()?;
+    let pins = lock.pins(requests, &shown, refresh).or_bad_input()?;
     let mut fetches = Fetches::new();
     let mut missing = Vec::new();
     for (r, pin) in requests.iter().zip(pins) {
@@ -79,13 +157,13 @@ pub(crate) fn fetch_for_build(
         let mut finished = 0;
         for (r, pin) in missing {
             let on_bytes = |n| bar.set_position(finished + n);
-            let f = download_pinned(src, cache, pin, &shown, &refresh, &on_bytes)?;
+            let f = download_pinned(src, cache, pin, &shown, refresh, &on_bytes)?;
             finished += std::fs::metadata(&f.path).map_or(0, |m| m.len());
             fetches.insert(r.clone(), f);
         }
         bar.done();
     }
-    Ok((fetches, Some(read_file_record(root, &path)?)))
+    Ok((fetches, Some(read_file_record(root, path)?)))
 }
 
 /// The bytes `pins` will download, from the archive's `Size` fields (0 for
@@ -148,8 +226,50 @@ pub(crate) fn update_lock_with(
         &image_manifest_path(&opts.workspace, opts.image.as_deref(), &board),
     );
     let image = load_image(&manifest, &board)?;
-    let path = lock_path(&manifest);
-    let requests = image.packages();
+    relock(
+        src,
+        cache,
+        root,
+        &image.image,
+        &image.packages(),
+        &lock_path(&manifest),
+        refresh_lists,
+    )
+}
+
+/// `--update-lock` for the board's own lock file (what its DTB comes
+/// from); `None` when the board takes nothing from Debian.
+pub fn update_board_lock(opts: &BuildOptions) -> Result<Option<LockUpdate>> {
+    let cache = cache_dir(&opts.workspace.root);
+    let board = load_board(&opts.workspace, &opts.board)?;
+    let Some(dtb) = &board.dtb else {
+        return Ok(None);
+    };
+    let path = board_lock_path(&opts.workspace.boards_dir(), &board.board);
+    relock(
+        &crate::apt::Apt::new(),
+        &cache,
+        &opts.workspace.root,
+        &board.board,
+        &[dtb.debian.package_ref()],
+        &path,
+        true,
+    )
+    .map(Some)
+}
+
+/// Resolve `requests` to the current candidates and write them to the lock
+/// file `path` (named `owner` inside) atomically.
+fn relock(
+    src: &dyn PackageSource,
+    cache: &Path,
+    root: &Path,
+    owner: &str,
+    requests: &[PackageRef],
+    path: &Path,
+    refresh_lists: bool,
+) -> Result<LockUpdate> {
+    let path = path.to_path_buf();
     if requests.is_empty() {
         return Ok(LockUpdate {
             path,
@@ -169,7 +289,7 @@ pub(crate) fn update_lock_with(
     }
     let mut pinned: Vec<LockedPackage> = Vec::new();
     let mut changes = Vec::new();
-    for r in &requests {
+    for r in requests {
         let f = resolve_current(src, cache, r).with_context(|| {
             format!(
                 "resolving {} for {}",
@@ -188,7 +308,7 @@ pub(crate) fn update_lock_with(
         });
         pinned.push(f.locked);
     }
-    LockFile::new(&image.image, pinned).write(&path)?;
+    LockFile::new(owner, pinned).write(&path)?;
     Ok(LockUpdate {
         path,
         changes,

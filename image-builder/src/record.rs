@@ -31,6 +31,19 @@ pub struct BuildRecord {
     /// The Secure Boot-signed EFI application, for boards booted by UEFI.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secure_boot: Option<SecureBootRecord>,
+    /// The board's upstream DTB written beside the image (board manifest
+    /// `dtb`), for boards whose firmware or model makes none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub board_dtb: Option<BoardDtbRecord>,
+}
+
+/// `board.dtb`: where it came from and what was written.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BoardDtbRecord {
+    /// `debian:NAME:ARCH=VERSION:PATH-IN-PACKAGE`.
+    pub source: String,
+    pub package: LockedPackage,
+    pub output: FileRecord,
 }
 
 /// How `boot.efi` was signed (sbsign, db key of a Secure Boot key set).
@@ -70,6 +83,9 @@ pub struct Inputs {
     /// Every Debian package used (name, arch, version, sha256 of the .deb).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub packages: Vec<LockedPackage>,
+    /// The board's lock file, when its manifest takes a DTB from Debian.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub board_lock_file: Option<FileRecord>,
 }
 
 /// A file: path relative to the workspace root (see [`display_path`]).
@@ -243,6 +259,7 @@ mod tests {
                 hypervisor: elf("bsp-qemu-virt"),
                 lock_file: None,
                 packages: Vec::new(),
+                board_lock_file: None,
             },
             modules: vec![
                 ModuleRecord {
@@ -279,6 +296,7 @@ mod tests {
             },
             output: file("boot.img"),
             secure_boot: None,
+            board_dtb: None,
         }
     }
 

@@ -133,7 +133,8 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
                 memory_mib,
                 extra_args: qemu_args,
                 ..Overrides::default()
-            };
+            }
+            .with_board_dtb(&b, &image);
             if uefi {
                 let settings = b
                     .uefi

@@ -25,6 +25,33 @@ pub struct Overrides {
     pub machine: Option<String>,
     /// Replace `<kernel_arg> IMAGE` (UEFI boots: firmware and disks).
     pub boot_args: Option<Vec<String>>,
+    /// The board's device tree (`-dtb`), for boards whose model makes none.
+    pub dtb: Option<PathBuf>,
+}
+
+impl Overrides {
+    /// The board's DTB that image-builder wrote beside `image`, when the
+    /// board manifest names one.
+    pub fn with_board_dtb(
+        mut self,
+        board: &image_builder::manifest::BoardManifest,
+        image: &Path,
+    ) -> Self {
+        if board.dtb.is_some() {
+            self.dtb = Some(image.with_file_name("board.dtb"));
+        }
+        self
+    }
+}
+
+/// `-serial null` for each port before the console's, then `console`.
+fn serials(q: &QemuSettings, console: &str) -> Vec<String> {
+    let mut v = Vec::new();
+    for _ in 0..q.console_serial {
+        v.extend(["-serial".to_string(), "null".to_string()]);
+    }
+    v.extend(["-serial".to_string(), console.to_string()]);
+    v
 }
 
 /// Options shared by both kinds of run, in their fixed order.
@@ -51,6 +78,9 @@ fn common_tail(q: &QemuSettings, o: &Overrides, image: &Path) -> Vec<String> {
         Some(args) => v.extend(args.iter().cloned()),
         None => v.extend([q.kernel_arg.clone(), image.display().to_string()]),
     }
+    if let Some(dtb) = &o.dtb {
+        v.extend(["-dtb".to_string(), dtb.display().to_string()]);
+    }
     v.extend(q.extra_args.iter().cloned());
     v.extend(o.extra_args.iter().cloned());
     v
@@ -60,18 +90,9 @@ fn common_tail(q: &QemuSettings, o: &Overrides, image: &Path) -> Vec<String> {
 /// monitor, no reboot (a reset ends the run instead of looping).
 pub fn test_argv(q: &QemuSettings, o: &Overrides, image: &Path) -> Vec<String> {
     let mut v = common_head(q, o);
-    v.extend(
-        [
-            "-display",
-            "none",
-            "-serial",
-            "stdio",
-            "-monitor",
-            "none",
-            "-no-reboot",
-        ]
-        .map(String::from),
-    );
+    v.extend(["-display", "none"].map(String::from));
+    v.extend(serials(q, "stdio"));
+    v.extend(["-monitor", "none", "-no-reboot"].map(String::from));
     v.extend(common_tail(q, o, image));
     v
 }
@@ -81,6 +102,9 @@ pub fn test_argv(q: &QemuSettings, o: &Overrides, image: &Path) -> Vec<String> {
 pub fn run_argv(q: &QemuSettings, o: &Overrides, image: &Path) -> Vec<String> {
     let mut v = common_head(q, o);
     v.extend(["-nographic", "-no-reboot"].map(String::from));
+    if q.console_serial > 0 {
+        v.extend(serials(q, "mon:stdio"));
+    }
     v.extend(common_tail(q, o, image));
     v
 }
@@ -351,6 +375,7 @@ mod tests {
             kernel_arg: "-kernel".into(),
             extra_args: vec!["-d".into(), "guest_errors".into()],
             uboot: None,
+            console_serial: 0,
         }
     }
 
@@ -396,6 +421,27 @@ mod tests {
             "{line}"
         );
         assert!(!v.contains(&"-kernel".to_string()));
+    }
+
+    #[test]
+    fn a_later_console_serial_and_a_board_dtb() {
+        let mut q = settings();
+        q.console_serial = 1;
+        let o = Overrides {
+            dtb: Some("/o/board.dtb".into()),
+            ..Overrides::default()
+        };
+        let v = test_argv(&q, &o, Path::new("/o/boot.img")).join(" ");
+        assert!(
+            v.contains("-serial null -serial stdio -monitor none"),
+            "{v}"
+        );
+        assert!(v.contains("-kernel /o/boot.img -dtb /o/board.dtb"), "{v}");
+        let v = run_argv(&q, &Overrides::default(), Path::new("i")).join(" ");
+        assert!(
+            v.contains("-nographic -no-reboot -serial null -serial mon:stdio"),
+            "{v}"
+        );
     }
 
     #[test]

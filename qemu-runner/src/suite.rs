@@ -191,7 +191,8 @@ pub fn run_case(
         memory_mib: case.memory_mib,
         extra_args: case.qemu_extra_args.clone(),
         ..Overrides::default()
-    };
+    }
+    .with_board_dtb(board, image);
     std::fs::create_dir_all(case_dir)
         .with_context(|| format!("cannot create {}", case_dir.display()))?;
     let uefi_settings = match &case.uefi {
