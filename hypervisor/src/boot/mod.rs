@@ -2,10 +2,13 @@
 //! modules) and the domain builder that turns modules into domains.
 pub mod blake3;
 pub mod board_check;
+#[cfg(not(target_os = "none"))]
+pub mod board_upstream;
 pub mod direct_map;
 pub mod dom0_fdt;
 pub mod domain_builder;
 pub mod dt;
+pub mod dt_normalize;
 pub mod gather;
 pub mod guest_fdt;
 pub mod handover;

@@ -57,7 +57,14 @@ fn dtb_blob<B: Board>(dtb: u64) -> &'static [u8] {
         fatal::<B>("x0 does not point to a device tree");
     }
     // SAFETY: as above, now with the blob's own size (bounded to 2 MiB).
-    unsafe { core::slice::from_raw_parts(dtb as *const u8, size as usize) }
+    // Nothing else runs yet: the blob is ours to tidy in place.
+    let blob = unsafe { core::slice::from_raw_parts_mut(dtb as *mut u8, size as usize) };
+    // The tree is checked before anything parses it, and the NOPs an
+    // editor left (QEMU, U-Boot) are squeezed out.
+    if crate::boot::dt_normalize::normalize(blob).is_err() {
+        fatal::<B>("the device tree in x0 is malformed");
+    }
+    blob
 }
 
 /// Microseconds on the architected counter (for boot-time reports).
