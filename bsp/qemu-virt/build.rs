@@ -1,10 +1,4 @@
-//! The hypervisor's linker layout, at this board's load address (QEMU and
-//! U-Boot load an arm64 Image at RAM base 0x40000000 + text_offset 2 MiB).
+//! Linked at this board's load address (RAM base 0x40000000 + 2 MiB).
 fn main() {
-    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("none") {
-        let layout =
-            std::env::var("DEP_HALYARD_LAYOUT").expect("the hypervisor crate names its layout");
-        println!("cargo:rustc-link-arg-bins=--defsym=HALYARD_LOAD_ADDRESS=0x40200000");
-        println!("cargo:rustc-link-arg-bins=-T{layout}");
-    }
+    halyard_link::at(0x4020_0000);
 }
