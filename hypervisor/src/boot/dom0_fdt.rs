@@ -60,6 +60,16 @@ fn not_virtualised(node: &fdt::node::FdtNode<'_, '_>) -> bool {
     })
 }
 
+/// Whether the writer (vm-fdt) takes `name`: the spec's property names,
+/// 1 to 31 of `0-9a-zA-Z,._+?#-`. Upstream trees have a few longer ones
+/// (`snps,gfladj-refclk-lpm-sel-quirk` on i.MX 8M Plus).
+fn writable_name(name: &str) -> bool {
+    (1..=31).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ",._+?#-".contains(c))
+}
+
 /// Whether a node is a RAM bank (replaced by dom0's own memory node).
 fn is_memory(node: &fdt::node::FdtNode<'_, '_>) -> bool {
     node.property("device_type").and_then(|p| p.as_str()) == Some("memory")
@@ -103,6 +113,14 @@ fn copy_node(
             ("/psci", "method") => b"hvc\0".as_slice(),
             _ => prop.value,
         };
+        if !writable_name(prop.name) {
+            crate::info!(
+                "dom0's device tree: property {} of {} dropped (the writer takes names of at most 31 characters)",
+                prop.name,
+                if is_root { "/" } else { path }
+            );
+            continue;
+        }
         w.property(prop.name, value)?;
     }
     if path == "/chosen" {
@@ -352,5 +370,41 @@ mod tests {
         assert!(f.find_node("/intc@8000000").is_some());
         assert!(f.find_node("/pl031@9010000").is_some());
         assert!(f.find_node("/timer").is_some());
+    }
+
+    /// The i.MX 8M Plus EVK's upstream tree, as QEMU hands it over: one
+    /// property name is longer than the spec's 31 characters; it is
+    /// dropped, the rest is dom0's, without the UART Halyard keeps.
+    #[test]
+    fn the_imx8mp_evk_tree_is_rewritten_for_dom0() {
+        let mut b = include_bytes!("../../../tests/fixtures/dtb/imx8mp-evk-from-qemu.dtb").to_vec();
+        crate::boot::dt_normalize::normalize(&mut b).unwrap();
+        let ram = [PhysRange::new(0x4000_0000, 0x1000_0000)];
+        let spec = Dom0FdtSpec {
+            ram: &ram,
+            vcpus: 4,
+            bootargs: "console=hvc0",
+            initrd: None,
+            remove: &[],
+            keep_device: Some(0x3089_0000),
+            xen: Some(XenNode {
+                grant: PhysRange::new(0x3800_0000, 0x1_0000),
+                evtchn_intid: 31,
+            }),
+        };
+        let blob = build(&b, &spec).unwrap();
+        let f = fdt::Fdt::new(&blob).unwrap();
+        assert_eq!(f.cpus().count(), 4);
+        assert!(f.find_node("/soc@0/bus@30800000/serial@30890000").is_none());
+        assert!(f.find_node("/soc@0/bus@30800000/serial@30860000").is_some());
+        assert!(f.find_node("/hypervisor").is_some());
+        assert_eq!(
+            f.find_node("/psci")
+                .unwrap()
+                .property("method")
+                .unwrap()
+                .as_str(),
+            Some("hvc")
+        );
     }
 }
