@@ -64,6 +64,20 @@ pub enum Timer {
     ArmGeneric { el1_virt_ppi: u32 },
 }
 
+/// How a pending virtual interrupt reaches a vCPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VirtualIrqSignal {
+    /// The GIC's virtual CPU interface drives the CPU's virtual IRQ input
+    /// (every real Arm GICv3 system, QEMU's virt).
+    GicCpuInterface,
+    /// The board's GIC does not drive it (QEMU 10's imx8mp-evk wires only
+    /// the physical IRQ and FIQ to the CPUs): the hypervisor raises the
+    /// virtual IRQ itself with HCR_EL2.VI while a list register holds a
+    /// pending interrupt, and asks for the maintenance interrupt
+    /// (ICH_HCR_EL2.NPIE) to lower it when none does.
+    HcrVi,
+}
+
 /// How the hypervisor reaches the board's firmware (power, CPU bring-up).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Firmware {
@@ -93,6 +107,8 @@ pub trait Board: 'static {
     /// Blocks shorten every walk and spare TLB entries on hardware; a board
     /// that is really an emulator may do better with pages (see qemu-virt).
     const GUEST_RAM_LEAVES: Leaves = Leaves::Blocks;
+    /// How guests' virtual interrupts are signalled.
+    const VIRTUAL_IRQ: VirtualIrqSignal = VirtualIrqSignal::GicCpuInterface;
 }
 
 /// The most CPUs any board may declare (the per-CPU tables' size).

@@ -4,7 +4,7 @@
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 use hypervisor::board::{
-    Board, ConsoleDevice, Firmware, InterruptController, Leaves, PhysRange, Timer,
+    Board, ConsoleDevice, Firmware, InterruptController, Leaves, PhysRange, Timer, VirtualIrqSignal,
 };
 
 pub struct Imx8mpEvk;
@@ -30,6 +30,9 @@ impl Board for Imx8mpEvk {
     const HYPERVISOR_DEVICES: &'static [PhysRange] = &[PhysRange::new(0x3880_0000, 0x0014_0000)];
     // Emulated by QEMU's TCG here, as qemu-virt is (see its reasons).
     const GUEST_RAM_LEAVES: Leaves = Leaves::Pages;
+    // QEMU 10's model connects only the GIC's IRQ and FIQ outputs to the
+    // CPUs (hw/arm/fsl-imx8mp.c), not the virtual ones.
+    const VIRTUAL_IRQ: VirtualIrqSignal = VirtualIrqSignal::HcrVi;
 }
 
 hypervisor::board_main!(Imx8mpEvk);

@@ -97,7 +97,7 @@ fn init_gic<B: Board>() {
     };
     rd.init();
     gic_cpu::init();
-    super::vgic_on_gicv3::init(gicd, gicr, maintenance_ppi, el1_virt_ppi);
+    super::vgic_on_gicv3::init(gicd, gicr, maintenance_ppi, el1_virt_ppi, B::VIRTUAL_IRQ);
     super::vgic_on_gicv3::enable_local();
     info!(
         "GICv3: {} interrupt IDs, {} list registers",

@@ -303,6 +303,17 @@ fn reboot(d: &Domain) {
     }
 }
 
+/// HCR_EL2.VI: a virtual IRQ pending for the vCPU on this CPU (for boards
+/// whose GIC does not signal it, see `Board::VIRTUAL_IRQ`).
+pub fn set_virtual_irq(on: bool) {
+    const VI: u64 = 1 << 7;
+    let hcr = HCR_EL2.get();
+    let want = if on { hcr | VI } else { hcr & !VI };
+    if want != hcr {
+        HCR_EL2.set(want);
+    }
+}
+
 /// Park this CPU forever.
 pub fn halt() -> ! {
     crate::console::flush();

@@ -4,7 +4,7 @@
 //! as hardware-linked virtual ones, trapped SGI writes, and the model's
 //! effects applied to the physical GIC.
 
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use super::esr::MmioAccess;
 use super::vectors::TrapFrame;
@@ -31,12 +31,22 @@ static GICR: AtomicU64 = AtomicU64::new(0);
 /// interrupt and the EL1 virtual timer, linked to each domain's own.
 static MAINTENANCE_PPI: AtomicU32 = AtomicU32::new(u32::MAX);
 static VTIMER_PPI: AtomicU32 = AtomicU32::new(u32::MAX);
+/// The board's GIC does not signal virtual IRQs: HCR_EL2.VI does.
+static SOFT_VIRQ: AtomicBool = AtomicBool::new(false);
 
-pub fn init(gicd: u64, gicr: u64, maintenance_ppi: u32, vtimer_ppi: u32) {
+pub fn init(
+    gicd: u64,
+    gicr: u64,
+    maintenance_ppi: u32,
+    vtimer_ppi: u32,
+    signal: crate::board::VirtualIrqSignal,
+) {
     GICD.store(gicd, Ordering::Release);
     GICR.store(gicr, Ordering::Release);
     MAINTENANCE_PPI.store(maintenance_ppi, Ordering::Release);
     VTIMER_PPI.store(vtimer_ppi, Ordering::Release);
+    let soft = signal == crate::board::VirtualIrqSignal::HcrVi;
+    SOFT_VIRQ.store(soft, Ordering::Release);
 }
 
 fn maintenance_ppi() -> u32 {
@@ -173,14 +183,26 @@ fn fold(d: &Domain, g: &mut Vgic, cache: &mut LrCache, index: usize, st: &ExitLr
     apply(d, g, index)
 }
 
-/// Fill the list registers from the model's plan (outside its lock).
+/// ICH_HCR_EL2.NPIE: maintenance interrupt while no LR is pending.
+const ICH_HCR_NPIE: u64 = 1 << 3;
+
+/// Fill the list registers from the model's plan (outside its lock). On a
+/// board whose GIC does not signal virtual IRQs, raise it with HCR_EL2.VI
+/// while an LR is pending, with the maintenance interrupt armed to bring
+/// the vCPU back here (to lower it) once none is.
 fn load(cache: &mut LrCache, plan: &crate::vgic::LrPlan) {
+    let soft = SOFT_VIRQ.load(Ordering::Relaxed);
+    let pending = soft && plan.any_pending();
+    let npie = if pending { ICH_HCR_NPIE } else { 0 };
     cache.load(
         plan.lrs(),
-        1 | plan.hcr_bits(),
+        1 | plan.hcr_bits() | npie,
         &mut gic_cpu::write_lr,
         &mut gic_cpu::set_hcr,
     );
+    if soft {
+        super::vcpu::set_virtual_irq(pending);
+    }
 }
 
 /// Guest exit: fold the list registers back into the model.
