@@ -420,6 +420,8 @@ pub(crate) fn yaml_names(dir: &Path) -> Vec<String> {
             let p = e.path();
             (p.extension()? == "yaml").then(|| p.file_stem()?.to_str().map(str::to_owned))?
         })
+        // Lock files sit beside the manifests they pin.
+        .filter(|n| !n.ends_with(".lock"))
         .collect();
     names.sort();
     names
