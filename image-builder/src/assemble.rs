@@ -175,12 +175,13 @@ pub const KERNEL_ALIGN: u64 = 2 << 20;
 
 /// Whether `m` is a kernel the hypervisor can run where it lies: the kernel
 /// of a direct-mapped hardware domain (guest-physical = host-physical), an
-/// arm64 `Image` asking for a 2 MiB-aligned base (text_offset 0).
+/// arm64 `Image` asking for a 2 MiB-aligned base (text_offset 0; a kernel
+/// from before Linux 3.17, with image_size 0, is read as asking for the
+/// legacy 0x80000 and copied instead, as the hypervisor does).
 fn in_place_kernel(domains: &[DomainSpec], m: &Module) -> bool {
     let direct = domain_flags::HARDWARE | domain_flags::DIRECT_MAP;
     m.kind == ModuleKind::Kernel
-        && is_arm64_image(&m.bytes)
-        && m.bytes[8..16].iter().all(|&b| b == 0)
+        && image_format::arm64_image::parse(&m.bytes).is_ok_and(|h| h.text_offset == 0)
         && domains
             .iter()
             .any(|d| d.id == m.domain && d.flags & direct == direct)

@@ -73,7 +73,13 @@ impl Case {
 fn unknown_board_lists_known_boards() {
     let c = Case::new();
     let o = c.build(&["--board", "rpi9"]);
-    assert_fails_with(&o, &["unknown board 'rpi9'", "known boards: imx8mp-evk, qemu-virt)"]);
+    assert_fails_with(
+        &o,
+        &[
+            "unknown board 'rpi9'",
+            "known boards: imx8mp-evk, qemu-virt)",
+        ],
+    );
     c.assert_no_output();
 }
 
