@@ -21,8 +21,6 @@ use super::{Effect, Phys, Vgic, MAX_LRS, SPI_WORDS};
 const HCR_UIE: u64 = 1 << 1;
 pub(super) const HCR_LRENPIE: u64 = 1 << 2;
 const HCR_NPIE: u64 = 1 << 3;
-/// ICH_LR<n>_EL2.State bit 62: pending (alone, or with active).
-const LR_PENDING: u64 = 1 << 62;
 
 /// What to load at guest entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,12 +43,6 @@ impl LrPlan {
     /// The value for every ICH_LR<n>_EL2, n < nr_lrs (0 = invalid).
     pub fn lrs(&self) -> &[u64] {
         &self.lrs[..self.nr_lrs]
-    }
-
-    /// Whether a list register holds an interrupt in the pending state
-    /// (what makes the GIC signal a virtual IRQ).
-    pub fn any_pending(&self) -> bool {
-        self.lrs().iter().any(|lr| lr & LR_PENDING != 0)
     }
 
     /// The bits to OR into ICH_HCR_EL2 (besides En).
