@@ -10,6 +10,7 @@
 use core::fmt::Write;
 
 use crate::board::{ConsoleDevice, InterruptController};
+use crate::boot::fdt_read::{first_reg, has_compatible as is_one_of};
 
 /// What the board's data says, as a device tree would say it.
 pub struct Expected {
@@ -43,15 +44,6 @@ fn first_compatible<'a>(node: &fdt::node::FdtNode<'_, 'a>) -> &'a str {
     node.compatible()
         .and_then(|c| c.all().next())
         .unwrap_or("no compatible")
-}
-
-fn first_reg(node: &fdt::node::FdtNode<'_, '_>) -> Option<u64> {
-    node.reg()?.next().map(|r| r.starting_address as u64)
-}
-
-fn is_one_of(node: &fdt::node::FdtNode<'_, '_>, list: &[&str]) -> bool {
-    node.compatible()
-        .is_some_and(|c| c.all().any(|s| list.contains(&s)))
 }
 
 /// A message buffer that keeps what fits.

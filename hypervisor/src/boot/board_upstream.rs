@@ -11,19 +11,10 @@ use alloc::vec::Vec;
 
 use crate::board::{Board, Firmware, InterruptController, PhysRange, Timer};
 use crate::boot::board_check::{check, Expected, Message};
-
-fn node_by_compatible<'b, 'a>(
-    fdt: &'b fdt::Fdt<'a>,
-    c: &str,
-) -> Option<fdt::node::FdtNode<'b, 'a>> {
-    fdt.all_nodes()
-        .find(|n| n.compatible().is_some_and(|cs| cs.all().any(|x| x == c)))
-}
+use crate::boot::fdt_read::{be32, find_compatible as node_by_compatible};
 
 fn words(v: &[u8]) -> Vec<u32> {
-    v.chunks_exact(4)
-        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
+    (0..v.len() / 4).filter_map(|i| be32(v, i)).collect()
 }
 
 /// The PPIs (as INTIDs) of a node's `interrupts` (3-cell GIC specifiers).

@@ -8,6 +8,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::board::PhysRange;
+use crate::boot::fdt_read::first_reg;
 
 pub struct Dom0FdtSpec<'a> {
     /// Dom0's RAM (guest-physical = host-physical).
@@ -186,10 +187,6 @@ fn interrupt_parent(fdt: &fdt::Fdt<'_>) -> Option<u32> {
         .filter(|n| n.property("interrupt-controller").is_some())
         .find_map(|n| n.property("phandle").and_then(|p| p.as_usize()))
         .map(|p| p as u32)
-}
-
-fn first_reg(node: &fdt::node::FdtNode<'_, '_>) -> Option<u64> {
-    node.reg()?.next().map(|r| r.starting_address as u64)
 }
 
 /// One memory node listing every bank (root uses 2 address and 2 size cells

@@ -197,18 +197,11 @@ mod tests {
 /// `base`, for a GIC with 3-cell interrupt specifiers.
 pub fn device_spi(blob: &[u8], base: u64) -> Option<u32> {
     let fdt = fdt::Fdt::new(blob).ok()?;
-    let node = fdt.all_nodes().find(|n| {
-        n.reg()
-            .and_then(|mut r| r.next())
-            .map(|r| r.starting_address as u64)
-            == Some(base)
-    })?;
+    let node = fdt
+        .all_nodes()
+        .find(|n| crate::boot::fdt_read::first_reg(n) == Some(base))?;
     let cells = node.property("interrupts")?.value;
-    let word = |i: usize| {
-        cells
-            .get(i * 4..i * 4 + 4)
-            .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
-    };
+    let word = |i: usize| crate::boot::fdt_read::be32(cells, i);
     // <type number flags>: type 0 = SPI, INTID = number + 32.
     (word(0)? == 0).then(|| word(1)?.checked_add(32))?
 }

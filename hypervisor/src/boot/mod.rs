@@ -9,6 +9,7 @@ pub mod dom0_fdt;
 pub mod domain_builder;
 pub mod dt;
 pub mod dt_normalize;
+pub mod fdt_read;
 pub mod gather;
 pub mod guest_fdt;
 pub mod handover;

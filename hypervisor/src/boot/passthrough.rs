@@ -16,6 +16,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use crate::board::PhysRange;
+use crate::boot::fdt_read::{be32, has_compatible, prop_u32};
 use crate::mm::frames::PAGE_SIZE;
 use image_format::{DeviceEntry, ModuleTable};
 
@@ -146,17 +147,6 @@ pub fn check(table: &ModuleTable<'_>, host_dtb: &[u8], kept: &Kept<'_>) -> Check
         }
     }
     out
-}
-
-fn be32(v: &[u8], i: usize) -> Option<u32> {
-    let b = v.get(i * 4..i * 4 + 4)?;
-    Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-}
-
-fn prop_u32(node: &fdt::node::FdtNode<'_, '_>, name: &str) -> Option<u32> {
-    node.property(name)
-        .filter(|p| p.value.len() == 4)
-        .and_then(|p| be32(p.value, 0))
 }
 
 fn parent_path(path: &str) -> &str {
@@ -426,9 +416,7 @@ fn clocks(fdt: &fdt::Fdt<'_>, value: &[u8], set: &mut DeviceSet) -> Result<Vec<u
         let clock = fdt
             .find_phandle(host)
             .ok_or(format!("clock phandle {host:#x} names no node"))?;
-        let fixed = clock
-            .compatible()
-            .is_some_and(|c| c.all().any(|s| s == "fixed-clock"));
+        let fixed = has_compatible(&clock, &["fixed-clock"]);
         if !fixed || prop_u32(&clock, "#clock-cells") != Some(0) {
             return Err(format!(
                 "its clock {} is not a fixed clock; Halyard gives a domain only fixed clocks",
