@@ -45,6 +45,33 @@ impl LrPlan {
         &self.lrs[..self.nr_lrs]
     }
 
+    /// This plan for a board whose GIC does not signal virtual IRQs (the
+    /// hypervisor raises them with HCR_EL2.VI): the registers to load, the
+    /// ICH_HCR_EL2 bits, and whether to raise VI. A pending register
+    /// raises it, with NPIE so the vCPU comes back to lower it once none
+    /// is. A pending-and-active one raises it too (its pending part is
+    /// taken once the guest deactivates the active one), but not NPIE: the
+    /// GIC counts only the pending state as pending, so NPIE would fire at
+    /// once and forever. Its EOI bit instead reports when it has emptied.
+    pub fn for_soft_virq(&self) -> ([u64; MAX_LRS], u64, bool) {
+        let mut lrs = self.lrs;
+        let (mut pending, mut pending_active) = (false, false);
+        for v in &mut lrs[..self.nr_lrs] {
+            let mut lr = ListRegister::decode(*v);
+            match lr.state {
+                LrState::Pending => pending = true,
+                LrState::PendingActive => {
+                    pending_active = true;
+                    lr.eoi_maintenance = lr.pintid.is_none();
+                    *v = lr.encode();
+                }
+                _ => {}
+            }
+        }
+        let npie = if pending { HCR_NPIE } else { 0 };
+        (lrs, self.hcr_bits() | npie, pending || pending_active)
+    }
+
     /// The bits to OR into ICH_HCR_EL2 (besides En).
     pub fn hcr_bits(&self) -> u64 {
         let mut v = 0;

@@ -183,14 +183,9 @@ fn fold(d: &Domain, g: &mut Vgic, cache: &mut LrCache, index: usize, st: &ExitLr
     apply(d, g, index)
 }
 
-/// ICH_HCR_EL2.NPIE: maintenance interrupt while no LR is pending.
-const ICH_HCR_NPIE: u64 = 1 << 3;
-/// ICH_LR<n>_EL2: HW (bit 61) and EOI (bit 41, maintenance when the
-/// interrupt is deactivated and the register falls empty; HW = 0 only).
-const LR_HW: u64 = 1 << 61;
-const LR_EOI: u64 = 1 << 41;
-
-/// Fill the list registers from the model's plan (outside its lock).
+/// Fill the list registers from the model's plan (outside its lock). On a
+/// board whose GIC does not signal virtual IRQs, HCR_EL2.VI does, as the
+/// model's `LrPlan::for_soft_virq` says.
 fn load(cache: &mut LrCache, plan: &crate::vgic::LrPlan) {
     if !SOFT_VIRQ.load(Ordering::Relaxed) {
         cache.load(
@@ -201,37 +196,14 @@ fn load(cache: &mut LrCache, plan: &crate::vgic::LrPlan) {
         );
         return;
     }
-    // The board's GIC does not signal virtual IRQs: HCR_EL2.VI does, and
-    // maintenance interrupts bring the vCPU back here to lower it. A
-    // pending LR (state 01) raises it, with NPIE to hear when none is
-    // left. A pending-and-active one (11) raises it too (the pending part
-    // is taken once the guest deactivates the active one), but not NPIE:
-    // the GIC counts only state 01 as pending, so NPIE would fire at once
-    // and forever. Its EOI bit instead reports when it has fallen empty.
-    let n = plan.lrs().len();
-    let mut lrs = [0u64; MAX_LRS];
-    lrs[..n].copy_from_slice(plan.lrs());
-    let (mut pending, mut pending_active) = (false, false);
-    for lr in &mut lrs[..n] {
-        match *lr >> 62 {
-            0b01 => pending = true,
-            0b11 => {
-                pending_active = true;
-                if *lr & LR_HW == 0 {
-                    *lr |= LR_EOI;
-                }
-            }
-            _ => {}
-        }
-    }
-    let npie = if pending { ICH_HCR_NPIE } else { 0 };
+    let (lrs, hcr, vi) = plan.for_soft_virq();
     cache.load(
-        &lrs[..n],
-        1 | plan.hcr_bits() | npie,
+        &lrs[..plan.lrs().len()],
+        1 | hcr,
         &mut gic_cpu::write_lr,
         &mut gic_cpu::set_hcr,
     );
-    super::vcpu::set_virtual_irq(pending || pending_active);
+    super::vcpu::set_virtual_irq(vi);
 }
 
 /// Guest exit: fold the list registers back into the model.

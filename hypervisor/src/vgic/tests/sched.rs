@@ -277,3 +277,34 @@ fn an_interrupt_seen_idle_is_found_again_when_raised() {
     g.raise_edge(0, 33).unwrap();
     assert_eq!(states(&g.flush(0, 4)), [(33, LrState::Pending, 0xa0)]);
 }
+
+/// Software virtual-IRQ signalling (boards whose GIC does not drive the
+/// CPU's virtual IRQ): raise VI with NPIE for a pending register; for one
+/// pending and active, raise VI without NPIE (it would fire at once) and
+/// ask for EOI maintenance instead; nothing to raise once all are active.
+#[test]
+fn soft_virq_follows_the_list_registers() {
+    let mut g = ready(&MPIDRS);
+    wd(&mut g, 0x0c08, 0xaaaa_aaaa);
+    g.raise_edge(0, 33).unwrap();
+    let plan = g.flush(0, 4);
+    let (_, hcr, vi) = plan.for_soft_virq();
+    assert!(vi);
+    assert_eq!(hcr & 0b1000, 0b1000, "NPIE while an LR is pending");
+
+    // The guest takes it; while it is active the same edge comes again.
+    let mut lrs = plan.lrs().to_vec();
+    guest_sets(&mut lrs, 33, LrState::Active);
+    g.sync(0, &lrs);
+    let plan = g.flush(0, 4);
+    let (_, hcr, vi) = plan.for_soft_virq();
+    assert!(!vi && hcr & 0b1000 == 0, "only active: VI down, no NPIE");
+    g.sync(0, plan.lrs());
+    g.raise_edge(0, 33).unwrap();
+    let plan = g.flush(0, 4);
+    assert_eq!(states(&plan), [(33, LrState::PendingActive, 0xa0)]);
+    let (loaded, hcr, vi) = plan.for_soft_virq();
+    assert!(vi, "the pending part is taken after deactivation");
+    assert_eq!(hcr & 0b1000, 0, "no NPIE: it would fire at once");
+    assert!(ListRegister::decode(loaded[0]).eoi_maintenance);
+}
