@@ -4,7 +4,7 @@
 //! interface the board has, where its RAM and device windows are. Nothing
 //! here assumes an architecture; each variant says which one it is for, and
 //! a variant exists only when the hypervisor implements it (x86's console,
-//! APIC and firmware, the GICv2 and an SPMC come with the code for them).
+//! APIC and firmware, and an SPMC come with the code for them).
 
 pub use crate::mm::page_table::Leaves;
 
@@ -54,6 +54,36 @@ pub enum InterruptController {
         gicr: u64,
         maintenance_ppi: u32,
     },
+    /// Arm GICv2 with the virtualization extensions (GIC-400): distributor,
+    /// CPU interface, virtual interface control and virtual CPU interface
+    /// frames, and the maintenance PPI. Guests get a GICv2 whose CPU
+    /// interface is the GICV frame mapped in their stage 2.
+    GicV2 {
+        gicd: u64,
+        gicc: u64,
+        gich: u64,
+        gicv: u64,
+        maintenance_ppi: u32,
+    },
+}
+
+impl InterruptController {
+    /// The distributor's base (both versions have one, emulated for guests).
+    pub const fn gicd(&self) -> u64 {
+        match *self {
+            Self::GicV3 { gicd, .. } | Self::GicV2 { gicd, .. } => gicd,
+        }
+    }
+    pub const fn maintenance_ppi(&self) -> u32 {
+        match *self {
+            Self::GicV3 {
+                maintenance_ppi, ..
+            }
+            | Self::GicV2 {
+                maintenance_ppi, ..
+            } => maintenance_ppi,
+        }
+    }
 }
 
 /// The timer guests use.
@@ -83,6 +113,11 @@ pub enum VirtualIrqSignal {
 pub enum Firmware {
     /// Arm PSCI over SMCCC: `smc #0` to EL3 (`hvc` is impossible from EL2).
     ArmPsciSmc,
+    /// No PSCI (a Raspberry Pi 4 as its boot firmware leaves it): CPUs
+    /// start by spin-table, each at its device-tree `cpu-release-addr`, and
+    /// the BCM2835-family power-management block at `pm` (its RSTC/RSTS
+    /// watchdog registers) resets or powers off the board.
+    SpinTableBcm2835Pm { pm: u64 },
 }
 
 /// Everything the common hypervisor needs to know about a board.

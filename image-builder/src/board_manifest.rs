@@ -49,11 +49,23 @@ pub struct BoardManifest {
     pub dtb: Option<BoardDtb>,
 }
 
-/// `dtb: {debian: {package, arch, resolve, path}}`.
+/// `dtb: {debian: {package, arch, resolve, path}, disable: [{path, why}]}`.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct BoardDtb {
     pub debian: crate::manifest::DebianFile,
+    /// Nodes for devices the board's QEMU model lacks, disabled in the
+    /// DTB image-builder writes (each with the reason).
+    #[serde(default)]
+    pub disable: Vec<DtDisable>,
+}
+
+/// One node of the upstream DTB to disable, and why.
+#[derive(Clone, Debug, Deserialize, PartialEq, serde::Serialize, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DtDisable {
+    pub path: String,
+    pub why: String,
 }
 
 impl BoardManifest {

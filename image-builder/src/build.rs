@@ -285,6 +285,7 @@ pub(crate) fn build_with(opts: &BuildOptions, ov: &Overrides) -> Result<BuildOut
         board_dtb: board_dtb.as_ref().map(|d| crate::record::BoardDtbRecord {
             source: d.source.clone(),
             package: d.package.clone(),
+            disabled: d.disabled.clone(),
             output: file_record(Path::new(""), Path::new("board.dtb"), &d.bytes),
         }),
         modules: modules

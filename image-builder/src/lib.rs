@@ -38,6 +38,7 @@ mod assemble;
 mod cargo;
 mod diffoscope;
 mod digest;
+mod dtb_edit;
 mod elf;
 mod modules;
 mod output;

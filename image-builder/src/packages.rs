@@ -98,8 +98,16 @@ pub(crate) fn fetch_board_dtb(
     if !bytes.starts_with(&[0xd0, 0x0d, 0xfe, 0xed]) {
         bail_input!("{owner}: dtb: {path} in {pkg} is not a device tree blob");
     }
+    let bytes = if dtb.disable.is_empty() {
+        bytes
+    } else {
+        crate::dtb_edit::apply(&bytes, &dtb.disable)
+            .with_context(|| format!("{owner}: dtb: disable: {path} in {pkg}"))
+            .or_bad_input()?
+    };
     Ok(Some(BoardDtbInput {
         bytes,
+        disabled: dtb.disable.clone(),
         source: format!("debian:{pkg}:{path}"),
         lock_file: record.context("internal error: a board DTB without its lock file")?,
         package: f.locked.clone(),
@@ -109,6 +117,8 @@ pub(crate) fn fetch_board_dtb(
 /// The board's DTB as fetched for a build.
 pub(crate) struct BoardDtbInput {
     pub bytes: Vec<u8>,
+    /// The manifest's edits, applied to `bytes`.
+    pub disabled: Vec<crate::board_manifest::DtDisable>,
     pub source: String,
     pub lock_file: FileRecord,
     pub package: LockedPackage,

@@ -43,6 +43,9 @@ pub struct BoardDtbRecord {
     /// `debian:NAME:ARCH=VERSION:PATH-IN-PACKAGE`.
     pub source: String,
     pub package: LockedPackage,
+    /// Nodes disabled because the board's QEMU model lacks the device.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub disabled: Vec<crate::board_manifest::DtDisable>,
     pub output: FileRecord,
 }
 

@@ -10,8 +10,12 @@ use image_builder::workspace::Workspace;
 /// Each board and the tree its test fixture holds.
 const BOARDS: &[(&str, &str)] = &[
     ("qemu-virt", "qemu-virt-gicv3.dtb"),
+    ("qemu-virt-gicv2", "qemu-virt-gicv2.dtb"),
     ("imx8mp-evk", "imx8mp-evk.dtb"),
 ];
+
+/// Every GIC binding the boards use (v3; v2 as GIC-400 or QEMU's).
+const GICS: &[&str] = &["arm,gic-v3", "arm,gic-400", "arm,cortex-a15-gic"];
 
 fn regs(node: &fdt::node::FdtNode<'_, '_>) -> Vec<[u64; 2]> {
     node.reg()
@@ -43,7 +47,7 @@ fn hypervisor_devices_match_the_boards_device_trees() {
             .all_nodes()
             .find(|n| {
                 n.compatible()
-                    .is_some_and(|c| c.all().any(|x| x == "arm,gic-v3"))
+                    .is_some_and(|c| c.all().any(|x| GICS.contains(&x)))
             })
             .unwrap();
         for r in regs(&gic) {

@@ -77,7 +77,7 @@ fn unknown_board_lists_known_boards() {
         &o,
         &[
             "unknown board 'rpi9'",
-            "known boards: imx8mp-evk, qemu-virt)",
+            "known boards: imx8mp-evk, qemu-virt, qemu-virt-gicv2, rpi4)",
         ],
     );
     c.assert_no_output();

@@ -10,7 +10,7 @@
 use core::fmt::Write;
 
 use crate::board::{ConsoleDevice, InterruptController};
-use crate::boot::fdt_read::{first_reg, has_compatible as is_one_of};
+use crate::boot::fdt_read::{find_translated, has_compatible as is_one_of, prop_u32};
 
 /// What the board's data says, as a device tree would say it.
 pub struct Expected {
@@ -24,6 +24,11 @@ pub struct Expected {
 fn gic_identity(ic: &InterruptController) -> (&'static [&'static str], &'static str, u64) {
     match *ic {
         InterruptController::GicV3 { gicd, .. } => (&["arm,gic-v3"], "GICv3", gicd),
+        InterruptController::GicV2 { gicd, .. } => (
+            &["arm,gic-400", "arm,cortex-a15-gic", "arm,cortex-a7-gic"],
+            "GICv2",
+            gicd,
+        ),
     }
 }
 
@@ -93,11 +98,18 @@ pub fn check(blob: &[u8], e: &Expected, msg: &mut Message) -> bool {
         return false;
     };
     let (compatibles, gic_name, gicd) = gic_identity(&e.gic);
+    // Addresses as the CPU sees them: a SoC's devices sit behind its bus's
+    // `ranges` (the Raspberry Pi 4's GIC at bus 0x40041000 is 0xff841000).
     let parent = fdt
         .find_node("/")
         .and_then(|r| r.property("interrupt-parent"))
         .and_then(|p| p.as_usize())
-        .and_then(|ph| fdt.find_phandle(ph as u32));
+        .and_then(|ph| {
+            let ph = Some(ph as u32);
+            find_translated(&fdt, &mut |n, _| {
+                prop_u32(n, "phandle") == ph || prop_u32(n, "linux,phandle") == ph
+            })
+        });
     match parent {
         None => {
             let _ = write!(
@@ -107,14 +119,14 @@ pub fn check(blob: &[u8], e: &Expected, msg: &mut Message) -> bool {
             );
             return false;
         }
-        Some(gic) if !is_one_of(&gic, compatibles) || first_reg(&gic) != Some(gicd) => {
+        Some((gic, regs)) if !is_one_of(&gic, compatibles) || regs.first() != Some(gicd) => {
             let _ = write!(
                 msg,
                 "board {} expects {gic_name} at {gicd:#010x}; the device tree has {}",
                 e.board,
                 first_compatible(&gic)
             );
-            if let Some(at) = first_reg(&gic) {
+            if let Some(at) = regs.first() {
                 let _ = write!(msg, " at {at:#010x}");
             }
             return false;
@@ -122,12 +134,12 @@ pub fn check(blob: &[u8], e: &Expected, msg: &mut Message) -> bool {
         Some(_) => {}
     }
     let (compatibles, uart_name, base) = uart_identity(&e.console);
-    let uart = fdt
-        .all_nodes()
-        .find(|n| first_reg(n) == Some(base) && n.property("compatible").is_some());
+    let uart = find_translated(&fdt, &mut |n, r| {
+        r.first() == Some(base) && n.property("compatible").is_some()
+    });
     match uart {
-        Some(u) if is_one_of(&u, compatibles) => true,
-        Some(u) => {
+        Some((u, _)) if is_one_of(&u, compatibles) => true,
+        Some((u, _)) => {
             let _ = write!(
                 msg,
                 "board {} expects {uart_name} console at {base:#010x}; the device tree has {} there",

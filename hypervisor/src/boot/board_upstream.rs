@@ -11,7 +11,9 @@ use alloc::vec::Vec;
 
 use crate::board::{Board, Firmware, InterruptController, PhysRange, Timer};
 use crate::boot::board_check::{check, Expected, Message};
-use crate::boot::fdt_read::{be32, find_compatible as node_by_compatible};
+use crate::boot::fdt_read::{
+    be32, find_compatible as node_by_compatible, find_translated, has_compatible,
+};
 
 fn words(v: &[u8]) -> Vec<u32> {
     (0..v.len() / 4).filter_map(|i| be32(v, i)).collect()
@@ -50,31 +52,47 @@ pub fn problems<B: Board>(dtb: &[u8]) -> Vec<String> {
     let Ok(fdt) = fdt::Fdt::new(dtb) else {
         return out;
     };
-    let InterruptController::GicV3 {
-        gicd,
-        gicr,
-        maintenance_ppi,
-    } = B::INTERRUPT_CONTROLLER;
-    match node_by_compatible(&fdt, "arm,gic-v3") {
-        None => out.push(String::from("no arm,gic-v3 node")),
-        Some(gic) => {
-            let regs: Vec<PhysRange> = gic
-                .reg()
-                .into_iter()
-                .flatten()
-                .map(|r| PhysRange::new(r.starting_address as u64, r.size.unwrap_or(0) as u64))
+    // The frames in the order the binding lists them in `reg`.
+    let (compatibles, frames): (&[&str], Vec<(&str, u64)>) = match B::INTERRUPT_CONTROLLER {
+        InterruptController::GicV3 { gicd, gicr, .. } => {
+            (&["arm,gic-v3"], alloc::vec![("GICD", gicd), ("GICR", gicr)])
+        }
+        InterruptController::GicV2 {
+            gicd,
+            gicc,
+            gich,
+            gicv,
+            ..
+        } => (
+            &["arm,gic-400", "arm,cortex-a15-gic"],
+            alloc::vec![
+                ("GICD", gicd),
+                ("GICC", gicc),
+                ("GICH", gich),
+                ("GICV", gicv)
+            ],
+        ),
+    };
+    let maintenance_ppi = B::INTERRUPT_CONTROLLER.maintenance_ppi();
+    let gic = find_translated(&fdt, &mut |n, _| has_compatible(n, compatibles));
+    match gic {
+        None => out.push(format!("no {} node", compatibles.join(" or "))),
+        Some((gic, cpu_regs)) => {
+            let regs: Vec<PhysRange> = cpu_regs
+                .as_slice()
+                .iter()
+                .map(|&(base, size)| PhysRange::new(base, size))
                 .collect();
-            if regs.get(1).map(|r| r.base) != Some(gicr) {
-                out.push(format!("GICR: board {gicr:#x}, device tree {regs:x?}"));
+            for (i, (name, base)) in frames.iter().enumerate() {
+                if regs.get(i).map(|r| r.base) != Some(*base) {
+                    out.push(format!("{name}: board {base:#x}, device tree {regs:x?}"));
+                }
             }
             if let Some(r) = regs.iter().find(|r| !inside(r, B::HYPERVISOR_DEVICES)) {
                 out.push(format!(
                     "GIC frame {:#x}+{:#x} is not among the hypervisor's devices",
                     r.base, r.size
                 ));
-            }
-            if regs.first().map(|r| r.base) != Some(gicd) {
-                out.push(format!("GICD: board {gicd:#x}, device tree {regs:x?}"));
             }
             if ppis(&gic) != [maintenance_ppi] {
                 out.push(format!(
@@ -111,20 +129,38 @@ pub fn problems<B: Board>(dtb: &[u8]) -> Vec<String> {
             B::MAX_CPUS
         ));
     }
-    let Firmware::ArmPsciSmc = B::FIRMWARE;
-    let psci = fdt
-        .find_node("/psci")
-        .and_then(|p| p.property("method")?.as_str());
-    if psci != Some("smc") {
-        out.push(format!(
-            "PSCI over SMC: the device tree's /psci method is {psci:?}"
-        ));
-    }
+    let method = match B::FIRMWARE {
+        Firmware::ArmPsciSmc => {
+            let psci = fdt
+                .find_node("/psci")
+                .and_then(|p| p.property("method")?.as_str());
+            if psci != Some("smc") {
+                out.push(format!(
+                    "PSCI over SMC: the device tree's /psci method is {psci:?}"
+                ));
+            }
+            "psci"
+        }
+        Firmware::SpinTableBcm2835Pm { pm } => {
+            let found = find_translated(&fdt, &mut |n, r| {
+                r.first() == Some(pm) && has_compatible(n, &["brcm,bcm2835-pm-wdt"])
+            });
+            if found.is_none() {
+                out.push(format!("no BCM2835 power management (watchdog) at {pm:#x}"));
+            }
+            for c in &cpus {
+                if c.property("cpu-release-addr").is_none() {
+                    out.push(format!("CPU {}: no cpu-release-addr", c.name));
+                }
+            }
+            "spin-table"
+        }
+    };
     for c in &cpus {
         let m = c.property("enable-method").and_then(|p| p.as_str());
-        if m != Some("psci") {
+        if m != Some(method) {
             out.push(format!(
-                "CPU {}: enable-method {m:?}, the board starts CPUs by PSCI",
+                "CPU {}: enable-method {m:?}, the board starts CPUs by {method}",
                 c.name
             ));
         }

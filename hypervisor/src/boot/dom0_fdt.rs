@@ -8,7 +8,6 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::board::PhysRange;
-use crate::boot::fdt_read::first_reg;
 
 pub struct Dom0FdtSpec<'a> {
     /// Dom0's RAM (guest-physical = host-physical).
@@ -90,9 +89,22 @@ pub fn build(host: &[u8], spec: &Dom0FdtSpec<'_>) -> Result<Vec<u8>, Dom0FdtErro
         .collect();
     let mut w = vm_fdt::FdtWriter::new_with_mem_reserv(&reserve)?;
     let root = fdt.find_node("/").ok_or(Dom0FdtError::BadHostTree)?;
-    let mut cpus_seen = 0u16;
-    let gic = interrupt_parent(&fdt);
-    copy_node(&mut w, &root, "", spec, &mut cpus_seen, gic)?;
+    // The kept device's node, known by where its `reg` lies in the blob
+    // (found by its address as the CPU sees it, through any bus `ranges`).
+    let kept = spec.keep_device.and_then(|at| {
+        let (node, _) = crate::boot::fdt_read::find_translated(&fdt, &mut |n, r| {
+            r.first() == Some(at) && n.property("compatible").is_some()
+        })?;
+        node.property("reg").map(|p| p.value.as_ptr())
+    });
+    let cells = root.cell_sizes();
+    let mut walk = Walk {
+        root_cells: (cells.address_cells, cells.size_cells),
+        cpus_seen: 0,
+        gic: interrupt_parent(&fdt),
+        kept,
+    };
+    copy_node(&mut w, &root, "", spec, &mut walk, (2, 1))?;
     w.finish().map_err(Dom0FdtError::from)
 }
 
@@ -101,17 +113,25 @@ fn copy_node(
     node: &fdt::node::FdtNode<'_, '_>,
     path: &str,
     spec: &Dom0FdtSpec<'_>,
-    cpus_seen: &mut u16,
-    gic: Option<u32>,
+    walk: &mut Walk,
+    parent_cells: (usize, usize),
 ) -> Result<(), Dom0FdtError> {
     let is_root = path.is_empty();
     let handle = w.begin_node(if is_root { "" } else { node.name })?;
     let kept_console = spec.keep_device.is_some();
+    let is_cpu = cpu_index(path).is_some();
+    let gicv2 = is_gicv2(node);
     for prop in node.properties() {
         let value = match (path, prop.name) {
             ("/chosen", "bootargs" | "linux,initrd-start" | "linux,initrd-end") => continue,
             ("/chosen", "stdout-path" | "linux,stdout-path") if kept_console => continue,
             ("/psci", "method") => b"hvc\0".as_slice(),
+            // vCPUs start by PSCI over HVC, whatever the host CPUs use.
+            (_, "enable-method") if is_cpu => b"psci\0".as_slice(),
+            (_, "cpu-release-addr") if is_cpu => continue,
+            // A GICv2's GICH and GICV frames are the hypervisor's: dom0 sees
+            // the distributor and the CPU interface only.
+            (_, "reg") if gicv2 => first_entries(prop.value, parent_cells, 2),
             _ => prop.value,
         };
         if !writable_name(prop.name) {
@@ -141,16 +161,18 @@ fn copy_node(
         {
             continue;
         }
-        if spec.keep_device.is_some() && first_reg(&child) == spec.keep_device {
+        if walk.kept.is_some() && child.property("reg").map(|p| p.value.as_ptr()) == walk.kept {
             continue;
         }
         if cpu_index(&child_path).is_some() {
-            if *cpus_seen >= spec.vcpus {
+            if walk.cpus_seen >= spec.vcpus {
                 continue;
             }
-            *cpus_seen += 1;
+            walk.cpus_seen += 1;
         }
-        copy_node(w, &child, &child_path, spec, cpus_seen, gic)?;
+        let cells = node.cell_sizes();
+        let cells = (cells.address_cells, cells.size_cells);
+        copy_node(w, &child, &child_path, spec, walk, cells)?;
     }
     if is_root {
         if node.children().all(|c| c.name != "chosen") {
@@ -158,13 +180,54 @@ fn copy_node(
             write_chosen(w, spec)?;
             w.end_node(chosen)?;
         }
-        write_memory(w, spec.ram)?;
+        // A board whose CPUs start by spin-table has no PSCI node; dom0's
+        // vCPUs need one.
+        if node.children().all(|c| c.name != "psci") {
+            let psci = w.begin_node("psci")?;
+            w.property_string_list(
+                "compatible",
+                alloc::vec!["arm,psci-1.0".into(), "arm,psci-0.2".into()],
+            )?;
+            w.property_string("method", "hvc")?;
+            w.end_node(psci)?;
+        }
+        write_memory(w, spec.ram, walk.root_cells)?;
         if let Some(x) = spec.xen {
-            crate::boot::xen_node::write(w, x.grant, x.evtchn_intid, gic)?;
+            crate::boot::xen_node::write(w, x.grant, x.evtchn_intid, walk.gic, walk.root_cells)?;
         }
     }
     w.end_node(handle)?;
     Ok(())
+}
+
+/// What the copy carries from node to node.
+struct Walk {
+    /// The root's #address-cells and #size-cells (dom0's memory and
+    /// /hypervisor nodes are written in them).
+    root_cells: (usize, usize),
+    cpus_seen: u16,
+    /// The root's interrupt parent (the GIC's phandle).
+    gic: Option<u32>,
+    /// The `reg` value (its place in the host blob) of the node to leave out.
+    kept: Option<*const u8>,
+}
+
+/// An Arm GICv2 (or GIC-400, which Linux binds as a Cortex-A15's GIC).
+fn is_gicv2(node: &fdt::node::FdtNode<'_, '_>) -> bool {
+    node.compatible().is_some_and(|c| {
+        c.all().any(|s| {
+            matches!(
+                s,
+                "arm,gic-400" | "arm,cortex-a15-gic" | "arm,cortex-a7-gic" | "arm,cortex-a9-gic"
+            )
+        })
+    })
+}
+
+/// The first `n` (address, size) entries of a `reg` value.
+fn first_entries(reg: &[u8], (address_cells, size_cells): (usize, usize), n: usize) -> &[u8] {
+    let entry = 4 * (address_cells + size_cells);
+    &reg[..reg.len().min(entry * n)]
 }
 
 fn write_chosen(w: &mut vm_fdt::FdtWriter, spec: &Dom0FdtSpec<'_>) -> Result<(), Dom0FdtError> {
@@ -191,15 +254,21 @@ fn interrupt_parent(fdt: &fdt::Fdt<'_>) -> Option<u32> {
 
 /// One memory node listing every bank (root uses 2 address and 2 size cells
 /// on every board we support; `build` is only called on such trees).
-fn write_memory(w: &mut vm_fdt::FdtWriter, ram: &[PhysRange]) -> Result<(), Dom0FdtError> {
+/// dom0's RAM, in the root's cell sizes.
+fn write_memory(
+    w: &mut vm_fdt::FdtWriter,
+    ram: &[PhysRange],
+    root_cells: (usize, usize),
+) -> Result<(), Dom0FdtError> {
     let Some(first) = ram.first() else {
         return Ok(());
     };
     let name: String = format!("memory@{:x}", first.base);
     let node = w.begin_node(&name)?;
     w.property_string("device_type", "memory")?;
-    let cells: Vec<u64> = ram.iter().flat_map(|r| [r.base, r.size]).collect();
-    w.property_array_u64("reg", &cells)?;
+    let reg =
+        crate::boot::fdt_read::encode_reg(ram, root_cells).ok_or(Dom0FdtError::BadHostTree)?;
+    w.property("reg", &reg)?;
     w.end_node(node)?;
     Ok(())
 }
@@ -403,5 +472,58 @@ mod tests {
                 .as_str(),
             Some("hvc")
         );
+    }
+
+    /// The Raspberry Pi 4's tree: cells of 2 and 1 at the root, devices
+    /// behind /soc's ranges, CPUs started by spin-table, no /psci, and a
+    /// GIC-400 with its hypervisor frames.
+    #[test]
+    fn the_rpi4_tree_is_rewritten_for_dom0() {
+        let mut b =
+            include_bytes!("../../../tests/fixtures/dtb/bcm2711-rpi-4-b-from-qemu.dtb").to_vec();
+        crate::boot::dt_normalize::normalize(&mut b).unwrap();
+        let ram = [
+            PhysRange::new(0x1000, 0x1f_f000),
+            PhysRange::new(0x40_0000, 0x3b00_0000),
+        ];
+        let spec = Dom0FdtSpec {
+            ram: &ram,
+            vcpus: 4,
+            bootargs: "console=hvc0",
+            initrd: None,
+            remove: &[],
+            keep_device: Some(0xfe20_1000),
+            xen: Some(XenNode {
+                grant: PhysRange::new(0x3c00_0000, 0x1_0000),
+                evtchn_intid: 31,
+            }),
+        };
+        let blob = build(&b, &spec).unwrap();
+        let f = fdt::Fdt::new(&blob).unwrap();
+        let regions: Vec<_> = f
+            .memory()
+            .regions()
+            .map(|r| (r.starting_address as u64, r.size.unwrap_or(0) as u64))
+            .collect();
+        assert_eq!(regions, [(0x1000, 0x1f_f000), (0x40_0000, 0x3b00_0000)]);
+        let xen = f.find_node("/hypervisor").unwrap();
+        let reg: Vec<_> = xen
+            .reg()
+            .unwrap()
+            .map(|r| r.starting_address as u64)
+            .collect();
+        assert_eq!(reg, [0x3c00_0000]);
+        for cpu in f.cpus() {
+            let m = cpu.property("enable-method").and_then(|p| p.as_str());
+            assert_eq!(m, Some("psci"));
+            assert!(cpu.property("cpu-release-addr").is_none());
+        }
+        let psci = f.find_node("/psci").unwrap();
+        assert_eq!(psci.property("method").unwrap().as_str(), Some("hvc"));
+        // The kept PL011 is gone (found through the bus ranges), the mini-UART stays.
+        assert!(f.find_node("/soc/serial@7e201000").is_none());
+        assert!(f.find_node("/soc/serial@7e215040").is_some());
+        let gic = f.find_node("/soc/interrupt-controller@40041000").unwrap();
+        assert_eq!(gic.reg().unwrap().count(), 2);
     }
 }

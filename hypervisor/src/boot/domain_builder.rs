@@ -4,6 +4,7 @@
 use crate::board::PhysRange;
 use crate::boot::linux_image::ImageHeader;
 use crate::boot::passthrough::DeviceSet;
+use crate::domain::guest_map::VgicLayout;
 use crate::mm::frames::{align_down, PAGE_SIZE};
 
 const MIB2: u64 = 2 << 20;
@@ -229,6 +230,7 @@ pub fn build_domain(
     table: &image_format::ModuleTable<'_>,
     d: &image_format::DomainEntry<'_>,
     devices: DeviceSet,
+    host_gic: &crate::board::InterruptController,
 ) -> Result<crate::domain::Domain, BuildError> {
     if d.is_direct_mapped() {
         return Err(BuildError::DirectMapUnsupported);
@@ -237,7 +239,8 @@ pub fn build_domain(
         return Err(BuildError::BadMemorySize(d.memory_bytes));
     }
     let ram = PhysRange::new(env.guest_ram_base(), d.memory_bytes);
-    if let Some(why) = clash(&devices, ram, d.vcpus) {
+    let vgic = VgicLayout::for_domain(host_gic, false, d.vcpus);
+    if let Some(why) = clash(&devices, ram, &vgic) {
         return Err(BuildError::Device(why));
     }
     // Check the modules fit before taking memory for them.
@@ -264,6 +267,7 @@ pub fn build_domain(
             return Err(BuildError::Stage2);
         }
     }
+    map_vgic(env, &stage2, &vgic)?;
     let boot_vcpu = load_domain(
         &mut |pa, bytes| env.write(pa, bytes),
         image,
@@ -274,7 +278,10 @@ pub fn build_domain(
             pa: ram_pa,
         },
         1,
-        &devices,
+        GuestHardware {
+            devices: &devices,
+            vgic: &vgic,
+        },
     )?;
     let grant = grant_frames(env, &stage2, Some(GUEST_GRANT_BASE))?;
     let mut dom = crate::domain::Domain::new(
@@ -293,24 +300,31 @@ pub fn build_domain(
     dom.pin(d.pcpus);
     dom.vuart = Some(spin::Mutex::new(crate::vdev::pl011::Vpl011::new()));
     dom.devices = devices;
+    dom.vgic_layout = Some(vgic);
     Ok(dom)
+}
+
+/// Map what of the virtual GIC is the hardware's (a GICv2's CPU interface).
+pub fn map_vgic(
+    env: &mut dyn BuildEnv,
+    stage2: &crate::mm::page_table::PageTable,
+    vgic: &VgicLayout,
+) -> Result<(), BuildError> {
+    match vgic.mapped() {
+        Some((ipa, pa, size)) if !env.map_device(stage2, ipa, pa, size) => Err(BuildError::Stage2),
+        _ => Ok(()),
+    }
 }
 
 /// What a device would collide with on the domain's own address map
 /// (`crate::domain::guest_map`) or among its virtual interrupts.
-fn clash(devices: &DeviceSet, ram: PhysRange, vcpus: u16) -> Option<alloc::string::String> {
+fn clash(devices: &DeviceSet, ram: PhysRange, vgic: &VgicLayout) -> Option<alloc::string::String> {
     use crate::domain::guest_map;
-    let (gicd, gicr) = (
-        PhysRange::new(guest_map::GICD, crate::vgic::DIST_SIZE),
-        PhysRange::new(
-            guest_map::GICR,
-            crate::vgic::REDIST_STRIDE * u64::from(vcpus),
-        ),
-    );
+    let [gic0, gic1] = vgic.regions();
     let own = [
         (ram, "RAM"),
-        (gicd, "virtual GIC distributor"),
-        (gicr, "virtual GIC redistributors"),
+        gic0,
+        gic1,
         (
             PhysRange::new(guest_map::UART, crate::vdev::pl011::SIZE),
             "virtual UART",
@@ -327,6 +341,13 @@ fn clash(devices: &DeviceSet, ram: PhysRange, vcpus: u16) -> Option<alloc::strin
     )
 }
 
+/// What a domain's device tree describes besides RAM and CPUs: the devices
+/// passed through to it and its virtual GIC.
+pub struct GuestHardware<'a> {
+    pub devices: &'a DeviceSet,
+    pub vgic: &'a VgicLayout,
+}
+
 /// Room the device tree may take at the top of RAM.
 const DTB_BOUND: u64 = 64 * 1024;
 
@@ -341,8 +362,9 @@ pub fn load_domain(
     d: &image_format::DomainEntry<'_>,
     bank: crate::domain::Bank,
     boot: u32,
-    devices: &DeviceSet,
+    hardware: GuestHardware<'_>,
 ) -> Result<crate::domain::BootVcpu, BuildError> {
+    let GuestHardware { devices, vgic } = hardware;
     use crate::boot::guest_fdt;
     let BootModules {
         cmdline,
@@ -363,6 +385,7 @@ pub fn load_domain(
         grant: PhysRange::new(GUEST_GRANT_BASE, GRANT_FRAMES * PAGE),
         boot,
         devices,
+        vgic,
     })
     .map_err(|_| BuildError::DeviceTree)?;
     if dtb.len() as u64 > DTB_BOUND {
@@ -426,9 +449,39 @@ mod build_tests {
     }
 
     fn run(img: &[u8], env: &mut FakeEnv) -> Result<crate::domain::Domain, BuildError> {
+        run_on(img, env, &crate::boot::test_env::HOST_GICV3)
+    }
+
+    fn run_on(
+        img: &[u8],
+        env: &mut FakeEnv,
+        gic: &crate::board::InterruptController,
+    ) -> Result<crate::domain::Domain, BuildError> {
         let t = ModuleTable::parse(&img[0x1000..]).unwrap();
         let d = t.domains().next().unwrap();
-        build_domain(env, img, &t, &d, DeviceSet::default())
+        build_domain(env, img, &t, &d, DeviceSet::default(), gic)
+    }
+
+    #[test]
+    fn a_gicv2_domain_gets_the_virtual_cpu_interface_mapped() {
+        let img = image(&kernel(), 64 << 20);
+        let mut env = FakeEnv {
+            mem_left: 1 << 30,
+            ..Default::default()
+        };
+        let gic = crate::board::InterruptController::GicV2 {
+            gicd: 0x0800_0000,
+            gicc: 0x0801_0000,
+            gich: 0x0803_0000,
+            gicv: 0x0804_0000,
+            maintenance_ppi: 25,
+        };
+        let d = run_on(&img, &mut env, &gic).unwrap();
+        assert_eq!(env.devices, vec![(0x0801_0000, 0x0804_0000, 0x2000)]);
+        assert!(matches!(
+            d.vgic_layout,
+            Some(crate::domain::guest_map::VgicLayout::V2 { .. })
+        ));
     }
 
     #[test]

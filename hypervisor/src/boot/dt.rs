@@ -51,6 +51,8 @@ impl<const N: usize> Default for RangeList<N> {
 pub struct DtBootInfo {
     /// MPIDR affinity of each CPU, in /cpus order (CPU 0 boots).
     pub cpus: [u64; MAX_CPUS],
+    /// Each CPU's spin-table `cpu-release-addr` (0: it has none).
+    pub release_addrs: [u64; MAX_CPUS],
     pub nr_cpus: usize,
     pub ram: RangeList<MAX_BANKS>,
     pub reserved: RangeList<MAX_RESERVED>,
@@ -63,6 +65,7 @@ pub fn parse(blob: &[u8], dtb_addr: u64) -> Result<DtBootInfo, DtError> {
     let fdt = fdt::Fdt::new(blob).map_err(|_| DtError::Malformed)?;
     let mut info = DtBootInfo {
         cpus: [0; MAX_CPUS],
+        release_addrs: [0; MAX_CPUS],
         nr_cpus: 0,
         ram: RangeList::new(),
         reserved: RangeList::new(),
@@ -98,6 +101,13 @@ pub fn parse(blob: &[u8], dtb_addr: u64) -> Result<DtBootInfo, DtError> {
             .and_then(|p| p.as_usize())
             .ok_or(DtError::Malformed)?;
         info.cpus[info.nr_cpus] = reg as u64;
+        // One 64-bit value in two cells, whatever #address-cells says.
+        info.release_addrs[info.nr_cpus] = cpu
+            .property("cpu-release-addr")
+            .filter(|p| p.value.len() == 8)
+            .map_or(0, |p| {
+                u64::from_be_bytes(p.value.try_into().unwrap_or_default())
+            });
         info.nr_cpus += 1;
     }
     for m in fdt.memory_reservations() {
@@ -187,6 +197,23 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_rpi4s_spin_table() {
+        // As QEMU hands it over: it fills in /memory, which Debian's leaves
+        // empty for the Pi's firmware (and leaves FDT_NOPs, as every tree
+        // the hypervisor reads, squeezed out first).
+        let mut b =
+            include_bytes!("../../../tests/fixtures/dtb/bcm2711-rpi-4-b-from-qemu.dtb").to_vec();
+        crate::boot::dt_normalize::normalize(&mut b).unwrap();
+        let info = parse(&b, 0).unwrap();
+        assert_eq!(info.ram.as_slice(), &[PhysRange::new(0, 0x3c00_0000)]);
+        assert_eq!(&info.cpus[..info.nr_cpus], &[0, 1, 2, 3]);
+        assert_eq!(
+            &info.release_addrs[..info.nr_cpus],
+            &[0xd8, 0xe0, 0xe8, 0xf0]
+        );
+    }
+
+    #[test]
     fn errors() {
         assert_eq!(parse(&blob(false), 0).unwrap_err(), DtError::NoMemory);
         assert_eq!(parse(&[0u8; 64], 0).unwrap_err(), DtError::Malformed);
@@ -197,9 +224,8 @@ mod tests {
 /// `base`, for a GIC with 3-cell interrupt specifiers.
 pub fn device_spi(blob: &[u8], base: u64) -> Option<u32> {
     let fdt = fdt::Fdt::new(blob).ok()?;
-    let node = fdt
-        .all_nodes()
-        .find(|n| crate::boot::fdt_read::first_reg(n) == Some(base))?;
+    let (node, _) =
+        crate::boot::fdt_read::find_translated(&fdt, &mut |_, r| r.first() == Some(base))?;
     let cells = node.property("interrupts")?.value;
     let word = |i: usize| crate::boot::fdt_read::be32(cells, i);
     // <type number flags>: type 0 = SPI, INTID = number + 32.

@@ -1,5 +1,6 @@
 //! Small readers over the `fdt` crate's nodes that several boot steps share
-//! (the board check, dom0's tree, passthrough, the upstream check).
+//! (the board check, dom0's tree, passthrough, the upstream check), and the
+//! one encoder they pair with: `reg` in a parent's cell sizes.
 
 /// Big-endian cell `i` of a property value.
 pub fn be32(v: &[u8], i: usize) -> Option<u32> {
@@ -31,4 +32,197 @@ pub fn find_compatible<'b, 'a>(
     c: &str,
 ) -> Option<fdt::node::FdtNode<'b, 'a>> {
     fdt.all_nodes().find(|n| has_compatible(n, &[c]))
+}
+
+/// A `reg` value for `ranges` with `(address, size)` cells per entry (1 or
+/// 2 each, as the parent node says: the Raspberry Pi 4's root has 2 and 1).
+/// A range too large for one size cell is split; `None` if an address does
+/// not fit its cells.
+pub fn encode_reg(
+    ranges: &[crate::board::PhysRange],
+    (address_cells, size_cells): (usize, usize),
+) -> Option<alloc::vec::Vec<u8>> {
+    let max_size = if size_cells == 1 {
+        0xffff_f000
+    } else {
+        u64::MAX
+    };
+    let mut out = alloc::vec::Vec::new();
+    let mut put = |v: u64, n: usize| -> Option<()> {
+        match n {
+            1 => out.extend_from_slice(&u32::try_from(v).ok()?.to_be_bytes()),
+            2 => out.extend_from_slice(&v.to_be_bytes()),
+            _ => return None,
+        }
+        Some(())
+    };
+    for r in ranges {
+        let (mut base, mut left) = (r.base, r.size);
+        while left > 0 {
+            let size = left.min(max_size);
+            put(base, address_cells)?;
+            put(size, size_cells)?;
+            base += size;
+            left -= size;
+        }
+    }
+    Some(out)
+}
+
+/// Up to four `reg` ranges of a node as the CPU sees them: (address, size).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CpuRegs {
+    regs: [(u64, u64); 4],
+    n: usize,
+}
+
+impl CpuRegs {
+    pub fn as_slice(&self) -> &[(u64, u64)] {
+        &self.regs[..self.n]
+    }
+    pub fn first(&self) -> Option<u64> {
+        self.as_slice().first().map(|r| r.0)
+    }
+}
+
+/// A bus between a node and the CPU: its `ranges` (`None`: it has none, so
+/// what sits on it is not CPU-addressable; empty: the identity), the cells
+/// its children's addresses and sizes take, the cells its own parent's
+/// addresses take, and the bus it sits on (`None`: the root, whose
+/// children's addresses are the CPU's).
+struct Bus<'p> {
+    ranges: Option<&'p [u8]>,
+    child_cells: (usize, usize),
+    parent_address_cells: usize,
+    up: Option<&'p Bus<'p>>,
+}
+
+/// `n` cells from cell `at` as one number (at most two cells).
+fn cells(v: &[u8], at: usize, n: usize) -> Option<u64> {
+    match n {
+        1 => be32(v, at).map(u64::from),
+        2 => Some(u64::from(be32(v, at)?) << 32 | u64::from(be32(v, at + 1)?)),
+        _ => None,
+    }
+}
+
+/// `addr` on `bus` as a CPU address.
+fn to_cpu(bus: Option<&Bus<'_>>, addr: u64) -> Option<u64> {
+    let Some(b) = bus else {
+        return Some(addr);
+    };
+    let ranges = b.ranges?;
+    let (ca, cs) = b.child_cells;
+    let pa = b.parent_address_cells;
+    let entry = ca + pa + cs;
+    let mapped = if ranges.is_empty() {
+        addr
+    } else {
+        (0..ranges.len() / 4 / entry.max(1)).find_map(|i| {
+            let child = cells(ranges, i * entry, ca)?;
+            let parent = cells(ranges, i * entry + ca, pa)?;
+            let size = cells(ranges, i * entry + ca + pa, cs)?;
+            (child <= addr && addr - child < size).then(|| parent + (addr - child))
+        })?
+    };
+    to_cpu(b.up, mapped)
+}
+
+/// The first node, depth first, for which `want` holds, given its `reg`
+/// translated through the `ranges` of every bus above it (a range that
+/// does not translate is left out). Needs no heap: the board check runs
+/// before there is one.
+pub fn find_translated<'b, 'a>(
+    fdt: &'b fdt::Fdt<'a>,
+    want: &mut dyn FnMut(&fdt::node::FdtNode<'b, 'a>, &CpuRegs) -> bool,
+) -> Option<(fdt::node::FdtNode<'b, 'a>, CpuRegs)> {
+    search(fdt.find_node("/")?, true, 0, None, want)
+}
+
+/// Search below `node`, which sits on bus `on` whose addresses take
+/// `parent_address_cells` cells.
+fn search<'b, 'a>(
+    node: fdt::node::FdtNode<'b, 'a>,
+    is_root: bool,
+    parent_address_cells: usize,
+    on: Option<&Bus<'_>>,
+    want: &mut dyn FnMut(&fdt::node::FdtNode<'b, 'a>, &CpuRegs) -> bool,
+) -> Option<(fdt::node::FdtNode<'b, 'a>, CpuRegs)> {
+    let c = node.cell_sizes();
+    let (ca, cs) = (c.address_cells, c.size_cells);
+    let bus = Bus {
+        ranges: node.property("ranges").map(|p| p.value),
+        child_cells: (ca, cs),
+        parent_address_cells,
+        up: on,
+    };
+    // The root's children's addresses are the CPU's.
+    let children_on = if is_root { None } else { Some(&bus) };
+    for child in node.children() {
+        let mut regs = CpuRegs::default();
+        if let Some(reg) = child.property("reg").map(|p| p.value) {
+            let entry = (ca + cs).max(1);
+            for i in 0..(reg.len() / 4 / entry).min(4) {
+                let Some(a) = cells(reg, i * entry, ca) else {
+                    continue;
+                };
+                let size = if cs == 0 {
+                    Some(0)
+                } else {
+                    cells(reg, i * entry + ca, cs)
+                };
+                if let (Some(cpu), Some(size)) = (to_cpu(children_on, a), size) {
+                    regs.regs[regs.n] = (cpu, size);
+                    regs.n += 1;
+                }
+            }
+        }
+        if want(&child, &regs) {
+            return Some((child, regs));
+        }
+        if let Some(found) = search(child, false, ca, children_on, want) {
+            return Some(found);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod translation_tests {
+    use super::*;
+
+    const RPI4: &[u8] = include_bytes!("../../../tests/fixtures/dtb/bcm2711-rpi-4-b.dtb");
+    const VIRT: &[u8] = include_bytes!("../../../tests/fixtures/dtb/qemu-virt-gicv3.dtb");
+
+    fn at<'b, 'a>(fdt: &'b fdt::Fdt<'a>, compatible: &str) -> CpuRegs {
+        find_translated(fdt, &mut |n, _| has_compatible(n, &[compatible]))
+            .unwrap()
+            .1
+    }
+
+    #[test]
+    fn the_rpi4s_gic_and_uart_are_found_through_the_soc_ranges() {
+        let fdt = fdt::Fdt::new(RPI4).unwrap();
+        // Bus 0x40041000.. and 0x7e201000 behind /soc's ranges.
+        assert_eq!(
+            at(&fdt, "arm,gic-400").as_slice(),
+            [
+                (0xff84_1000, 0x1000),
+                (0xff84_2000, 0x2000),
+                (0xff84_4000, 0x2000),
+                (0xff84_6000, 0x2000)
+            ]
+        );
+        let uart = find_translated(&fdt, &mut |n, r| {
+            r.first() == Some(0xfe20_1000) && n.property("compatible").is_some()
+        });
+        assert_eq!(uart.map(|(n, _)| n.name), Some("serial@7e201000"));
+    }
+
+    #[test]
+    fn root_level_devices_keep_their_addresses() {
+        let fdt = fdt::Fdt::new(VIRT).unwrap();
+        assert_eq!(at(&fdt, "arm,pl011").first(), Some(0x0900_0000));
+        assert_eq!(at(&fdt, "arm,gic-v3").first(), Some(0x0800_0000));
+    }
 }

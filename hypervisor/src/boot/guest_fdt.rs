@@ -22,6 +22,8 @@ pub struct GuestFdtSpec<'a> {
     /// Host devices passed through (their nodes, and the fixed clocks
     /// they name).
     pub devices: &'a crate::boot::passthrough::DeviceSet,
+    /// Its virtual GIC.
+    pub vgic: &'a guest_map::VgicLayout,
 }
 
 const GIC_PHANDLE: u32 = 1;
@@ -76,21 +78,20 @@ pub fn build(spec: &GuestFdtSpec<'_>) -> Result<Vec<u8>, vm_fdt::Error> {
     w.property_string("method", "hvc")?;
     w.end_node(psci)?;
 
-    let gic = w.begin_node(&format!("intc@{:x}", guest_map::GICD))?;
-    w.property_string("compatible", "arm,gic-v3")?;
+    let [(gicd, _), (second, _)] = spec.vgic.regions();
+    let gic = w.begin_node(&format!("intc@{:x}", gicd.base))?;
+    match spec.vgic {
+        guest_map::VgicLayout::V3 { .. } => {
+            w.property_string("compatible", "arm,gic-v3")?;
+            w.property_u32("#redistributor-regions", 1)?;
+        }
+        guest_map::VgicLayout::V2 { .. } => {
+            w.property_string("compatible", "arm,cortex-a15-gic")?;
+        }
+    }
     w.property_u32("#interrupt-cells", 3)?;
     w.property_null("interrupt-controller")?;
-    w.property_u32("#redistributor-regions", 1)?;
-    let redist = crate::vgic::REDIST_STRIDE * u64::from(spec.vcpus);
-    w.property_array_u64(
-        "reg",
-        &[
-            guest_map::GICD,
-            crate::vgic::DIST_SIZE,
-            guest_map::GICR,
-            redist,
-        ],
-    )?;
+    w.property_array_u64("reg", &[gicd.base, gicd.size, second.base, second.size])?;
     w.property_u32("phandle", GIC_PHANDLE)?;
     w.end_node(gic)?;
 
@@ -112,7 +113,7 @@ pub fn build(spec: &GuestFdtSpec<'_>) -> Result<Vec<u8>, vm_fdt::Error> {
     w.end_node(uart)?;
 
     // The root's interrupt-parent already names the GIC.
-    crate::boot::xen_node::write(&mut w, spec.grant, crate::domain::EVTCHN_PPI, None)?;
+    crate::boot::xen_node::write(&mut w, spec.grant, crate::domain::EVTCHN_PPI, None, (2, 2))?;
 
     // Passed-through devices at the root (2/2 cells, interrupt parent the
     // GIC), each with the clocks it names.
@@ -146,6 +147,50 @@ fn write_copied(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::board::InterruptController;
+
+    const HOST_V3: InterruptController = InterruptController::GicV3 {
+        gicd: 0x0800_0000,
+        gicr: 0x080a_0000,
+        maintenance_ppi: 25,
+    };
+
+    #[test]
+    fn a_gicv2_domain_gets_a_distributor_and_cpu_interface() {
+        let host = InterruptController::GicV2 {
+            gicd: 0xff84_1000,
+            gicc: 0xff84_2000,
+            gich: 0xff84_4000,
+            gicv: 0xff84_6000,
+            maintenance_ppi: 25,
+        };
+        let vgic = guest_map::VgicLayout::for_domain(&host, false, 2);
+        assert_eq!(vgic.mapped(), Some((0x0801_0000, 0xff84_6000, 0x2000)));
+        let blob = build(&GuestFdtSpec {
+            ram: PhysRange::new(0x4000_0000, 64 << 20),
+            vcpus: 2,
+            bootargs: "",
+            initrd: None,
+            grant: PhysRange::new(0x3800_0000, 0x1_0000),
+            boot: 1,
+            devices: &Default::default(),
+            vgic: &vgic,
+        })
+        .unwrap();
+        let fdt = fdt::Fdt::new(&blob).unwrap();
+        let gic = fdt.find_node("/intc@8000000").unwrap();
+        assert_eq!(gic.compatible().unwrap().first(), "arm,cortex-a15-gic");
+        let reg: Vec<_> = gic
+            .reg()
+            .unwrap()
+            .map(|r| (r.starting_address as u64, r.size))
+            .collect();
+        assert_eq!(
+            reg,
+            [(0x0800_0000, Some(0x1000)), (0x0801_0000, Some(0x2000))]
+        );
+        assert!(gic.property("#redistributor-regions").is_none());
+    }
 
     #[test]
     fn describes_the_domain() {
@@ -157,6 +202,7 @@ mod tests {
             grant: PhysRange::new(0x3800_0000, 0x1_0000),
             boot: 2,
             devices: &Default::default(),
+            vgic: &guest_map::VgicLayout::for_domain(&HOST_V3, false, 2),
         })
         .unwrap();
         let fdt = fdt::Fdt::new(&blob).unwrap();

@@ -30,6 +30,8 @@ pub struct HardwareInputs<'a> {
     pub console_uart: Option<PhysRange>,
     /// MPIDRs of the physical CPUs; vCPU i runs on CPU i and reports its MPIDR.
     pub cpus: &'a [u64],
+    /// The board's interrupt controller: dom0's virtual GIC sits where it is.
+    pub gic: crate::board::InterruptController,
     /// Host-physical address of the boot image's first byte: with it, a
     /// module's offset is where it lies, and a suitably placed kernel (and
     /// ramdisk) run where they are instead of being copied.
@@ -148,6 +150,8 @@ pub fn build(
             return Err(BuildError::Stage2);
         }
     }
+    let vgic = crate::domain::guest_map::VgicLayout::for_domain(&inputs.gic, true, d.vcpus);
+    crate::boot::domain_builder::map_vgic(env, &stage2, &vgic)?;
     match kernel_at {
         Some(k) => crate::info!(
             "d{}: kernel runs in place at {:#x}{}",
@@ -187,6 +191,7 @@ pub fn build(
         },
     );
     dom.grant = Some(grant);
+    dom.vgic_layout = Some(vgic);
     dom.pin(d.pcpus);
     dom.direct_mapped = true;
     dom.xen_console = kept_uart.is_some();
@@ -231,6 +236,7 @@ mod tests {
             remove_nodes: &["/pmu"],
             console_uart: None,
             cpus: &[0, 1],
+            gic: crate::boot::test_env::HOST_GICV3,
             // The image outside dom0's RAM: everything is copied.
             image_base: 0x1_0000_0000,
         };
@@ -307,6 +313,7 @@ mod tests {
             remove_nodes: &[],
             console_uart: None,
             cpus: &[0, 1],
+            gic: crate::boot::test_env::HOST_GICV3,
             image_base: base,
         };
         let mut env = FakeEnv::default();

@@ -316,6 +316,15 @@ fn the_domains_tree_describes_its_devices() {
         grant: PhysRange::new(0x3800_0000, 0x1_0000),
         boot: 1,
         devices: &set,
+        vgic: &crate::domain::guest_map::VgicLayout::for_domain(
+            &crate::board::InterruptController::GicV3 {
+                gicd: 0x0800_0000,
+                gicr: 0x080a_0000,
+                maintenance_ppi: 25,
+            },
+            false,
+            1,
+        ),
     })
     .unwrap();
     let fdt = fdt::Fdt::new(&blob).unwrap();

@@ -112,7 +112,14 @@ fn reload_from(
         });
     }
     let bank = *d.banks.first().ok_or(RebuildError::NotInTable)?;
-    load_domain(write, image, &table, &entry, bank, boot, &d.devices).map_err(RebuildError::Build)
+    let vgic = d
+        .vgic_layout
+        .ok_or(RebuildError::Build(BuildError::DeviceTree))?;
+    let hardware = super::domain_builder::GuestHardware {
+        devices: &d.devices,
+        vgic: &vgic,
+    };
+    load_domain(write, image, &table, &entry, bank, boot, hardware).map_err(RebuildError::Build)
 }
 
 #[cfg(test)]
@@ -126,7 +133,7 @@ mod tests {
         let kernel = arm64_image(8192);
         let mut img = image_with(3, 0, 64 << 20, &[(ModuleKind::Kernel, kernel.clone())]);
         let table = img[0x1000..0x2000].to_vec();
-        let d = crate::hypercall::xen::tests::domain(
+        let mut d = crate::hypercall::xen::tests::domain(
             3,
             false,
             1,
@@ -135,6 +142,11 @@ mod tests {
                 pa: 0x1_0000_0000,
             }],
         );
+        d.vgic_layout = Some(crate::domain::guest_map::VgicLayout::for_domain(
+            &crate::boot::test_env::HOST_GICV3,
+            false,
+            1,
+        ));
         let mut writes = Vec::new();
         let start = reload_from(
             &img,

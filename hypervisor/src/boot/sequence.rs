@@ -63,6 +63,8 @@ pub struct HardwareSources<'a> {
     /// domain may be given them.
     pub hypervisor_devices: &'a [PhysRange],
     pub cpus: &'a [u64],
+    /// The board's interrupt controller (which virtual GIC domains get).
+    pub gic: crate::board::InterruptController,
     /// How every domain's RAM is mapped at stage 2 (the board's choice).
     pub guest_ram_leaves: Leaves,
     /// The console UART and its SPI, which the hypervisor keeps when the
@@ -195,6 +197,7 @@ pub fn build_domains<A: BootArch>(
                 &table,
                 &d,
                 devices.take(d.id),
+                &hw.gic,
             )
             .map(|mut dom| {
                 arch.attach_vgic(&mut dom);
@@ -367,6 +370,7 @@ fn build_hardware<A: BootArch>(
         remove_nodes: &remove,
         console_uart: hw.console_uart.map(|(r, _)| r),
         cpus: hw.cpus,
+        gic: hw.gic,
         // The EL2 map is the identity: the image's address is its PA.
         image_base: image.as_ptr() as u64,
     };

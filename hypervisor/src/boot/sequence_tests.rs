@@ -174,6 +174,7 @@ fn boot_on(img: &[u8], key: &str, dtb: &[u8]) -> (Option<Vec<Domain>>, Vec<Strin
         devices: alloc::vec![PhysRange::new(0x0900_0000, 0x1000)],
         hypervisor_devices: &[PhysRange::new(0x0800_0000, 0x0100_0000)],
         cpus: &[0, 1],
+        gic: crate::boot::test_env::HOST_GICV3,
         guest_ram_leaves: Leaves::Blocks,
         console_uart: Some((PhysRange::new(0x0900_0000, 0x1000), 33)),
         trusted_key: Some(key),

@@ -5,6 +5,14 @@ use crate::boot::domain_builder::BuildEnv;
 use crate::mm::page_table::PageTable;
 use alloc::format;
 
+/// QEMU virt's GICv3, as board data gives it.
+pub const HOST_GICV3: crate::board::InterruptController =
+    crate::board::InterruptController::GicV3 {
+        gicd: 0x0800_0000,
+        gicr: 0x080a_0000,
+        maintenance_ppi: 25,
+    };
+
 pub struct FakeEnv {
     pub writes: Vec<(u64, Vec<u8>)>,
     pub maps: Vec<(u64, u64, u64)>,
@@ -112,6 +120,7 @@ pub fn sample_host_dtb() -> Vec<u8> {
     .unwrap();
     w.end_node(timer).unwrap();
     let uart = w.begin_node("pl011@9000000").unwrap();
+    w.property_string("compatible", "arm,pl011").unwrap();
     w.property_array_u64("reg", &[0x900_0000, 0x1000]).unwrap();
     w.property_array_u32("interrupts", &[0, 1, 4]).unwrap();
     w.end_node(uart).unwrap();

@@ -18,11 +18,14 @@ pub fn write(
     grant: PhysRange,
     evtchn_intid: u32,
     parent: Option<u32>,
+    root_cells: (usize, usize),
 ) -> Result<(), vm_fdt::Error> {
     let node = w.begin_node("hypervisor")?;
     let compat = format!("xen,xen-{VERSION_MAJOR}.{VERSION_MINOR}");
     w.property_string_list("compatible", alloc::vec![compat, "xen,xen".into()])?;
-    w.property_array_u64("reg", &[grant.base, grant.size])?;
+    let reg = crate::boot::fdt_read::encode_reg(&[grant], root_cells)
+        .ok_or(vm_fdt::Error::InvalidMemoryReservation)?;
+    w.property("reg", &reg)?;
     // The event PPI is always a PPI (INTID 16..31), so the cell is INTID - 16.
     let ppi = evtchn_intid.saturating_sub(16);
     w.property_array_u32("interrupts", &[1, ppi, PPI_ALL_CPUS_LEVEL])?;

@@ -43,10 +43,9 @@ pub struct Domain {
     pub boot_vcpu: BootVcpu,
     /// PSCI state of each vCPU.
     pub power: power::VcpuPower,
-    /// The virtual GIC (hardware domains) and its guest-physical
-    /// distributor and redistributor regions.
+    /// The virtual GIC and where the guest sees it.
     pub vgic: Option<spin::Mutex<crate::vgic::Vgic>>,
-    pub gic_regions: Option<(PhysRange, PhysRange)>,
+    pub vgic_layout: Option<guest_map::VgicLayout>,
     console: spin::Mutex<GuestLine>,
     running: AtomicBool,
     /// Fault reports left before the hypervisor stops logging this domain's
@@ -116,7 +115,7 @@ impl Domain {
             boot_vcpu,
             power: power::VcpuPower::new(mpidrs),
             vgic: None,
-            gic_regions: None,
+            vgic_layout: None,
             console: spin::Mutex::new(GuestLine::new()),
             running: AtomicBool::new(true),
             reports_left: AtomicU32::new(FAULT_REPORTS),

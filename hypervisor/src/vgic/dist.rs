@@ -32,7 +32,8 @@ pub(super) const IIDR: u64 = 0x4800_043b;
 /// IROUTER bits that exist: Aff3 [39:32], IRM [31], Aff2..Aff0 [23:0].
 pub(super) const IROUTER_MASK: u64 = 0xff_80ff_ffff;
 
-/// The ID registers at 0xFFD0..=0xFFFC (shared by GICD and GICR's RD_base).
+/// The ID registers at 0xFFD0..=0xFFFC (shared by GICD and GICR's RD_base;
+/// a GICv2 distributor has them at 0xFD0.., with ArchRev 2).
 /// PIDR2.ArchRev [7:4] = 3 (GICv3) is what Linux checks.
 pub(super) fn id_register(offset: u64) -> u64 {
     match offset {
@@ -59,6 +60,9 @@ impl Vgic {
         size: u8,
         write: Option<u64>,
     ) -> Result<u64, AccessError> {
+        if self.is_v2() {
+            return Err(AccessError::WrongVersion);
+        }
         if vcpu >= self.nr_vcpus() {
             return Err(AccessError::BadVcpu);
         }
@@ -135,7 +139,7 @@ impl Vgic {
         v
     }
 
-    fn write_ctlr(&mut self, w: u64, accessor: Option<usize>) {
+    pub(super) fn write_ctlr(&mut self, w: u64, accessor: Option<usize>) {
         self.grp0 = w & CTLR_ENABLE_GRP0 != 0;
         self.grp1 = w & CTLR_ENABLE_GRP1 != 0;
         // Newly deliverable interrupts, or loaded ones a disabled group withdraws.

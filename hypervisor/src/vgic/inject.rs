@@ -36,6 +36,18 @@ impl Vgic {
     /// Store an SPI's IROUTER and retarget it.
     pub(super) fn set_route(&mut self, intid: u32, route: u64, accessor: Option<usize>) {
         let target = self.route_target(route);
+        self.retarget(intid, route, target, accessor);
+    }
+
+    /// Store an SPI's routing register value (IROUTER, or the ITARGETSR byte
+    /// of a GICv2) and deliver it to `target` from now on.
+    pub(super) fn retarget(
+        &mut self,
+        intid: u32,
+        route: u64,
+        target: Option<u8>,
+        accessor: Option<usize>,
+    ) {
         let Some(irq) = self.irq_mut(0, intid) else {
             return;
         };
@@ -115,6 +127,7 @@ impl Vgic {
 
     /// vCPU `from` wrote `value` to ICC_SGI1R_EL1: a Group 1 SGI. Returns the
     /// vCPUs to kick (it can include `from`, which may target itself).
+    /// A GICv2 guest has no such register (it writes GICD_SGIR): nothing.
     pub fn send_sgi(&mut self, from: usize, value: u64) -> VcpuSet {
         self.sgi(from, value, true)
     }
@@ -156,6 +169,9 @@ impl Vgic {
     fn sgi(&mut self, from: usize, value: u64, group1: bool) -> VcpuSet {
         let intid = ((value >> SGIR_INTID_SHIFT) & 0xf) as u32;
         let mut kick = VcpuSet::EMPTY;
+        if self.is_v2() {
+            return kick;
+        }
         for t in self.sgi_targets(from, value).iter() {
             let Some(irq) = self.irq_mut(t, intid) else {
                 continue;

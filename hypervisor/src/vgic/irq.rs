@@ -34,6 +34,8 @@ pub(super) struct InLr {
     pub pend_cleared: bool,
     /// The guest set or cleared the active state (IS/ICACTIVER) since the flush.
     pub active_set: Option<bool>,
+    /// GICv2 SGIs: the source CPU written to the list register.
+    pub source: u8,
 }
 
 /// What a register write asks of the physical GIC for an HW-linked interrupt.
@@ -61,8 +63,10 @@ pub struct Irq {
     pub(super) trigger: Trigger,
     pub(super) hw: Option<u32>,
     /// GICD_IROUTER value (SPIs only): Aff0-2 [23:0], IRM [31], Aff3 [39:32].
+    /// GICv2: the GICD_ITARGETSR byte (a mask of CPU interfaces).
     pub(super) route: u64,
-    /// The vCPU `route` selects (SPIs only; `None`: no vCPU matches).
+    /// The vCPU `route` selects (SPIs only; `None`: no vCPU matches). GICv2:
+    /// the lowest CPU in the mask; the model delivers to one vCPU only.
     pub(super) target: Option<u8>,
     pub(super) lr: Option<InLr>,
     /// The vCPU that acknowledged it while it stays active (SPIs): its
@@ -134,7 +138,7 @@ impl Irq {
     pub fn line(&self) -> bool {
         self.line
     }
-    /// GICD_IROUTER (SPIs).
+    /// GICD_IROUTER (SPIs); GICv2: the GICD_ITARGETSR byte.
     pub fn route(&self) -> u64 {
         self.route
     }
@@ -269,6 +273,7 @@ mod tests {
             took_latch: true,
             pend_cleared: false,
             active_set: None,
+            source: 0,
         });
         assert!(i.pending() && i.active());
         i.clear_pending();

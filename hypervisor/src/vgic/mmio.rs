@@ -23,6 +23,9 @@ pub enum AccessError {
     BadVcpu,
     /// The offset is outside the frame (an arch-layer argument).
     BadOffset,
+    /// A frame of the other GIC version: `dist_access`/`redist_access` on
+    /// a GICv2 model, `dist_v2_access` on a GICv3 one (an arch-layer bug).
+    WrongVersion,
 }
 
 /// Split an offset into the redistributor region into (vCPU frame, offset

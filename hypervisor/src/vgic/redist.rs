@@ -32,6 +32,9 @@ impl Vgic {
         size: u8,
         write: Option<u64>,
     ) -> Result<u64, AccessError> {
+        if self.is_v2() {
+            return Err(AccessError::WrongVersion);
+        }
         if offset >= REDIST_STRIDE {
             return Err(AccessError::BadOffset);
         }

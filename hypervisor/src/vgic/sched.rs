@@ -14,7 +14,7 @@
 //! and, if active interrupts had to be left out, LRENPIE (the guest EOId an
 //! interrupt no LR holds; see `eoi_count`).
 
-use super::irq::{InLr, Irq, NR_PRIVATE};
+use super::irq::{InLr, Irq, NR_PRIVATE, NR_SGIS};
 use super::lr::{ListRegister, LrState};
 use super::{Effect, Phys, Vgic, MAX_LRS, SPI_WORDS};
 
@@ -37,12 +37,20 @@ pub struct LrPlan {
     pub npie: bool,
     /// ICH_HCR_EL2.LRENPIE: maintenance while EOIcount is not 0.
     pub lrenpie: bool,
+    /// GICv2: the source CPU of the SGI in each list register.
+    sources: [u8; MAX_LRS],
 }
 
 impl LrPlan {
     /// The value for every ICH_LR<n>_EL2, n < nr_lrs (0 = invalid).
     pub fn lrs(&self) -> &[u64] {
         &self.lrs[..self.nr_lrs]
+    }
+
+    /// GICv2: the source CPU to encode into list register `n`
+    /// (`ListRegister::encode_gicv2`); 0 for anything but an SGI.
+    pub fn source(&self, n: usize) -> u8 {
+        self.sources.get(n).copied().unwrap_or(0)
     }
 
     /// This plan for a board whose GIC does not signal virtual IRQs (the
@@ -153,6 +161,7 @@ impl Vgic {
             uie: false,
             npie: false,
             lrenpie: false,
+            sources: [0; MAX_LRS],
         };
         if vcpu >= self.nr_vcpus() {
             return plan;
@@ -210,24 +219,38 @@ impl Vgic {
             let grp_on = self
                 .irq(vcpu, intid)
                 .is_some_and(|i| self.group_enabled(i.group1));
+            let v2_sgi = self.is_v2() && intid < NR_SGIS;
+            let (pend_src, act_src) = if v2_sgi {
+                let st = &self.vcpus[vcpu];
+                let i = intid as usize;
+                (st.sgi_source[i], st.sgi_active_source[i])
+            } else {
+                (0, 0)
+            };
             let Some(irq) = self.irq_mut(vcpu, intid) else {
                 continue;
             };
             let pend = irq.enabled && irq.model_pending() && grp_on;
             // HW = 1 list registers may not be pending and active: the
-            // pending part waits for the deactivation.
-            let pend = pend && !(irq.hw.is_some() && irq.active);
+            // pending part waits for the deactivation. So does a GICv2 SGI
+            // pending from another source than the active one: the register
+            // has one source field, and the guest's EOI must match it. The
+            // EOI maintenance interrupt brings the vCPU back to load it.
+            let split = v2_sgi && irq.active && pend && pend_src != act_src;
+            let pend = pend && !(irq.hw.is_some() && irq.active) && !split;
             let state = LrState::new(pend, irq.active);
             let took_latch = pend && irq.latch;
             if took_latch {
                 irq.latch = false;
             }
+            let source = if pend { pend_src } else { act_src };
             irq.lr = Some(InLr {
                 vcpu: vcpu as u8,
                 state,
                 took_latch,
                 pend_cleared: false,
                 active_set: None,
+                source,
             });
             let lr = ListRegister {
                 vintid: intid,
@@ -235,9 +258,10 @@ impl Vgic {
                 state,
                 priority: irq.priority,
                 group1: irq.group1,
-                eoi_maintenance: false,
+                eoi_maintenance: split,
             };
             plan.lrs[slot] = lr.encode();
+            plan.sources[slot] = source;
             self.vcpus[vcpu].loaded[slot] = intid;
         }
         self.vcpus[vcpu].nr_loaded = len;
@@ -305,6 +329,10 @@ impl Vgic {
             }
             irq.active = held.active_set.unwrap_or(now.active());
             irq.acked_by = irq.active.then_some(vcpu as u8);
+            // The active instance is the one this register carried.
+            if self.is_v2() && intid < NR_SGIS && now.active() {
+                self.vcpus[vcpu].sgi_active_source[intid as usize] = held.source;
+            }
             // An SPI retargeted while it sat here: its new vCPU may take it now.
             if let Some(home) = self.who_to_kick(vcpu, intid).filter(|&h| h != vcpu) {
                 self.push_effect(Effect::Kick(home));

@@ -6,13 +6,12 @@ use aarch64_cpu::registers::*;
 
 use super::domains::Aarch64Boot;
 use super::memory::FrameTables;
-use super::{cache, gic_cpu, mmu, stage2, vcpu};
-use crate::board::{Board, Firmware, InterruptController, PhysRange, Timer};
+use super::{cache, host_gic, mmu, stage2, vcpu};
+use crate::board::{Board, PhysRange, Timer};
 use crate::boot::gather::Gathered;
 use crate::boot::sequence::{build_domains, HardwareSources, Verdict};
 use crate::boot::{direct_map, dt};
 use crate::console;
-use crate::drivers::gicv3::{Distributor, Redistributor};
 use crate::info;
 use crate::mm::frames::{FrameAllocator, PAGE_SIZE};
 
@@ -80,29 +79,18 @@ pub fn alloc_frames(size: u64) -> Result<u64, crate::mm::frames::FrameError> {
 
 /// Bring up the physical interrupt controller for the boot CPU.
 fn init_gic<B: Board>() {
-    let InterruptController::GicV3 {
-        gicd,
-        gicr,
-        maintenance_ppi,
-    } = B::INTERRUPT_CONTROLLER;
     let Timer::ArmGeneric { el1_virt_ppi } = B::TIMER;
-    let aff = MPIDR_EL1.get() & 0xff_00ff_ffff;
-    // SAFETY: the board's GICD/GICR lie in a mapped device window and the
-    // hypervisor is the only one to program them.
-    let dist = unsafe { Distributor::new(gicd as usize) };
-    dist.init(aff);
-    // SAFETY: as above.
-    let Some(rd) = (unsafe { Redistributor::find(gicr as usize, aff) }) else {
-        fatal::<B>("no GICv3 redistributor for the boot CPU")
-    };
-    rd.init();
-    gic_cpu::init();
-    super::vgic_on_gicv3::init(gicd, gicr, maintenance_ppi, el1_virt_ppi, B::VIRTUAL_IRQ);
-    super::vgic_on_gicv3::enable_local();
+    if let Err(why) = host_gic::init_boot_cpu(B::INTERRUPT_CONTROLLER) {
+        fatal::<B>(why);
+    }
+    let maintenance_ppi = B::INTERRUPT_CONTROLLER.maintenance_ppi();
+    super::vgic_hw::init(maintenance_ppi, el1_virt_ppi, B::VIRTUAL_IRQ);
+    super::vgic_hw::enable_local();
     info!(
-        "GICv3: {} interrupt IDs, {} list registers",
-        dist.lines(),
-        gic_cpu::nr_lrs()
+        "{}: {} interrupt IDs, {} list registers",
+        host_gic::name(),
+        host_gic::lines(),
+        host_gic::nr_lrs()
     );
 }
 
@@ -174,6 +162,7 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
             sym(&__boot_stack_top),
         )
     };
+    super::firmware::init(B::FIRMWARE);
     let blob = dtb_blob::<B>(dtb as u64);
     // The machine must be the board this image was built for, before any
     // of its registers is touched.
@@ -234,6 +223,17 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
         .chain(loaded.as_slice());
     for r in reserved {
         if frames.remove(*r).is_err() {
+            fatal::<B>("too many reserved regions");
+        }
+    }
+    // The spin tables (and, beside them, the loops the CPUs wait in) stay
+    // untouched until every CPU is released.
+    for &at in info.release_addrs[..info.nr_cpus]
+        .iter()
+        .filter(|&&a| a != 0)
+    {
+        let page = PhysRange::new(at & !(PAGE_SIZE - 1), PAGE_SIZE);
+        if frames.remove(page).is_err() {
             fatal::<B>("too many reserved regions");
         }
     }
@@ -347,9 +347,10 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
     );
     // Secondary CPUs come up by PSCI CPU_ON over SMC (the only conduit
     // so far; spin-table boards will add theirs).
-    let Firmware::ArmPsciSmc = B::FIRMWARE;
-    let InterruptController::GicV3 { gicr, .. } = B::INTERRUPT_CONTROLLER;
-    super::smp::init(&info.cpus[..info.nr_cpus], gicr);
+    super::smp::init(
+        &info.cpus[..info.nr_cpus],
+        &info.release_addrs[..info.nr_cpus],
+    );
 
     let image_end = crate::mm::frames::align_up(image_range.end(), PAGE_SIZE);
     let dtb_range = PhysRange::new(
@@ -374,6 +375,7 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
             crate::boot::dt::device_spi(blob, base).map(|spi| (PhysRange::new(base, 0x1000), spi))
         },
         cpus: &info.cpus[..info.nr_cpus],
+        gic: B::INTERRUPT_CONTROLLER,
         guest_ram_leaves: B::GUEST_RAM_LEAVES,
         trusted_key: crate::boot::trust::TRUSTED_KEY_HEX,
     };

@@ -47,25 +47,11 @@ impl BootArch for Aarch64Boot {
     ) -> Box<dyn BuildEnv + 'f> {
         Box::new(Env::new(frames, leaves))
     }
-    /// A hardware domain's virtual GIC sits at the physical GIC's
-    /// addresses (its device tree describes the host's GIC); any other
-    /// domain's where its guest map says.
+    /// The model behind the layout the domain builder chose.
     fn attach_vgic(&self, dom: &mut Domain) {
-        let bases = if dom.hardware {
-            super::vgic_on_gicv3::gic_bases()
-        } else {
-            Some((
-                crate::domain::guest_map::GICD,
-                crate::domain::guest_map::GICR,
-            ))
-        };
-        let Some((gicd, gicr)) = bases else {
-            return;
-        };
-        dom.gic_regions = Some(super::vgic_on_gicv3::regions(gicd, gicr, dom.vcpus));
-        dom.vgic = super::vgic_on_gicv3::create(dom).map(spin::Mutex::new);
+        dom.vgic = super::vgic_hw::create(dom).map(spin::Mutex::new);
     }
     fn take_console_irq(&self, spi: u32) {
-        super::vgic_on_gicv3::take_console_irq(spi);
+        super::vgic_hw::take_console_irq(spi);
     }
 }

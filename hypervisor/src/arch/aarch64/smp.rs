@@ -1,6 +1,7 @@
 //! Secondary CPUs: each vCPU runs pinned on its own physical CPU. The first
-//! CPU_ON of a vCPU starts its physical CPU through the firmware's PSCI; a
-//! CPU whose vCPU turned off parks and waits to be started again.
+//! CPU_ON of a vCPU starts its physical CPU through the firmware's PSCI, or
+//! on a board without PSCI by releasing it from its spin table; a CPU whose
+//! vCPU turned off parks and waits to be started again.
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
@@ -9,9 +10,8 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use aarch64_cpu::registers::*;
 
-use super::{firmware, gic_cpu, vcpu};
+use super::{firmware, host_gic, vcpu};
 use crate::domain::Domain;
-use crate::drivers::gicv3::Redistributor;
 use crate::info;
 use crate::mm::frames::{FrameAllocator, PAGE_SIZE};
 
@@ -48,11 +48,15 @@ impl<T> CpuBoot<T> {
         }
     }
 
-    /// Start physical CPU `mpidr` at this record; the PSCI result.
-    fn start(&self, mpidr: u64) -> i64 {
+    /// Start physical CPU `pcpu` (affinity `mpidr`) at this record; the
+    /// PSCI result (0: started).
+    fn start(&self, pcpu: usize, mpidr: u64) -> i64 {
         let at = self as *const Self as usize;
         // The new CPU reads this with its MMU (and caches) off.
         super::cache::clean_range(at, at + core::mem::size_of::<Self>());
+        if !firmware::has_psci() {
+            return release_from_spin_table(pcpu, at as u64);
+        }
         firmware::smc([
             PSCI_CPU_ON_64,
             mpidr,
@@ -105,18 +109,84 @@ halyard_secondary_entry:
 "#
 );
 
+// A CPU released from its spin table starts here with x0..x3 zero: the
+// record to continue with is in `SPIN_RECORD` (read with the MMU off).
+core::arch::global_asm!(
+    r#"
+    .section .text, "ax"
+    .global halyard_spin_table_entry
+halyard_spin_table_entry:
+    adrp    x0, {record}
+    add     x0, x0, :lo12:{record}
+    ldr     x0, [x0]
+    b       halyard_secondary_entry
+"#,
+    record = sym SPIN_RECORD,
+);
+
 unsafe extern "C" {
     fn halyard_secondary_entry();
+    fn halyard_spin_table_entry();
 }
 
-/// Physical CPUs' MPIDRs (CPU i runs vCPU i) and the redistributor base.
+/// The record the next CPU released from its spin table continues with.
+static SPIN_RECORD: AtomicU64 = AtomicU64::new(0);
+/// The record the last such CPU arrived with (set once its MMU is on).
+static SPIN_ARRIVED: AtomicU64 = AtomicU64::new(0);
+/// One release at a time: they share `SPIN_RECORD`.
+static SPIN_LOCK: spin::Mutex<()> = spin::Mutex::new(());
+/// Each CPU's spin-table release address (0: none).
+static RELEASE_ADDRS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+const SPIN_ARRIVAL_TIMEOUT_US: u64 = 1_000_000;
+
+/// Release physical CPU `pcpu` from its spin table into the record at
+/// `record`; 0 once it has arrived, -1 (PSCI's NOT_SUPPORTED) without a
+/// release address, -5 (INTERNAL_FAILURE) if it never arrives.
+fn release_from_spin_table(pcpu: usize, record: u64) -> i64 {
+    let Some(release) = RELEASE_ADDRS
+        .get(pcpu)
+        .map(|a| a.load(Ordering::Acquire))
+        .filter(|&a| a != 0)
+    else {
+        return -1;
+    };
+    let _one_at_a_time = SPIN_LOCK.lock();
+    SPIN_RECORD.store(record, Ordering::Release);
+    let rec = SPIN_RECORD.as_ptr() as usize;
+    super::cache::clean_range(rec, rec + 8);
+    let entry = halyard_spin_table_entry as *const () as u64;
+    // SAFETY: the release address the device tree names for this CPU: a
+    // reserved, mapped word of RAM only its spin loop reads.
+    unsafe { core::ptr::write_volatile(release as *mut u64, entry) };
+    super::cache::clean_range(release as usize, release as usize + 8);
+    aarch64_cpu::asm::barrier::dsb(aarch64_cpu::asm::barrier::SY);
+    aarch64_cpu::asm::sev();
+    let t0 = super::boot::now_us();
+    while SPIN_ARRIVED.load(Ordering::Acquire) != record {
+        if super::boot::now_us() - t0 > SPIN_ARRIVAL_TIMEOUT_US {
+            return -5;
+        }
+        core::hint::spin_loop();
+    }
+    0
+}
+
+/// A CPU released from its spin table is running on its record at `boot`.
+fn arrived<T>(boot: &CpuBoot<T>) {
+    SPIN_ARRIVED.store(boot as *const _ as u64, Ordering::Release);
+}
+
+/// Physical CPUs' MPIDRs (CPU i runs vCPU i).
 static HOST_CPUS: spin::Once<Vec<u64>> = spin::Once::new();
-static GICR: AtomicU64 = AtomicU64::new(0);
 static ONLINE: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
 
-pub fn init(host_cpus: &[u64], gicr: u64) {
+/// The physical CPUs (MPIDRs) and their spin-table release addresses (0:
+/// none; only used on a board without PSCI).
+pub fn init(host_cpus: &[u64], release_addrs: &[u64]) {
     HOST_CPUS.call_once(|| host_cpus.to_vec());
-    GICR.store(gicr, Ordering::Release);
+    for (slot, &a) in RELEASE_ADDRS.iter().zip(release_addrs) {
+        slot.store(a, Ordering::Release);
+    }
     ONLINE[0].store(true, Ordering::Release);
 }
 
@@ -156,7 +226,7 @@ pub fn start_vcpu(d: &'static Domain, index: usize) -> i64 {
         },
     )));
     ONLINE[pcpu].store(true, Ordering::Release);
-    let rc = boot.start(mpidr);
+    let rc = boot.start(pcpu, mpidr);
     if rc != 0 {
         ONLINE[pcpu].store(false, Ordering::Release);
         d.power.cpu_off(index);
@@ -167,18 +237,14 @@ pub fn start_vcpu(d: &'static Domain, index: usize) -> i64 {
 }
 
 extern "C" fn vcpu_cpu_main(boot: &CpuBoot<VcpuStart>) -> ! {
-    let aff = MPIDR_EL1.get() & 0xff_00ff_ffff;
-    // SAFETY: the board's redistributor region, mapped as device memory.
-    match unsafe { Redistributor::find(GICR.load(Ordering::Acquire) as usize, aff) } {
-        Some(rd) => rd.init(),
-        None => {
-            info!("CPU {aff:#x}: no GICv3 redistributor; parking");
-            vcpu::halt()
-        }
+    arrived(boot);
+    if let Err(why) = host_gic::init_this_cpu(boot.then.pcpu) {
+        let aff = MPIDR_EL1.get() & 0xff_00ff_ffff;
+        info!("CPU {aff:#x}: {why}; parking");
+        vcpu::halt()
     }
-    gic_cpu::init();
-    super::vgic_on_gicv3::lrs_reset(boot.then.pcpu);
-    super::vgic_on_gicv3::enable_local();
+    super::vgic_hw::lrs_reset(boot.then.pcpu);
+    super::vgic_hw::enable_local();
     let (domain, vcpu) = (boot.then.domain, boot.then.vcpu);
     run_when_started(domain, vcpu, boot.stack_top as usize)
 }
@@ -209,6 +275,7 @@ struct HelperStart<'a> {
 }
 
 extern "C" fn helper_cpu_main(boot: &CpuBoot<HelperStart<'_>>) -> ! {
+    arrived(boot);
     // SIMD untrapped: the boot-time module hashes use it (no guest state yet).
     CPTR_EL2.set(vcpu::CPTR);
     aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
@@ -241,8 +308,13 @@ pub struct Helpers<'a> {
 pub fn start_helpers<'a>(frames: &mut FrameAllocator, task: &'a (dyn Fn() + Sync)) -> Helpers<'a> {
     let finished = Arc::new(AtomicU64::new(0));
     let mut started = Vec::new();
-    let cpus = HOST_CPUS.get().map_or(&[][..], |c| &c[..]);
-    for &mpidr in cpus.iter().skip(1) {
+    // A CPU released from a spin table cannot be handed back: without
+    // PSCI the boot CPU works alone.
+    let cpus = match HOST_CPUS.get() {
+        Some(c) if firmware::has_psci() => &c[..],
+        _ => &[][..],
+    };
+    for (pcpu, &mpidr) in cpus.iter().enumerate().skip(1) {
         let Ok(stack) = frames.alloc(STACK_SIZE, PAGE_SIZE) else {
             break;
         };
@@ -254,7 +326,7 @@ pub fn start_helpers<'a>(frames: &mut FrameAllocator, task: &'a (dyn Fn() + Sync
                 finished: finished.clone(),
             },
         ));
-        if boot.start(mpidr) == 0 {
+        if boot.start(pcpu, mpidr) == 0 {
             started.push((mpidr, stack, boot));
         } else {
             let _ = frames.free(stack, STACK_SIZE);

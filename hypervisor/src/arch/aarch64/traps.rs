@@ -3,7 +3,7 @@
 use aarch64_cpu::registers::*;
 
 use super::vectors::{kind, TrapFrame};
-use super::{esr, guest_mem::CurrentGuest, inject, smp, vcpu, vgic_on_gicv3};
+use super::{esr, guest_mem::CurrentGuest, inject, smp, vcpu, vgic_hw};
 use crate::domain::exits::ExitKind;
 use crate::domain::Domain;
 use crate::hypercall::smccc::{self, SmcccOutcome};
@@ -27,15 +27,15 @@ extern "C" fn halyard_trap(k: u64, frame: &mut TrapFrame) {
             let why = exit_kind(k);
             let t0 = v.domain.exits.count(why).then(|| CNTPCT_EL0.get());
             if why == ExitKind::Irq {
-                vgic_on_gicv3::irq_exit(v.domain, v.index);
+                vgic_hw::irq_exit(v.domain, v.index);
             } else if let Some((value, group1)) = trapped_sgi_write(frame) {
-                vgic_on_gicv3::sgi_exit(v.domain, v.index, value, group1);
+                vgic_hw::sgi_exit(v.domain, v.index, value, group1);
                 frame.elr += 4;
             } else {
                 // The list registers are the model's only while the guest runs.
-                vgic_on_gicv3::exit(v.domain, v.index);
+                vgic_hw::exit(v.domain, v.index);
                 guest_exception(k, frame);
-                vgic_on_gicv3::entry(v.domain, v.index);
+                vgic_hw::entry(v.domain, v.index);
             }
             if let Some(t0) = t0 {
                 v.domain.exits.timed(why, CNTPCT_EL0.get().wrapping_sub(t0));
@@ -77,7 +77,7 @@ fn guest_exception(k: u64, frame: &mut TrapFrame) {
         kind::LOWER_SYNC => guest_sync(frame),
         kind::LOWER_IRQ | kind::LOWER_FIQ => {
             let v = vcpu::current_vcpu();
-            vgic_on_gicv3::irq(v.domain, v.index);
+            vgic_hw::irq(v.domain, v.index);
         }
         _ => info!("SError from d{} at {:#x}", vcpu::current().id, frame.elr),
     }
@@ -145,7 +145,7 @@ impl xen::Env for TrapEnv<'_> {
         &self.mem
     }
     fn raise_event_irq(&self, domain: &Domain, vcpu: usize) {
-        vgic_on_gicv3::raise_virtual(domain, vcpu, crate::domain::EVTCHN_PPI);
+        vgic_hw::raise_virtual(domain, vcpu, crate::domain::EVTCHN_PPI);
     }
     fn console_write(&self, bytes: &[u8]) {
         let d = self.mem.domain;
@@ -222,7 +222,7 @@ fn stage2_abort(frame: &mut TrapFrame, ec: u64, esr: u64) {
     let v = vcpu::current_vcpu();
     if ec == EC_DABT_LOWER {
         if let Some(access) = esr::decode_data_abort(esr) {
-            if vgic_on_gicv3::mmio(v.domain, v.index, frame, ipa, access)
+            if vgic_hw::mmio(v.domain, v.index, frame, ipa, access)
                 || super::vuart_glue::mmio(v.domain, frame, ipa, access)
             {
                 return;

@@ -115,8 +115,8 @@ pub fn run(d: &'static Domain, index: usize, entry: u64, arg0: u64, stack_top: u
     // be armed), and the GIC state of whatever ran here before goes.
     CNTV_CTL_EL0.set(0);
     CNTP_CTL_EL0.set(0);
-    super::vgic_on_gicv3::fresh_cpu(pcpu);
-    super::vgic_on_gicv3::entry(d, index);
+    super::vgic_hw::fresh_cpu(pcpu);
+    super::vgic_hw::entry(d, index);
     info!(
         "d{}v{index} ({}): starting at {entry:#x}, x0 {arg0:#x}",
         d.id, d.name
@@ -216,7 +216,7 @@ fn stop(d: &Domain, reset: bool) -> ! {
     }
     d.shut_down();
     // Its devices' lines go quiet with it.
-    super::vgic_on_gicv3::release_devices(d);
+    super::vgic_hw::release_devices(d);
     if domain::machine_should_stop(d) {
         info!(
             "{}",
@@ -258,7 +258,7 @@ fn reboot(d: &Domain) {
     for other in 1..usize::from(d.vcpus) {
         if !d.power.is_off(other) {
             d.request_stop(other);
-            super::vgic_on_gicv3::kick(d, other);
+            super::vgic_hw::kick(d, other);
         }
     }
     while !d.power.only_on(0) {
@@ -275,7 +275,7 @@ fn reboot(d: &Domain) {
     d.shut_down();
     d.reset_runtime();
     if let Some(vg) = &d.vgic {
-        match super::vgic_on_gicv3::create(d) {
+        match super::vgic_hw::create(d) {
             Some(fresh) => *vg.lock() = fresh,
             None => return,
         }

@@ -31,7 +31,7 @@ pub fn mmio(d: &Domain, frame: &mut TrapFrame, ipa: u64, access: MmioAccess) -> 
         };
         (r, u.line())
     };
-    super::vgic_on_gicv3::set_spi_level(d, guest_map::UART_SPI, line);
+    super::vgic_hw::set_spi_level(d, guest_map::UART_SPI, line);
     match result {
         Ok(v) => {
             if !access.write {
@@ -56,5 +56,5 @@ pub fn input(d: &Domain, bytes: &[u8]) {
         }
         u.line()
     };
-    super::vgic_on_gicv3::set_spi_level(d, guest_map::UART_SPI, line);
+    super::vgic_hw::set_spi_level(d, guest_map::UART_SPI, line);
 }

@@ -1,11 +1,14 @@
-//! Host tests of the virtual GICv3 against what Linux's GICv3 driver does
-//! and what the architecture specifies.
+//! Host tests of the virtual GIC (both front ends) against what Linux's
+//! GICv3 and GICv2 drivers do and what the architectures specify.
 
 mod inject;
 mod linux_boot;
 mod property;
+mod property_v2;
 mod regs;
 mod sched;
+mod v2_regs;
+mod v2_sched;
 
 use super::*;
 

@@ -22,10 +22,10 @@ const EDGE_PRIVATE: [u32; 3] = [1, 2, 22];
 const EDGE_SPI: [u32; 4] = [33, 35, 37, 39];
 const PRIOS: [u8; 6] = [0x00, 0x20, 0x40, 0x60, 0x80, 0xa0];
 
-struct Rng(u64);
+pub(super) struct Rng(pub(super) u64);
 
 impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
+    pub(super) fn below(&mut self, n: u64) -> u64 {
         // xorshift64*
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;

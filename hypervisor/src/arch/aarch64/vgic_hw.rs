@@ -1,22 +1,23 @@
-//! Connects a domain's virtual GIC model (`crate::vgic`) to the hardware:
-//! emulated GICD/GICR accesses from stage-2 aborts, list registers synced
-//! at every exit and filled at every entry, physical interrupts forwarded
-//! as hardware-linked virtual ones, trapped SGI writes, and the model's
-//! effects applied to the physical GIC.
+//! Connects a domain's virtual GIC model (`crate::vgic`) to the physical
+//! GIC (`host_gic`, either version): emulated distributor (and, on v3,
+//! redistributor) accesses from stage-2 aborts, list registers synced at
+//! every exit and filled at every entry, physical interrupts forwarded as
+//! hardware-linked virtual ones, SGIs (trapped ICC_SGI1R_EL1 on v3, GICD_SGIR
+//! on v2), and the model's effects applied to the physical GIC.
 
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use super::esr::MmioAccess;
 use super::vectors::TrapFrame;
-use aarch64_cpu::registers::{Readable, FAR_EL2, MPIDR_EL1};
+use aarch64_cpu::registers::{Readable, FAR_EL2};
 
-use super::{gic_cpu, inject, smp};
-use crate::board::PhysRange;
+use super::host_gic::{self, Acked};
+use super::inject;
+use crate::domain::guest_map::VgicLayout;
 use crate::domain::Domain;
-use crate::drivers::gicv3::{Distributor, Redistributor};
 use crate::info;
 use crate::vgic::lr_cache::LrCache;
-use crate::vgic::{split_redist_offset, Effect, VcpuSet, Vgic, DIST_SIZE, MAX_LRS, REDIST_STRIDE};
+use crate::vgic::{split_redist_offset, Effect, VcpuSet, Vgic, MAX_LRS};
 
 /// The hypervisor's own SGI, used to make a CPU re-enter its guest.
 pub const KICK_SGI: u8 = 0;
@@ -25,8 +26,6 @@ pub const KICK_SGI: u8 = 0;
 static LR_CACHES: [spin::Mutex<LrCache>; crate::boot::dt::MAX_CPUS] =
     [const { spin::Mutex::new(LrCache::after_init()) }; crate::boot::dt::MAX_CPUS];
 
-static GICD: AtomicU64 = AtomicU64::new(0);
-static GICR: AtomicU64 = AtomicU64::new(0);
 /// The board's PPIs (its data): the virtual interface's maintenance
 /// interrupt and the EL1 virtual timer, linked to each domain's own.
 static MAINTENANCE_PPI: AtomicU32 = AtomicU32::new(u32::MAX);
@@ -34,15 +33,7 @@ static VTIMER_PPI: AtomicU32 = AtomicU32::new(u32::MAX);
 /// The board's GIC does not signal virtual IRQs: HCR_EL2.VI does.
 static SOFT_VIRQ: AtomicBool = AtomicBool::new(false);
 
-pub fn init(
-    gicd: u64,
-    gicr: u64,
-    maintenance_ppi: u32,
-    vtimer_ppi: u32,
-    signal: crate::board::VirtualIrqSignal,
-) {
-    GICD.store(gicd, Ordering::Release);
-    GICR.store(gicr, Ordering::Release);
+pub fn init(maintenance_ppi: u32, vtimer_ppi: u32, signal: crate::board::VirtualIrqSignal) {
     MAINTENANCE_PPI.store(maintenance_ppi, Ordering::Release);
     VTIMER_PPI.store(vtimer_ppi, Ordering::Release);
     let soft = signal == crate::board::VirtualIrqSignal::HcrVi;
@@ -58,31 +49,15 @@ pub fn vtimer_ppi() -> u32 {
     VTIMER_PPI.load(Ordering::Relaxed)
 }
 
-/// The physical GIC's distributor and redistributor bases, once known.
-pub fn gic_bases() -> Option<(u64, u64)> {
-    let d = GICD.load(Ordering::Acquire);
-    (d != 0).then(|| (d, GICR.load(Ordering::Acquire)))
-}
-
-fn dist() -> Distributor {
-    // SAFETY: the board's GICD, recorded at boot, mapped as device memory.
-    unsafe { Distributor::new(GICD.load(Ordering::Acquire) as usize) }
-}
-
-fn this_redist() -> Option<Redistributor> {
-    let aff = MPIDR_EL1.get() & 0xff_00ff_ffff;
-    // SAFETY: the board's GICR region, recorded at boot, mapped as device memory.
-    unsafe { Redistributor::find(GICR.load(Ordering::Acquire) as usize, aff) }
-}
-
 /// A virtual GIC. A hardware domain's has every physical SPI (but those
 /// passed through to other domains) and the virtual timer PPI linked 1:1
 /// to the same virtual INTIDs; any other domain's has `guest_map::SPIS`
 /// virtual SPIs (more if a passed-through device's line needs them), its
 /// devices' SPIs and the virtual timer linked.
 pub fn create(d: &Domain) -> Option<Vgic> {
+    let layout = d.vgic_layout?;
     let spis = if d.hardware {
-        let lines = dist().lines().min(1020);
+        let lines = host_gic::lines().min(1020);
         (lines.saturating_sub(32) / 32) * 32
     } else {
         let top = d.devices.irqs().max().map_or(0, |i| i + 1 - 32);
@@ -92,7 +67,11 @@ pub fn create(d: &Domain) -> Option<Vgic> {
     // pending or active: they start clean, disabled until it enables them.
     release_devices(d);
     let mpidrs: alloc::vec::Vec<u64> = (0..d.vcpus as usize).map(|i| d.power.mpidr(i)).collect();
-    let mut vg = match Vgic::new(&mpidrs, spis, gic_cpu::priority_bits()) {
+    let made = match layout {
+        VgicLayout::V3 { .. } => Vgic::new(&mpidrs, spis, host_gic::priority_bits()),
+        VgicLayout::V2 { .. } => Vgic::new_v2(mpidrs.len(), spis, host_gic::priority_bits()),
+    };
+    let mut vg = match made {
         Ok(v) => v,
         Err(e) => {
             info!("d{}: cannot create the virtual GIC: {e:?}", d.id);
@@ -118,10 +97,9 @@ pub fn create(d: &Domain) -> Option<Vgic> {
 /// disabled, not pending, not active (a domain that stops or resets).
 pub fn release_devices(d: &Domain) {
     for intid in d.devices.irqs() {
-        let gicd = dist();
-        gicd.set_enabled(intid, false);
-        gicd.clear_pending(intid);
-        gicd.clear_active(intid);
+        host_gic::set_enabled(intid, false);
+        host_gic::clear_pending(intid);
+        host_gic::clear_active(intid);
     }
 }
 
@@ -135,17 +113,15 @@ fn cache_of(d: &Domain, index: usize) -> Option<&'static spin::Mutex<LrCache>> {
 /// virtual-timer PPI, which an HW-linked interrupt may have left active,
 /// is deactivated.
 pub fn fresh_cpu(pcpu: usize) {
-    for n in 0..gic_cpu::nr_lrs().min(MAX_LRS) {
-        gic_cpu::write_lr(n, 0);
+    for n in 0..host_gic::nr_lrs().min(MAX_LRS) {
+        host_gic::write_lr(n, 0, 0);
     }
     lrs_reset(pcpu);
-    if let Some(rd) = this_redist() {
-        rd.clear_active(vtimer_ppi());
-        rd.clear_pending(vtimer_ppi());
-    }
+    host_gic::clear_active(vtimer_ppi());
+    host_gic::clear_pending(vtimer_ppi());
 }
 
-/// `gic_cpu::init` just emptied physical CPU `pcpu`'s list registers.
+/// `host_gic::init_this_cpu` just emptied physical CPU `pcpu`'s list registers.
 pub fn lrs_reset(pcpu: usize) {
     if let Some(cache) = LR_CACHES.get(pcpu) {
         *cache.lock() = LrCache::after_init();
@@ -161,10 +137,10 @@ struct ExitLrs {
 
 /// Read this CPU's list registers back (outside the model's lock).
 fn read_lrs(cache: &mut LrCache) -> ExitLrs {
-    let n = gic_cpu::nr_lrs().min(MAX_LRS);
+    let n = host_gic::nr_lrs().min(MAX_LRS);
     let mut lrs = [0u64; MAX_LRS];
-    cache.read_back(&mut lrs[..n], &mut gic_cpu::read_lr);
-    let hcr = cache.hcr_at_exit(&mut gic_cpu::hcr);
+    cache.read_back(&mut lrs[..n], &mut host_gic::read_lr);
+    let hcr = cache.hcr_at_exit(&mut host_gic::hcr);
     ExitLrs {
         lrs,
         n,
@@ -178,7 +154,7 @@ fn fold(d: &Domain, g: &mut Vgic, cache: &mut LrCache, index: usize, st: &ExitLr
     g.sync(index, &st.lrs[..st.n]);
     if st.eoi_count != 0 {
         g.eoi_count(index, st.eoi_count);
-        cache.clear_eoi_count(&mut gic_cpu::set_hcr);
+        cache.clear_eoi_count(&mut host_gic::set_hcr);
     }
     apply(d, g, index)
 }
@@ -187,12 +163,13 @@ fn fold(d: &Domain, g: &mut Vgic, cache: &mut LrCache, index: usize, st: &ExitLr
 /// board whose GIC does not signal virtual IRQs, HCR_EL2.VI does, as the
 /// model's `LrPlan::for_soft_virq` says.
 fn load(cache: &mut LrCache, plan: &crate::vgic::LrPlan) {
+    let mut write_lr = |n: usize, v: u64| host_gic::write_lr(n, v, plan.source(n));
     if !SOFT_VIRQ.load(Ordering::Relaxed) {
         cache.load(
             plan.lrs(),
             1 | plan.hcr_bits(),
-            &mut gic_cpu::write_lr,
-            &mut gic_cpu::set_hcr,
+            &mut write_lr,
+            &mut host_gic::set_hcr,
         );
         return;
     }
@@ -200,8 +177,8 @@ fn load(cache: &mut LrCache, plan: &crate::vgic::LrPlan) {
     cache.load(
         &lrs[..plan.lrs().len()],
         1 | hcr,
-        &mut gic_cpu::write_lr,
-        &mut gic_cpu::set_hcr,
+        &mut write_lr,
+        &mut host_gic::set_hcr,
     );
     super::vcpu::set_virtual_irq(vi);
 }
@@ -222,7 +199,7 @@ pub fn entry(d: &Domain, index: usize) {
     let (Some(vg), Some(cache)) = (&d.vgic, cache_of(d, index)) else {
         return;
     };
-    let n = gic_cpu::nr_lrs().min(MAX_LRS);
+    let n = host_gic::nr_lrs().min(MAX_LRS);
     let plan = vg.lock().flush(index, n);
     load(&mut cache.lock(), &plan);
 }
@@ -237,12 +214,12 @@ pub fn irq_exit(d: &Domain, index: usize) {
     let mut cache = cache.lock();
     let st = read_lrs(&mut cache);
     let forward = take_physical(d, index);
-    let n = gic_cpu::nr_lrs().min(MAX_LRS);
+    let n = host_gic::nr_lrs().min(MAX_LRS);
     let (plan, kicks) = {
         let mut g = vg.lock();
         let mut kicks = fold(d, &mut g, &mut cache, index, &st);
         if let Some(intid) = forward {
-            kicks.0 |= raise(d, &mut g, index, index, intid).0;
+            kicks.0 |= forward_physical(d, &mut g, index, intid).0;
         }
         (g.flush(index, n), kicks)
     };
@@ -253,18 +230,25 @@ pub fn irq_exit(d: &Domain, index: usize) {
 /// A stage-2 data abort: emulate it if it hits the virtual GIC. Returns
 /// whether it did (the frame then continues after the access).
 pub fn mmio(d: &Domain, index: usize, frame: &mut TrapFrame, ipa: u64, access: MmioAccess) -> bool {
-    let (Some(vg), Some((gicd, gicr))) = (&d.vgic, d.gic_regions) else {
+    let (Some(vg), Some(layout)) = (&d.vgic, d.vgic_layout) else {
         return false;
     };
     let write = access.write.then(|| access.store_value(&frame.x));
     let mut g = vg.lock();
-    let result = if gicd.contains(ipa) {
-        g.dist_access(index, ipa - gicd.base, access.size, write)
-    } else if gicr.contains(ipa) {
-        let (frame_no, off) = split_redist_offset(ipa - gicr.base);
-        g.redist_access(frame_no, off, access.size, write)
-    } else {
-        return false;
+    let result = match layout {
+        VgicLayout::V3 { gicd, .. } | VgicLayout::V2 { gicd, .. } if gicd.contains(ipa) => {
+            if matches!(layout, VgicLayout::V3 { .. }) {
+                g.dist_access(index, ipa - gicd.base, access.size, write)
+            } else {
+                g.dist_v2_access(index, ipa - gicd.base, access.size, write)
+            }
+        }
+        VgicLayout::V3 { gicr, .. } if gicr.contains(ipa) => {
+            let (frame_no, off) = split_redist_offset(ipa - gicr.base);
+            g.redist_access(frame_no, off, access.size, write)
+        }
+        // The v2 CPU interface is the hardware's GICV, mapped: no abort.
+        _ => return false,
     };
     let kicks = apply(d, &mut g, index);
     drop(g);
@@ -287,20 +271,30 @@ pub fn mmio(d: &Domain, index: usize, frame: &mut TrapFrame, ipa: u64, access: M
     true
 }
 
-/// The guest regions of the virtual GIC for `vcpus` vCPUs.
-pub fn regions(gicd: u64, gicr: u64, vcpus: u16) -> (PhysRange, PhysRange) {
-    (
-        PhysRange::new(gicd, DIST_SIZE),
-        PhysRange::new(gicr, REDIST_STRIDE * u64::from(vcpus)),
-    )
-}
-
 /// A physical interrupt arrived while a guest ran.
 pub fn irq(d: &Domain, index: usize) {
     if let (Some(intid), Some(vg)) = (take_physical(d, index), &d.vgic) {
-        let kicks = raise(d, &mut vg.lock(), index, index, intid);
+        let kicks = forward_physical(d, &mut vg.lock(), index, intid);
         send_kicks(d, Some(index), kicks);
     }
+}
+
+/// Forward physical interrupt `intid`, taken while vCPU `index` of `d` ran,
+/// as its HW-linked virtual interrupt. One that is not linked in this
+/// domain (it belongs to another, and arrived here before its route
+/// followed) is deactivated and dropped, never injected into the wrong
+/// domain.
+#[must_use]
+fn forward_physical(d: &Domain, g: &mut Vgic, index: usize, intid: u32) -> VcpuSet {
+    if g.irq(index, intid).and_then(|i| i.hw()) != Some(intid) {
+        host_gic::deactivate(intid);
+        info!(
+            "d{}: physical interrupt {intid} is not this domain's: dropped",
+            d.id
+        );
+        return VcpuSet::EMPTY;
+    }
+    raise(d, g, index, index, intid)
 }
 
 /// Acknowledge the physical interrupt. The hypervisor's own (kick SGI,
@@ -308,21 +302,22 @@ pub fn irq(d: &Domain, index: usize) {
 /// after its priority drop only (the guest's deactivation of the
 /// HW-linked virtual interrupt deactivates the physical one).
 fn take_physical(d: &Domain, _index: usize) -> Option<u32> {
-    let intid = gic_cpu::ack();
-    if intid >= gic_cpu::SPECIAL {
+    let acked: Acked = host_gic::ack();
+    let intid = acked.intid;
+    if intid >= host_gic::SPECIAL {
         return None;
     }
     if is_console_irq(intid) {
-        gic_cpu::eoi(intid);
-        gic_cpu::deactivate(intid);
+        host_gic::eoi(acked);
+        host_gic::finish(acked);
         console_input();
         return None;
     }
     let forwarded = d.vgic.is_some() && (intid == vtimer_ppi() || intid >= 32);
-    gic_cpu::eoi(intid);
+    host_gic::eoi(acked);
     if !forwarded {
         // The entry flush does whatever a kick was for.
-        gic_cpu::deactivate(intid);
+        host_gic::finish(acked);
         if intid >= 16 && intid != maintenance_ppi() {
             info!("d{}: unexpected physical interrupt {intid}", d.id);
         }
@@ -381,9 +376,8 @@ static CONSOLE_SPI: AtomicU64 = AtomicU64::new(u64::MAX);
 /// (the boot CPU) and enabled.
 pub fn take_console_irq(intid: u32) {
     CONSOLE_SPI.store(u64::from(intid), Ordering::Release);
-    let d = dist();
-    d.route(intid, MPIDR_EL1.get() & 0xff_00ff_ffff);
-    d.set_enabled(intid, true);
+    host_gic::route_here(intid);
+    host_gic::set_enabled(intid, true);
     crate::console::enable_input();
 }
 
@@ -423,7 +417,7 @@ pub fn sgi_exit(d: &Domain, index: usize, value: u64, group1: bool) {
     };
     let mut cache = cache.lock();
     let st = read_lrs(&mut cache);
-    let n = gic_cpu::nr_lrs().min(MAX_LRS);
+    let n = host_gic::nr_lrs().min(MAX_LRS);
     let (plan, kicks) = {
         let mut g = vg.lock();
         let mut kicks = fold(d, &mut g, &mut cache, index, &st);
@@ -446,8 +440,8 @@ pub fn sgi_exit(d: &Domain, index: usize, value: u64, group1: bool) {
 fn send_kicks(d: &Domain, current: Option<usize>, targets: VcpuSet) {
     for target in targets.iter() {
         if Some(target) != current {
-            if let Some(mpidr) = d.pcpu(target).and_then(smp::host_mpidr) {
-                gic_cpu::send_sgi(mpidr, KICK_SGI);
+            if let Some(pcpu) = d.pcpu(target) {
+                host_gic::send_sgi(pcpu, KICK_SGI);
             }
         }
     }
@@ -458,56 +452,29 @@ fn send_kicks(d: &Domain, current: Option<usize>, targets: VcpuSet) {
 #[must_use]
 fn apply(d: &Domain, g: &mut Vgic, current: usize) -> VcpuSet {
     let mut kicks = VcpuSet::EMPTY;
+    // Banked PPIs of another vCPU's CPU: that CPU syncs when it programs
+    // its own interface (as Linux does), so only the current one's apply.
+    let here = |p: crate::vgic::Phys| p.vcpu.is_none_or(|v| v == current);
     for e in g.drain_effects() {
         match e {
             Effect::Kick(v) => kicks.insert(v),
-            Effect::EnablePhys(p) | Effect::DisablePhys(p) => {
-                let on = matches!(e, Effect::EnablePhys(_));
-                match p.vcpu {
-                    None => dist().set_enabled(p.pintid, on),
-                    Some(v) if v == current => {
-                        if let Some(rd) = this_redist() {
-                            rd.set_enabled(p.pintid, on);
-                        }
-                    }
-                    // Another CPU's banked PPI: that CPU syncs when it
-                    // programs its own redistributor (as Linux does).
-                    Some(_) => {}
-                }
+            Effect::EnablePhys(p) if here(p) => host_gic::set_enabled(p.pintid, true),
+            Effect::DisablePhys(p) if here(p) => host_gic::set_enabled(p.pintid, false),
+            Effect::ClearPhysPending(p) if here(p) => host_gic::clear_pending(p.pintid),
+            Effect::DeactivatePhys(p) if here(p) => host_gic::deactivate(p.pintid),
+            Effect::SetPhysTrigger { phys, edge } if here(phys) => {
+                host_gic::set_edge(phys.pintid, edge)
             }
-            Effect::ClearPhysPending(p) => match p.vcpu {
-                None => dist().clear_pending(p.pintid),
-                Some(v) if v == current => {
-                    if let Some(rd) = this_redist() {
-                        rd.clear_pending(p.pintid);
-                    }
-                }
-                Some(_) => {}
-            },
-            Effect::DeactivatePhys(p) => {
-                if p.vcpu.is_none_or(|v| v == current) {
-                    gic_cpu::deactivate(p.pintid);
-                }
-            }
-            Effect::SetPhysTrigger { phys, edge } => match phys.vcpu {
-                None => dist().set_edge(phys.pintid, edge),
-                Some(v) if v == current => {
-                    if let Some(rd) = this_redist() {
-                        rd.set_edge(phys.pintid, edge);
-                    }
-                }
-                Some(_) => {}
-            },
             Effect::RouteChanged {
                 pintid,
                 vcpu: Some(v),
                 ..
             } => {
-                if let Some(mpidr) = d.pcpu(v).and_then(smp::host_mpidr) {
-                    dist().route(pintid, mpidr);
+                if let Some(pcpu) = d.pcpu(v) {
+                    host_gic::route(pintid, pcpu);
                 }
             }
-            Effect::RouteChanged { vcpu: None, .. } => {}
+            _ => {}
         }
     }
     kicks
@@ -515,8 +482,6 @@ fn apply(d: &Domain, g: &mut Vgic, current: usize) -> VcpuSet {
 
 /// This CPU's own interrupts: the kick SGI and the maintenance interrupt.
 pub fn enable_local() {
-    if let Some(rd) = this_redist() {
-        rd.set_enabled(u32::from(KICK_SGI), true);
-        rd.set_enabled(maintenance_ppi(), true);
-    }
+    host_gic::set_enabled(u32::from(KICK_SGI), true);
+    host_gic::set_enabled(maintenance_ppi(), true);
 }
