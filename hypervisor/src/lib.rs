@@ -18,6 +18,7 @@ pub mod domain;
 pub mod drivers;
 pub mod hypercall;
 pub mod mm;
+pub mod percpu;
 pub mod vdev;
 pub mod vgic;
 

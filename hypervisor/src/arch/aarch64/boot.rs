@@ -78,13 +78,13 @@ pub fn alloc_frames(size: u64) -> Result<u64, crate::mm::frames::FrameError> {
 }
 
 /// Bring up the physical interrupt controller for the boot CPU.
-fn init_gic<B: Board>() {
+fn init_gic<B: Board>(cpus: usize) {
     let Timer::ArmGeneric { el1_virt_ppi } = B::TIMER;
-    if let Err(why) = host_gic::init_boot_cpu(B::INTERRUPT_CONTROLLER) {
+    if let Err(why) = host_gic::init_boot_cpu(B::INTERRUPT_CONTROLLER, cpus) {
         fatal::<B>(why);
     }
     let maintenance_ppi = B::INTERRUPT_CONTROLLER.maintenance_ppi();
-    super::vgic_hw::init(maintenance_ppi, el1_virt_ppi, B::VIRTUAL_IRQ);
+    super::vgic_hw::init(cpus, maintenance_ppi, el1_virt_ppi, B::VIRTUAL_IRQ);
     super::vgic_hw::enable_local();
     info!(
         "{}: {} interrupt IDs, {} list registers",
@@ -301,7 +301,9 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
     // FP/SIMD untrapped at EL2 while no guest exists: the module hashes
     // may use SIMD until `simd::close`.
     CPTR_EL2.set(vcpu::CPTR);
-    init_gic::<B>();
+    // Per-CPU state is sized for the CPUs this board has.
+    vcpu::init_cpus(info.nr_cpus);
+    init_gic::<B>(info.nr_cpus);
     if gather_split(blob, &info, image_range, hyp_end - start) == Gathered::NoHardwareDomain {
         vcpu::halt()
     }

@@ -13,8 +13,8 @@ use aarch64_cpu::registers::{Readable, MPIDR_EL1};
 
 use super::{gic_cpu, smp};
 use crate::board::InterruptController;
-use crate::boot::dt::MAX_CPUS;
 use crate::drivers::{gicv2, gicv3};
+use crate::percpu::PerCpu;
 use crate::vgic::ListRegister;
 
 #[derive(Clone, Copy)]
@@ -26,7 +26,7 @@ enum Host {
 static HOST: spin::Once<Host> = spin::Once::new();
 /// GICv2: each physical CPU's interface, as a target mask (learned as the
 /// CPU starts: the CPU interface number need not follow the MPIDR).
-static CPU_MASKS: [AtomicU8; MAX_CPUS] = [const { AtomicU8::new(0) }; MAX_CPUS];
+static CPU_MASKS: PerCpu<AtomicU8> = PerCpu::new();
 /// GICv2: SPIs routed to a CPU that has not started yet (its interface is
 /// not known until it does): its physical CPU + 1, applied as it starts.
 static ROUTE_WHEN_UP: [AtomicU8; SPECIAL as usize] = [const { AtomicU8::new(0) }; SPECIAL as usize];
@@ -72,8 +72,10 @@ fn v2_hyp(gich: u64) -> gicv2::HypInterface {
     unsafe { gicv2::HypInterface::new(gich as usize) }
 }
 
-/// Bring up the distributor and the boot CPU's interfaces (CPU 0).
-pub fn init_boot_cpu(ic: InterruptController) -> Result<(), &'static str> {
+/// Bring up the distributor and the boot CPU's interfaces (CPU 0), for a
+/// board with `cpus` CPUs.
+pub fn init_boot_cpu(ic: InterruptController, cpus: usize) -> Result<(), &'static str> {
+    CPU_MASKS.init(cpus, || AtomicU8::new(0));
     let host = match ic {
         InterruptController::GicV3 { gicd, gicr, .. } => Host::V3 { gicd, gicr },
         InterruptController::GicV2 {

@@ -14,10 +14,10 @@ use super::{firmware, host_gic, vcpu};
 use crate::domain::Domain;
 use crate::info;
 use crate::mm::frames::{FrameAllocator, PAGE_SIZE};
+use crate::percpu::PerCpu;
 
 const STACK_SIZE: u64 = 32 * 1024;
 const PSCI_CPU_ON_64: u64 = 0xc400_0003;
-const MAX_CPUS: usize = crate::boot::dt::MAX_CPUS;
 
 /// What a secondary CPU needs before its MMU is on, then the Rust function
 /// it continues in and that function's argument. The first six fields'
@@ -136,7 +136,7 @@ static SPIN_ARRIVED: AtomicU64 = AtomicU64::new(0);
 /// One release at a time: they share `SPIN_RECORD`.
 static SPIN_LOCK: spin::Mutex<()> = spin::Mutex::new(());
 /// Each CPU's spin-table release address (0: none).
-static RELEASE_ADDRS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+static RELEASE_ADDRS: PerCpu<AtomicU64> = PerCpu::new();
 const SPIN_ARRIVAL_TIMEOUT_US: u64 = 1_000_000;
 
 /// Release physical CPU `pcpu` from its spin table into the record at
@@ -178,16 +178,20 @@ fn arrived<T>(boot: &CpuBoot<T>) {
 
 /// Physical CPUs' MPIDRs (CPU i runs vCPU i).
 static HOST_CPUS: spin::Once<Vec<u64>> = spin::Once::new();
-static ONLINE: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
+static ONLINE: PerCpu<AtomicBool> = PerCpu::new();
 
 /// The physical CPUs (MPIDRs) and their spin-table release addresses (0:
 /// none; only used on a board without PSCI).
 pub fn init(host_cpus: &[u64], release_addrs: &[u64]) {
     HOST_CPUS.call_once(|| host_cpus.to_vec());
+    RELEASE_ADDRS.init(host_cpus.len(), || AtomicU64::new(0));
+    ONLINE.init(host_cpus.len(), || AtomicBool::new(false));
     for (slot, &a) in RELEASE_ADDRS.iter().zip(release_addrs) {
         slot.store(a, Ordering::Release);
     }
-    ONLINE[0].store(true, Ordering::Release);
+    if let Some(boot_cpu) = ONLINE.get(0) {
+        boot_cpu.store(true, Ordering::Release);
+    }
 }
 
 /// MPIDR of physical CPU `pcpu`.
@@ -198,11 +202,11 @@ pub fn host_mpidr(pcpu: usize) -> Option<u64> {
 /// Get vCPU `index` of `d` running after a successful CPU_ON. Returns the
 /// PSCI result for the caller.
 pub fn start_vcpu(d: &'static Domain, index: usize) -> i64 {
-    let Some(pcpu) = d.pcpu(index).filter(|&p| p < MAX_CPUS) else {
+    let Some((pcpu, online)) = d.pcpu(index).and_then(|p| Some((p, ONLINE.get(p)?))) else {
         d.power.cpu_off(index);
         return -2;
     };
-    if ONLINE[pcpu].load(Ordering::Acquire) {
+    if online.load(Ordering::Acquire) {
         // Parked in `run_when_started`: it sees the start request once woken.
         aarch64_cpu::asm::sev();
         return 0;
@@ -225,10 +229,10 @@ pub fn start_vcpu(d: &'static Domain, index: usize) -> i64 {
             pcpu,
         },
     )));
-    ONLINE[pcpu].store(true, Ordering::Release);
+    online.store(true, Ordering::Release);
     let rc = boot.start(pcpu, mpidr);
     if rc != 0 {
-        ONLINE[pcpu].store(false, Ordering::Release);
+        online.store(false, Ordering::Release);
         d.power.cpu_off(index);
         info!("d{}: firmware CPU_ON of CPU {mpidr:#x} failed ({rc})", d.id);
         return -6;

@@ -7,6 +7,7 @@ use super::vectors::{self, TrapFrame};
 use super::{cache, firmware, stage2};
 use crate::domain::{self, Domain};
 use crate::info;
+use crate::percpu::PerCpu;
 
 /// HCR_EL2: stage-2 on (VM), set/way cleans upgraded (SWIO), physical
 /// IRQ/FIQ/SError to EL2 (FMO/IMO/AMO), barriers upgraded to inner
@@ -48,8 +49,13 @@ pub struct Vcpu {
     pub stack_top: usize,
 }
 
-static SLOTS: [spin::Once<Vcpu>; crate::boot::dt::MAX_CPUS] =
-    [const { spin::Once::new() }; crate::boot::dt::MAX_CPUS];
+static SLOTS: PerCpu<spin::Once<Vcpu>> = PerCpu::new();
+
+/// Size the per-CPU vCPU slots and start frames for a board with `cpus` CPUs.
+pub fn init_cpus(cpus: usize) {
+    SLOTS.init(cpus, spin::Once::new);
+    START_FRAMES.init(cpus, || spin::Mutex::new(TrapFrame::ZERO));
+}
 
 /// The vCPU this CPU runs.
 pub fn current_vcpu() -> &'static Vcpu {
@@ -69,7 +75,10 @@ pub fn run(d: &'static Domain, index: usize, entry: u64, arg0: u64, stack_top: u
     // A vCPU always runs on its pinned physical CPU, with the same stack:
     // one slot per CPU, filled on its first start and reused after
     // CPU_OFF/CPU_ON.
-    let Some((pcpu, slot)) = d.pcpu(index).and_then(|p| Some((p, SLOTS.get(p)?))) else {
+    let slots = d
+        .pcpu(index)
+        .and_then(|p| Some((p, SLOTS.get(p)?, START_FRAMES.get(p)?)));
+    let Some((pcpu, slot, start_frame)) = slots else {
         info!("d{}: vCPU {index} has no CPU slot", d.id);
         halt()
     };
@@ -122,25 +131,24 @@ pub fn run(d: &'static Domain, index: usize, entry: u64, arg0: u64, stack_top: u
         d.id, d.name
     );
     let frame: *const TrapFrame = {
-        let mut f = START_FRAMES[pcpu].lock();
+        let mut f = start_frame.lock();
         *f = TrapFrame::ZERO;
         f.x[0] = arg0;
         f.elr = entry;
         f.spsr = SPSR_EL1H_MASKED;
         &*f
     };
-    // SAFETY: the frame is in this CPU's own static slot (only physical
+    // SAFETY: the frame is in this CPU's own slot (only physical
     // CPU `index` runs vCPU `index`), not on the stack being reset, and
     // nothing writes the slot again before `enter` has loaded it; EL1 and
     // stage-2 state were set up above.
     unsafe { vectors::enter(&*frame, stack_top) }
 }
 
-/// Each CPU's first guest register state, for `vectors::enter`: a static
-/// slot rather than a heap frame, so that a guest cycling CPU_OFF/CPU_ON
-/// cannot exhaust the hypervisor's heap.
-static START_FRAMES: [spin::Mutex<TrapFrame>; crate::boot::dt::MAX_CPUS] =
-    [const { spin::Mutex::new(TrapFrame::ZERO) }; crate::boot::dt::MAX_CPUS];
+/// Each CPU's first guest register state, for `vectors::enter`: one slot
+/// per CPU, allocated once at boot rather than a heap frame per start, so
+/// that a guest cycling CPU_OFF/CPU_ON cannot exhaust the hypervisor's heap.
+static START_FRAMES: PerCpu<spin::Mutex<TrapFrame>> = PerCpu::new();
 
 /// The current domain asked for SYSTEM_OFF (or SYSTEM_RESET).
 pub fn power_off_requested(reset: bool) -> ! {

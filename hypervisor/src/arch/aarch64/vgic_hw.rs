@@ -16,6 +16,7 @@ use super::inject;
 use crate::domain::guest_map::VgicLayout;
 use crate::domain::Domain;
 use crate::info;
+use crate::percpu::PerCpu;
 use crate::vgic::lr_cache::LrCache;
 use crate::vgic::{split_redist_offset, Effect, VcpuSet, Vgic, MAX_LRS};
 
@@ -23,8 +24,7 @@ use crate::vgic::{split_redist_offset, Effect, VcpuSet, Vgic, MAX_LRS};
 pub const KICK_SGI: u8 = 0;
 
 /// Each physical CPU's list registers as last written or read.
-static LR_CACHES: [spin::Mutex<LrCache>; crate::boot::dt::MAX_CPUS] =
-    [const { spin::Mutex::new(LrCache::after_init()) }; crate::boot::dt::MAX_CPUS];
+static LR_CACHES: PerCpu<spin::Mutex<LrCache>> = PerCpu::new();
 
 /// The board's PPIs (its data): the virtual interface's maintenance
 /// interrupt and the EL1 virtual timer, linked to each domain's own.
@@ -33,7 +33,13 @@ static VTIMER_PPI: AtomicU32 = AtomicU32::new(u32::MAX);
 /// The board's GIC does not signal virtual IRQs: HCR_EL2.VI does.
 static SOFT_VIRQ: AtomicBool = AtomicBool::new(false);
 
-pub fn init(maintenance_ppi: u32, vtimer_ppi: u32, signal: crate::board::VirtualIrqSignal) {
+pub fn init(
+    cpus: usize,
+    maintenance_ppi: u32,
+    vtimer_ppi: u32,
+    signal: crate::board::VirtualIrqSignal,
+) {
+    LR_CACHES.init(cpus, || spin::Mutex::new(LrCache::after_init()));
     MAINTENANCE_PPI.store(maintenance_ppi, Ordering::Release);
     VTIMER_PPI.store(vtimer_ppi, Ordering::Release);
     let soft = signal == crate::board::VirtualIrqSignal::HcrVi;
