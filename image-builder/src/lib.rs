@@ -5,47 +5,25 @@
 //! [`build::build`] makes an image (with `--release` also an SBOM and an
 //! archive, see [`release`]), [`repro::repro`] checks that two builds in
 //! different environments make the same bytes, [`update_lock`] pins an
-//! image's Debian packages. The Debian and initramfs pieces (`apt`, `deb`,
-//! `debian`, `lock`, `initramfs`, `cpio`, `kernel`) are public so their
-//! integration tests can drive them against the real archive.
-pub mod apt;
-pub mod board_manifest;
-pub mod build;
-pub mod cpio;
-pub mod crates;
-pub mod deb;
+//! image's Debian packages. The source is grouped by concern: `inputs/`
+//! (manifests, plan, modules), `debian/` (packages, lock files, initramfs),
+//! `image/` (build, assembly, layouts) and `trust/` (signing, Secure Boot,
+//! verify, record, release, reproducibility).
 pub mod debian;
-pub mod devices;
 pub mod exit;
-pub mod initramfs;
-pub mod kernel;
-pub mod lock;
-pub mod manifest;
-pub mod packages;
-pub mod pe;
-pub mod plan;
-pub mod release;
-pub mod repro;
-pub mod sbom;
-pub mod secureboot;
-pub mod signing;
-pub mod split;
-pub mod uboot;
-pub mod verify;
-pub mod workspace;
+pub mod image;
+pub mod inputs;
+pub mod trust;
 
-mod assemble;
-mod cargo;
-mod diffoscope;
-mod digest;
-mod dtb_edit;
-mod elf;
-mod modules;
-mod output;
-mod progress;
-mod record;
-mod shuffle;
-mod sniff;
+// The modules by their own names too (`crate::manifest`, `image_builder::apt`):
+// the grouping is the layout; the paths callers use stay short.
+pub use debian::{apt, cpio, deb, initramfs, lock, packages};
+pub(crate) use image::{assemble, cargo, elf, output, progress};
+pub use image::{build, pe, split, uboot};
+pub use inputs::{board_manifest, devices, kernel, manifest, plan, workspace};
+pub(crate) use inputs::{dtb_edit, modules, sniff};
+pub use trust::{crates, release, repro, sbom, secureboot, signing, verify};
+pub(crate) use trust::{diffoscope, digest, record, shuffle};
 
 pub use build::{build, BuildOptions, BuildOutput, ReleaseOutput};
 pub use packages::{update_lock, LockUpdate};

@@ -74,7 +74,7 @@ fn display(path: &str) -> &str {
 mod tests {
     use super::*;
 
-    const RPI4: &[u8] = include_bytes!("../../tests/fixtures/dtb/bcm2711-rpi-4-b.dtb");
+    const RPI4: &[u8] = include_bytes!("../../../tests/fixtures/dtb/bcm2711-rpi-4-b.dtb");
 
     fn edit(path: &str) -> DtDisable {
         DtDisable {

@@ -31,10 +31,22 @@ pub const OWNER_GUID: &str = "4e4a8f6c-3d52-4f1b-9a6e-48414c594152";
 /// The development key set (public, for development only:
 /// keys/dev/secureboot/README.txt).
 const DEV_FILES: [(&str, &str); 4] = [
-    ("PK.crt", include_str!("../../keys/dev/secureboot/PK.crt")),
-    ("KEK.crt", include_str!("../../keys/dev/secureboot/KEK.crt")),
-    ("db.crt", include_str!("../../keys/dev/secureboot/db.crt")),
-    ("db.key", include_str!("../../keys/dev/secureboot/db.key")),
+    (
+        "PK.crt",
+        include_str!("../../../keys/dev/secureboot/PK.crt"),
+    ),
+    (
+        "KEK.crt",
+        include_str!("../../../keys/dev/secureboot/KEK.crt"),
+    ),
+    (
+        "db.crt",
+        include_str!("../../../keys/dev/secureboot/db.crt"),
+    ),
+    (
+        "db.key",
+        include_str!("../../../keys/dev/secureboot/db.key"),
+    ),
 ];
 
 /// A key set on disk (the development set is written to a temporary

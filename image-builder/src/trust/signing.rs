@@ -40,8 +40,8 @@ pub const DEV_PUB_WARNING: &str =
     "WARNING: verifying against the DEVELOPMENT key (keys/dev): not for release";
 
 /// The development key pair (public, for development only: keys/dev/README.txt).
-const DEV_KEY_TEXT: &str = include_str!("../../keys/dev/halyard-signing.key");
-const DEV_PUB_TEXT: &str = include_str!("../../keys/dev/halyard-signing.pub");
+const DEV_KEY_TEXT: &str = include_str!("../../../keys/dev/halyard-signing.key");
+const DEV_PUB_TEXT: &str = include_str!("../../../keys/dev/halyard-signing.pub");
 
 /// A key to sign with.
 pub struct LoadedKey {

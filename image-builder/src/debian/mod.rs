@@ -1,0 +1,13 @@
+//! Debian inputs: the machine's apt, .deb reading, pinned downloads and the
+//! lock files, an image's packages as a whole, and the busybox initramfs
+//! (with its cpio writer). Public so their integration tests can drive them
+//! against the real archive.
+pub mod apt;
+pub mod cpio;
+pub mod deb;
+mod fetch;
+pub mod initramfs;
+pub mod lock;
+pub mod packages;
+
+pub use fetch::*;
