@@ -1,29 +1,18 @@
-//! Boot: what the firmware and the image give us (RAM, reservations,
-//! modules) and the domain builder that turns modules into domains.
-pub mod blake3;
-pub mod board_check;
-#[cfg(not(target_os = "none"))]
-pub mod board_upstream;
-pub mod direct_map;
-pub mod dom0_fdt;
-pub mod domain_builder;
-pub mod dt;
-pub mod dt_normalize;
-pub mod fdt_read;
-pub mod gather;
-pub mod guest_fdt;
-pub mod handover;
-pub mod hardware_domain;
-pub mod linux_image;
-pub mod module_rules;
-pub mod modules;
-pub mod passthrough;
-pub mod rebuild;
-pub mod sequence;
-#[cfg(test)]
-mod sequence_tests;
-#[cfg(test)]
-pub(crate) mod test_env;
+//! Boot, by concern: `info` (what the firmware and loader hand over),
+//! `trust` (whether the image may run) and `build` (domains from modules).
+//! The modules keep their short paths (`boot::dt`, `boot::sequence`) through
+//! the re-exports below.
+pub mod build;
+pub mod info;
 pub mod trust;
-pub mod uefi;
-pub mod xen_node;
+
+#[cfg(test)]
+pub(crate) use build::test_env;
+pub use build::{
+    direct_map, dom0_fdt, domain_builder, guest_fdt, hardware_domain, linux_image, passthrough,
+    rebuild, sequence, xen_node,
+};
+#[cfg(not(target_os = "none"))]
+pub use info::board_upstream;
+pub use info::{board_check, dt, dt_normalize, fdt_read, gather, handover, uefi};
+pub use trust::{blake3, module_rules, modules};

@@ -156,8 +156,9 @@ pub fn normalize(blob: &mut [u8]) -> Result<usize, NormalizeError> {
 mod tests {
     use super::*;
 
-    const QEMU_IMX: &[u8] = include_bytes!("../../../tests/fixtures/dtb/imx8mp-evk-from-qemu.dtb");
-    const QEMU_VIRT: &[u8] = include_bytes!("../../../tests/fixtures/dtb/qemu-virt-gicv3.dtb");
+    const QEMU_IMX: &[u8] =
+        include_bytes!("../../../../tests/fixtures/dtb/imx8mp-evk-from-qemu.dtb");
+    const QEMU_VIRT: &[u8] = include_bytes!("../../../../tests/fixtures/dtb/qemu-virt-gicv3.dtb");
 
     #[test]
     fn qemus_edited_tree_loses_its_nops_and_then_parses() {

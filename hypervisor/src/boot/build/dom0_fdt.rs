@@ -418,7 +418,7 @@ mod tests {
     /// `compatible` (no list of paths in board data); the rest stays.
     #[test]
     fn the_its_and_the_pmu_go_by_compatible() {
-        let qemu = include_bytes!("../../../tests/fixtures/dtb/qemu-virt-gicv3.dtb");
+        let qemu = include_bytes!("../../../../tests/fixtures/dtb/qemu-virt-gicv3.dtb");
         let ram = [PhysRange::new(0x4000_0000, 0x1000_0000)];
         let spec = Dom0FdtSpec {
             ram: &ram,
@@ -443,7 +443,8 @@ mod tests {
     /// dropped, the rest is dom0's, without the UART Halyard keeps.
     #[test]
     fn the_imx8mp_evk_tree_is_rewritten_for_dom0() {
-        let mut b = include_bytes!("../../../tests/fixtures/dtb/imx8mp-evk-from-qemu.dtb").to_vec();
+        let mut b =
+            include_bytes!("../../../../tests/fixtures/dtb/imx8mp-evk-from-qemu.dtb").to_vec();
         crate::boot::dt_normalize::normalize(&mut b).unwrap();
         let ram = [PhysRange::new(0x4000_0000, 0x1000_0000)];
         let spec = Dom0FdtSpec {
@@ -480,7 +481,7 @@ mod tests {
     #[test]
     fn the_rpi4_tree_is_rewritten_for_dom0() {
         let mut b =
-            include_bytes!("../../../tests/fixtures/dtb/bcm2711-rpi-4-b-from-qemu.dtb").to_vec();
+            include_bytes!("../../../../tests/fixtures/dtb/bcm2711-rpi-4-b-from-qemu.dtb").to_vec();
         crate::boot::dt_normalize::normalize(&mut b).unwrap();
         let ram = [
             PhysRange::new(0x1000, 0x1f_f000),

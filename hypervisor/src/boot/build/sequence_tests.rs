@@ -14,11 +14,11 @@ use image_format::{
 };
 use sha2::{Digest, Sha256};
 
-use super::blake3::{portable4, Hash4};
 use super::domain_builder::BuildEnv;
 use super::sequence::{build_domains, BootArch, HardwareSources, Helpers, Verdict};
 use super::test_env::{arm64_image, sample_host_dtb, FakeEnv};
 use crate::board::{Leaves, PhysRange};
+use crate::boot::blake3::{portable4, Hash4};
 use crate::domain::Domain;
 use crate::mm::frames::FrameAllocator;
 
@@ -264,7 +264,7 @@ fn each_domain_needs_physical_cpus_of_its_own() {
     }
 }
 
-const QEMU_VIRT: &[u8] = include_bytes!("../../../tests/fixtures/dtb/qemu-virt-gicv3.dtb");
+const QEMU_VIRT: &[u8] = include_bytes!("../../../../tests/fixtures/dtb/qemu-virt-gicv3.dtb");
 
 fn device(path: &str, base: u64, irq: u32) -> DeviceSpec {
     DeviceSpec {

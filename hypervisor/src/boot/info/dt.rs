@@ -202,7 +202,7 @@ mod tests {
         // empty for the Pi's firmware (and leaves FDT_NOPs, as every tree
         // the hypervisor reads, squeezed out first).
         let mut b =
-            include_bytes!("../../../tests/fixtures/dtb/bcm2711-rpi-4-b-from-qemu.dtb").to_vec();
+            include_bytes!("../../../../tests/fixtures/dtb/bcm2711-rpi-4-b-from-qemu.dtb").to_vec();
         crate::boot::dt_normalize::normalize(&mut b).unwrap();
         let info = parse(&b, 0).unwrap();
         assert_eq!(info.ram.as_slice(), &[PhysRange::new(0, 0x3c00_0000)]);

@@ -6,9 +6,9 @@
 
 use alloc::vec::Vec;
 
-use super::blake3::Hash4;
 use super::domain_builder::{load_domain, BuildError};
 use crate::board::PhysRange;
+use crate::boot::blake3::Hash4;
 use crate::domain::{BootVcpu, Domain};
 use crate::mm::frames::{align_down, align_up, PAGE_SIZE};
 
@@ -36,7 +36,7 @@ pub enum RebuildError {
 /// Keep what rebuilding needs: the image (its ordinary domains' modules
 /// stay in place) and a copy of its verified table.
 pub fn keep(image: &'static [u8], table_offset: u64) {
-    let Ok(t) = super::modules::parse_table(image, table_offset) else {
+    let Ok(t) = crate::boot::modules::parse_table(image, table_offset) else {
         return;
     };
     let start = table_offset as usize;
@@ -101,11 +101,11 @@ fn reload_from(
         .ok_or(RebuildError::NotInTable)?;
     // The table's own digests: the 1 MiB pieces' BLAKE3 when it lists
     // them (much faster than one SHA-256 over a whole module), else SHA-256.
-    let check = super::modules::HashCheck::for_domain(image, &table, d.id);
+    let check = crate::boot::modules::HashCheck::for_domain(image, &table, d.id);
     check.work(hash4);
     if let Err(e) = check.domain_result(&table, d.id) {
         return Err(match e {
-            super::modules::ModuleError::HashMismatch { index } => {
+            crate::boot::modules::ModuleError::HashMismatch { index } => {
                 RebuildError::Tampered { module: index }
             }
             _ => RebuildError::NotInTable,

@@ -5,7 +5,7 @@ use super::*;
 use alloc::string::ToString;
 use image_format::{domain_flags, layout_all, DeviceSpec, DomainSpec, LayoutOptions};
 
-const QEMU_VIRT: &[u8] = include_bytes!("../../../tests/fixtures/dtb/qemu-virt-gicv3.dtb");
+const QEMU_VIRT: &[u8] = include_bytes!("../../../../tests/fixtures/dtb/qemu-virt-gicv3.dtb");
 
 /// The GIC and the console PL011, as qemu-virt's BSP keeps them.
 const KEPT_MMIO: [PhysRange; 2] = [

@@ -163,8 +163,8 @@ pub fn check(blob: &[u8], e: &Expected, msg: &mut Message) -> bool {
 mod tests {
     use super::*;
 
-    const V3: &[u8] = include_bytes!("../../../tests/fixtures/dtb/qemu-virt-gicv3.dtb");
-    const V2: &[u8] = include_bytes!("../../../tests/fixtures/dtb/qemu-virt-gicv2.dtb");
+    const V3: &[u8] = include_bytes!("../../../../tests/fixtures/dtb/qemu-virt-gicv3.dtb");
+    const V2: &[u8] = include_bytes!("../../../../tests/fixtures/dtb/qemu-virt-gicv2.dtb");
 
     fn qemu_virt() -> Expected {
         Expected {

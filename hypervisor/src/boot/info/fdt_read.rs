@@ -191,8 +191,8 @@ fn search<'b, 'a>(
 mod translation_tests {
     use super::*;
 
-    const RPI4: &[u8] = include_bytes!("../../../tests/fixtures/dtb/bcm2711-rpi-4-b.dtb");
-    const VIRT: &[u8] = include_bytes!("../../../tests/fixtures/dtb/qemu-virt-gicv3.dtb");
+    const RPI4: &[u8] = include_bytes!("../../../../tests/fixtures/dtb/bcm2711-rpi-4-b.dtb");
+    const VIRT: &[u8] = include_bytes!("../../../../tests/fixtures/dtb/qemu-virt-gicv3.dtb");
 
     fn at<'b, 'a>(fdt: &'b fdt::Fdt<'a>, compatible: &str) -> CpuRegs {
         find_translated(fdt, &mut |n, _| has_compatible(n, &[compatible]))
