@@ -144,7 +144,18 @@ pub trait Board: 'static {
     const GUEST_RAM_LEAVES: Leaves = Leaves::Blocks;
     /// How guests' virtual interrupts are signalled.
     const VIRTUAL_IRQ: VirtualIrqSignal = VirtualIrqSignal::GicCpuInterface;
+    /// The GIC's virtual interface deactivates a hardware-linked
+    /// interrupt (HW = 1 list register) without the physical CPU interface
+    /// noticing: QEMU's GICv2 model (hw/intc/arm_gic.c) deactivates the
+    /// physical interrupt but re-evaluates only the virtual interface, so a
+    /// physical interrupt that became pending again while active (a virtual
+    /// timer the guest re-armed in its handler) stays unsignalled until an
+    /// unrelated access to the GIC. Such a board loads those interrupts
+    /// without HW, with EOI maintenance, and the hypervisor deactivates
+    /// the physical interrupt itself when the guest has.
+    const HW_DEACTIVATION_UNSIGNALLED: bool = false;
 }
 
-/// The most CPUs any board may declare (the per-CPU tables' size).
+/// The most CPUs any board may declare (vCPU sets are 64-bit masks); the
+/// per-CPU tables are sized at boot for the CPUs the board has.
 pub const MAX_CPUS_SUPPORTED: usize = crate::boot::dt::MAX_CPUS;

@@ -34,6 +34,9 @@ impl Board for QemuVirtGicV2 {
     const HYPERVISOR_DEVICES: &'static [PhysRange] = &[PhysRange::new(0x0800_0000, 0x0100_0000)];
     // As qemu-virt (its BSP says why).
     const GUEST_RAM_LEAVES: Leaves = Leaves::Pages;
+    // QEMU's GICv2 does not re-signal a physical interrupt that a guest's
+    // HW = 1 deactivation left pending (see the constant).
+    const HW_DEACTIVATION_UNSIGNALLED: bool = true;
 }
 
 hypervisor::board_main!(QemuVirtGicV2);

@@ -72,6 +72,47 @@ impl ListRegister {
     }
 }
 
+/// A hardware-linked interrupt loaded without its HW bit, for a virtual
+/// interface whose HW = 1 deactivation cannot be relied on (QEMU's GICv2
+/// model: deactivating through the list register deactivates the physical
+/// interrupt but does not re-evaluate the physical CPU interface, so the
+/// same interrupt pending again meanwhile, such as a virtual timer the
+/// guest re-armed in its handler, is never signalled). The register is
+/// loaded as a software one with EOI maintenance; at exit `relink` puts the
+/// physical INTID back and says whether the guest deactivated it, for the
+/// hypervisor to deactivate the physical interrupt itself (GICC_DIR).
+impl ListRegister {
+    /// This register without HW (and with EOI maintenance instead) if it
+    /// is hardware-linked, and the physical INTID it was linked to.
+    pub const fn unlinked(self) -> (Self, Option<u32>) {
+        match self.pintid {
+            Some(p) if !matches!(self.state, LrState::Invalid) => (
+                Self {
+                    pintid: None,
+                    eoi_maintenance: true,
+                    ..self
+                },
+                Some(p),
+            ),
+            _ => (self, None),
+        }
+    }
+
+    /// What `unlinked` made, as read back, linked to `pintid` again; and
+    /// whether the guest has deactivated it meanwhile.
+    pub const fn relinked(self, pintid: u32) -> (Self, bool) {
+        let deactivated = matches!(self.state, LrState::Invalid);
+        (
+            Self {
+                pintid: Some(pintid),
+                eoi_maintenance: false,
+                ..self
+            },
+            deactivated,
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,5 +214,34 @@ mod tests {
         assert_eq!(ListRegister::decode_gicv2(0).state, LrState::Invalid);
         let empty = ListRegister::decode(ListRegister::INVALID);
         assert_eq!(empty.encode_gicv2(0), 0, "an unused register stays 0");
+    }
+
+    #[test]
+    fn hw_link_can_be_replaced_by_eoi_maintenance() {
+        let hw = lr(27, Some(27), LrState::Pending, 0xa0);
+        let (soft, p) = hw.unlinked();
+        assert_eq!(p, Some(27));
+        assert_eq!(soft.pintid, None);
+        assert!(soft.eoi_maintenance);
+        // As GICH_LR: no HW bit, EOI (bit 19) set.
+        let raw = soft.encode_gicv2(0);
+        assert_eq!(raw & (1 << 31), 0);
+        assert_ne!(raw & (1 << 19), 0);
+        // Read back untouched, taken, then deactivated by the guest.
+        let back = ListRegister::decode_gicv2(raw);
+        assert_eq!(back.relinked(27), (hw, false));
+        let mut taken = back;
+        taken.state = LrState::Active;
+        let (again, done) = taken.relinked(27);
+        assert_eq!(again.pintid, Some(27));
+        assert!(!again.eoi_maintenance && !done);
+        let mut gone = back;
+        gone.state = LrState::Invalid;
+        assert!(gone.relinked(27).1);
+        // Software interrupts and empty registers are left alone.
+        let sw = lr(31, None, LrState::Pending, 0xa0);
+        assert_eq!(sw.unlinked(), (sw, None));
+        let empty = ListRegister::decode(ListRegister::INVALID);
+        assert_eq!(empty.unlinked(), (empty, None));
     }
 }

@@ -84,7 +84,13 @@ fn init_gic<B: Board>(cpus: usize) {
         fatal::<B>(why);
     }
     let maintenance_ppi = B::INTERRUPT_CONTROLLER.maintenance_ppi();
-    super::vgic_hw::init(cpus, maintenance_ppi, el1_virt_ppi, B::VIRTUAL_IRQ);
+    super::vgic_hw::init(
+        cpus,
+        maintenance_ppi,
+        el1_virt_ppi,
+        B::VIRTUAL_IRQ,
+        B::HW_DEACTIVATION_UNSIGNALLED,
+    );
     super::vgic_hw::enable_local();
     info!(
         "{}: {} interrupt IDs, {} list registers",

@@ -18,7 +18,7 @@ use crate::domain::Domain;
 use crate::info;
 use crate::percpu::PerCpu;
 use crate::vgic::lr_cache::LrCache;
-use crate::vgic::{split_redist_offset, Effect, VcpuSet, Vgic, MAX_LRS};
+use crate::vgic::{split_redist_offset, Effect, ListRegister, VcpuSet, Vgic, MAX_LRS};
 
 /// The hypervisor's own SGI, used to make a CPU re-enter its guest.
 pub const KICK_SGI: u8 = 0;
@@ -33,17 +33,30 @@ static VTIMER_PPI: AtomicU32 = AtomicU32::new(u32::MAX);
 /// The board's GIC does not signal virtual IRQs: HCR_EL2.VI does.
 static SOFT_VIRQ: AtomicBool = AtomicBool::new(false);
 
+/// The board's GIC does not re-signal a physical interrupt after a guest's
+/// HW = 1 deactivation (`Board::HW_DEACTIVATION_UNSIGNALLED`): hardware-
+/// linked interrupts are loaded without HW, with EOI maintenance, and
+/// deactivated here.
+static UNLINK_HW: AtomicBool = AtomicBool::new(false);
+/// With `UNLINK_HW`: each physical CPU's list registers loaded from a
+/// hardware-linked interrupt, as its physical INTID + 1 (0: none). Only
+/// that CPU touches its row, under its `LR_CACHES` lock.
+static UNLINKED: PerCpu<[AtomicU32; MAX_LRS]> = PerCpu::new();
+
 pub fn init(
     cpus: usize,
     maintenance_ppi: u32,
     vtimer_ppi: u32,
     signal: crate::board::VirtualIrqSignal,
+    hw_deactivation_unsignalled: bool,
 ) {
     LR_CACHES.init(cpus, || spin::Mutex::new(LrCache::after_init()));
+    UNLINKED.init(cpus, || [const { AtomicU32::new(0) }; MAX_LRS]);
     MAINTENANCE_PPI.store(maintenance_ppi, Ordering::Release);
     VTIMER_PPI.store(vtimer_ppi, Ordering::Release);
     let soft = signal == crate::board::VirtualIrqSignal::HcrVi;
     SOFT_VIRQ.store(soft, Ordering::Release);
+    UNLINK_HW.store(hw_deactivation_unsignalled, Ordering::Release);
 }
 
 fn maintenance_ppi() -> u32 {
@@ -109,9 +122,10 @@ pub fn release_devices(d: &Domain) {
     }
 }
 
-/// The list-register cache of the CPU vCPU `index` of `d` runs on.
-fn cache_of(d: &Domain, index: usize) -> Option<&'static spin::Mutex<LrCache>> {
-    d.pcpu(index).and_then(|p| LR_CACHES.get(p))
+/// The list-register cache of the CPU vCPU `index` of `d` runs on, and
+/// that CPU.
+fn cache_of(d: &Domain, index: usize) -> Option<(usize, &'static spin::Mutex<LrCache>)> {
+    d.pcpu(index).and_then(|p| LR_CACHES.get(p).map(|c| (p, c)))
 }
 
 /// A vCPU (re)starts on this CPU, `pcpu`: nothing a previous guest here
@@ -132,6 +146,11 @@ pub fn lrs_reset(pcpu: usize) {
     if let Some(cache) = LR_CACHES.get(pcpu) {
         *cache.lock() = LrCache::after_init();
     }
+    if let Some(row) = UNLINKED.get(pcpu) {
+        for slot in row {
+            slot.store(0, Ordering::Relaxed);
+        }
+    }
 }
 
 /// The list registers as a guest exit left them.
@@ -141,11 +160,31 @@ struct ExitLrs {
     eoi_count: u32,
 }
 
+/// Read list register `n` of physical CPU `pcpu` (the calling one). One
+/// that `load` unlinked is linked again, and if the guest deactivated it,
+/// so is the physical interrupt: through this CPU interface, which makes
+/// the GIC signal it again if it is pending.
+fn read_lr(pcpu: usize, n: usize) -> u64 {
+    let v = host_gic::read_lr(n);
+    let Some(slot) = UNLINKED.get(pcpu).and_then(|row| row.get(n)) else {
+        return v;
+    };
+    let Some(pintid) = slot.load(Ordering::Relaxed).checked_sub(1) else {
+        return v;
+    };
+    let (lr, deactivated) = ListRegister::decode(v).relinked(pintid);
+    if deactivated {
+        slot.store(0, Ordering::Relaxed);
+        host_gic::deactivate(pintid);
+    }
+    lr.encode()
+}
+
 /// Read this CPU's list registers back (outside the model's lock).
-fn read_lrs(cache: &mut LrCache) -> ExitLrs {
+fn read_lrs(cache: &mut LrCache, pcpu: usize) -> ExitLrs {
     let n = host_gic::nr_lrs().min(MAX_LRS);
     let mut lrs = [0u64; MAX_LRS];
-    cache.read_back(&mut lrs[..n], &mut host_gic::read_lr);
+    cache.read_back(&mut lrs[..n], &mut |i| read_lr(pcpu, i));
     let hcr = cache.hcr_at_exit(&mut host_gic::hcr);
     ExitLrs {
         lrs,
@@ -168,8 +207,19 @@ fn fold(d: &Domain, g: &mut Vgic, cache: &mut LrCache, index: usize, st: &ExitLr
 /// Fill the list registers from the model's plan (outside its lock). On a
 /// board whose GIC does not signal virtual IRQs, HCR_EL2.VI does, as the
 /// model's `LrPlan::for_soft_virq` says.
-fn load(cache: &mut LrCache, plan: &crate::vgic::LrPlan) {
-    let mut write_lr = |n: usize, v: u64| host_gic::write_lr(n, v, plan.source(n));
+fn load(cache: &mut LrCache, pcpu: usize, plan: &crate::vgic::LrPlan) {
+    let unlink = UNLINK_HW.load(Ordering::Relaxed);
+    let mut write_lr = |n: usize, v: u64| {
+        let mut v = v;
+        if unlink {
+            let (lr, pintid) = ListRegister::decode(v).unlinked();
+            if let Some(slot) = UNLINKED.get(pcpu).and_then(|row| row.get(n)) {
+                slot.store(pintid.map_or(0, |p| p + 1), Ordering::Relaxed);
+            }
+            v = lr.encode();
+        }
+        host_gic::write_lr(n, v, plan.source(n))
+    };
     if !SOFT_VIRQ.load(Ordering::Relaxed) {
         cache.load(
             plan.lrs(),
@@ -191,34 +241,34 @@ fn load(cache: &mut LrCache, plan: &crate::vgic::LrPlan) {
 
 /// Guest exit: fold the list registers back into the model.
 pub fn exit(d: &Domain, index: usize) {
-    let (Some(vg), Some(cache)) = (&d.vgic, cache_of(d, index)) else {
+    let (Some(vg), Some((pcpu, cache))) = (&d.vgic, cache_of(d, index)) else {
         return;
     };
     let mut cache = cache.lock();
-    let st = read_lrs(&mut cache);
+    let st = read_lrs(&mut cache, pcpu);
     let kicks = fold(d, &mut vg.lock(), &mut cache, index, &st);
     send_kicks(d, Some(index), kicks);
 }
 
 /// Guest entry: fill the list registers from the model.
 pub fn entry(d: &Domain, index: usize) {
-    let (Some(vg), Some(cache)) = (&d.vgic, cache_of(d, index)) else {
+    let (Some(vg), Some((pcpu, cache))) = (&d.vgic, cache_of(d, index)) else {
         return;
     };
     let n = host_gic::nr_lrs().min(MAX_LRS);
     let plan = vg.lock().flush(index, n);
-    load(&mut cache.lock(), &plan);
+    load(&mut cache.lock(), pcpu, &plan);
 }
 
 /// A physical interrupt while the guest ran, start to finish: the exit's
 /// sync, the interrupt, and the entry's flush under one hold of the model's
 /// lock (the most frequent exit; the lock is shared by all vCPUs).
 pub fn irq_exit(d: &Domain, index: usize) {
-    let (Some(vg), Some(cache)) = (&d.vgic, cache_of(d, index)) else {
+    let (Some(vg), Some((pcpu, cache))) = (&d.vgic, cache_of(d, index)) else {
         return irq(d, index);
     };
     let mut cache = cache.lock();
-    let st = read_lrs(&mut cache);
+    let st = read_lrs(&mut cache, pcpu);
     let forward = take_physical(d, index);
     let n = host_gic::nr_lrs().min(MAX_LRS);
     let (plan, kicks) = {
@@ -229,7 +279,7 @@ pub fn irq_exit(d: &Domain, index: usize) {
         }
         (g.flush(index, n), kicks)
     };
-    load(&mut cache, &plan);
+    load(&mut cache, pcpu, &plan);
     send_kicks(d, Some(index), kicks);
 }
 
@@ -418,11 +468,11 @@ fn raise(d: &Domain, g: &mut Vgic, target: usize, current: usize, intid: u32) ->
 /// under one hold of the model's lock (Linux's IPIs make this the second
 /// most frequent exit).
 pub fn sgi_exit(d: &Domain, index: usize, value: u64, group1: bool) {
-    let (Some(vg), Some(cache)) = (&d.vgic, cache_of(d, index)) else {
+    let (Some(vg), Some((pcpu, cache))) = (&d.vgic, cache_of(d, index)) else {
         return;
     };
     let mut cache = cache.lock();
-    let st = read_lrs(&mut cache);
+    let st = read_lrs(&mut cache, pcpu);
     let n = host_gic::nr_lrs().min(MAX_LRS);
     let (plan, kicks) = {
         let mut g = vg.lock();
@@ -435,7 +485,7 @@ pub fn sgi_exit(d: &Domain, index: usize, value: u64, group1: bool) {
         kicks.0 |= sent.0 | apply(d, &mut g, index).0;
         (g.flush(index, n), kicks)
     };
-    load(&mut cache, &plan);
+    load(&mut cache, pcpu, &plan);
     send_kicks(d, Some(index), kicks);
 }
 
