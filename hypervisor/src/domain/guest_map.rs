@@ -5,6 +5,11 @@
 
 use crate::board::{InterruptController, PhysRange};
 
+/// Where a domain's RAM starts: the guest's address map, not the board's
+/// (every board's domUs see the same map; direct-mapped domains see the
+/// host's). 1 GiB, as on QEMU virt, which arm64 guests are used to.
+pub const RAM: u64 = 0x4000_0000;
+
 /// Distributor (64 KiB) and redistributors (128 KiB per vCPU).
 pub const GICD: u64 = 0x0800_0000;
 pub const GICR: u64 = 0x080a_0000;

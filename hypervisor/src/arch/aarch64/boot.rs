@@ -23,9 +23,6 @@ unsafe extern "C" {
     static __boot_stack_top: u8;
 }
 
-/// Guest-physical RAM base of ordinary (not direct-mapped) domains; the
-/// same as QEMU virt's, which is what arm64 guests are used to.
-pub const GUEST_RAM_BASE: u64 = 0x4000_0000;
 const HEAP_SIZE: u64 = 4 << 20;
 const DTB_MAGIC: u32 = 0xd00d_feed;
 
@@ -332,7 +329,7 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
     // SAFETY: the whole image was loaded into RAM by the boot loader (or
     // put together from the loader's modules just now).
     let image = unsafe { core::slice::from_raw_parts(start as *const u8, image_size as usize) };
-    // Guests get RAM (direct-mapped, or at GUEST_RAM_BASE at most as large
+    // Guests get RAM (direct-mapped, or at guest_map::RAM at most as large
     // as the host's) and the board's device windows: nothing above those.
     let ram_end = info
         .ram
@@ -345,7 +342,10 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
     let top = B::DEVICE_WINDOWS
         .iter()
         .map(|w| w.end())
-        .chain([ram_end, GUEST_RAM_BASE.saturating_add(ram_total)])
+        .chain([
+            ram_end,
+            crate::domain::guest_map::RAM.saturating_add(ram_total),
+        ])
         .max()
         .unwrap_or(u64::MAX);
     let g = stage2::set_top(top);

@@ -57,7 +57,7 @@ impl<'a> Env<'a> {
 
 impl BuildEnv for Env<'_> {
     fn guest_ram_base(&self) -> u64 {
-        super::boot::GUEST_RAM_BASE
+        crate::domain::guest_map::RAM
     }
     fn alloc(&mut self, size: u64, align: u64) -> Option<u64> {
         self.frames.alloc(size, align).ok()
