@@ -13,17 +13,12 @@
 //! deactivation, so a guest's deactivation of an HW-linked interrupt
 //! deactivates the physical one).
 
+use super::gic_bank::{self, ICACTIVER, ICENABLER, ICPENDR, IPRIORITYR};
 use super::mmio::MmioBlock;
 
 const GICD_CTLR: usize = 0x000;
 const GICD_TYPER: usize = 0x004;
-const GICD_ISENABLER: usize = 0x100;
-const GICD_ICENABLER: usize = 0x180;
-const GICD_ICPENDR: usize = 0x280;
-const GICD_ICACTIVER: usize = 0x380;
-const GICD_IPRIORITYR: usize = 0x400;
 const GICD_ITARGETSR: usize = 0x800;
-const GICD_ICFGR: usize = 0xc00;
 const GICD_SGIR: usize = 0xf00;
 
 const GICC_CTLR: usize = 0x0000;
@@ -47,17 +42,6 @@ pub const PRIORITY: u8 = 0xa0;
 /// IAR: INTID [9:0] and, for SGIs, the sending CPU [12:10]; written back
 /// whole to EOIR and DIR.
 pub const IAR_MASK: u32 = 0x1fff;
-
-/// ICFGR: two bits per interrupt, bit 1 of each pair = edge.
-fn set_cfg(regs: &MmioBlock, intid: u32, edge: bool) {
-    let r = regs.reg32(GICD_ICFGR + (intid / 16) as usize * 4);
-    let bit = 1 << ((intid % 16) * 2 + 1);
-    r.write(if edge {
-        r.read() | bit
-    } else {
-        r.read() & !bit
-    });
-}
 
 /// The distributor. Its registers for INTIDs 0..31 are banked: an access
 /// reaches the calling CPU's SGIs and PPIs.
@@ -87,14 +71,14 @@ impl Distributor {
         let lines = self.lines().min(1020);
         for i in (32..lines).step_by(32) {
             let o = (i / 32) as usize * 4;
-            self.regs.reg32(GICD_ICENABLER + o).write(u32::MAX);
-            self.regs.reg32(GICD_ICPENDR + o).write(u32::MAX);
-            self.regs.reg32(GICD_ICACTIVER + o).write(u32::MAX);
+            self.regs.reg32(ICENABLER + o).write(u32::MAX);
+            self.regs.reg32(ICPENDR + o).write(u32::MAX);
+            self.regs.reg32(ICACTIVER + o).write(u32::MAX);
         }
         let prio = u32::from_ne_bytes([PRIORITY; 4]);
         let target = u32::from_ne_bytes([boot_cpu_mask; 4]);
         for i in (32..lines).step_by(4) {
-            self.regs.reg32(GICD_IPRIORITYR + i as usize).write(prio);
+            self.regs.reg32(IPRIORITYR + i as usize).write(prio);
             self.regs.reg32(GICD_ITARGETSR + i as usize).write(target);
         }
         self.regs.reg32(GICD_CTLR).write(1);
@@ -103,13 +87,7 @@ impl Distributor {
     /// Reset the calling CPU's SGIs and PPIs: disabled, inactive, not
     /// pending, default priority.
     pub fn init_banked(&self) {
-        self.regs.reg32(GICD_ICENABLER).write(u32::MAX);
-        self.regs.reg32(GICD_ICPENDR).write(u32::MAX);
-        self.regs.reg32(GICD_ICACTIVER).write(u32::MAX);
-        let prio = u32::from_ne_bytes([PRIORITY; 4]);
-        for i in (0..32).step_by(4) {
-            self.regs.reg32(GICD_IPRIORITYR + i).write(prio);
-        }
+        gic_bank::reset_private(&self.regs, PRIORITY);
     }
 
     /// The calling CPU's interface as a target mask: ITARGETSR0..7 read
@@ -128,26 +106,20 @@ impl Distributor {
 
     /// For INTIDs below 32, the calling CPU's own.
     pub fn set_enabled(&self, intid: u32, on: bool) {
-        let o = (intid / 32) as usize * 4;
-        let reg = if on { GICD_ISENABLER } else { GICD_ICENABLER };
-        self.regs.reg32(reg + o).write(1 << (intid % 32));
+        gic_bank::set_enabled(&self.regs, intid, on);
     }
 
     pub fn clear_pending(&self, intid: u32) {
-        self.regs
-            .reg32(GICD_ICPENDR + (intid / 32) as usize * 4)
-            .write(1 << (intid % 32));
+        gic_bank::clear_pending(&self.regs, intid);
     }
 
     pub fn clear_active(&self, intid: u32) {
-        self.regs
-            .reg32(GICD_ICACTIVER + (intid / 32) as usize * 4)
-            .write(1 << (intid % 32));
+        gic_bank::clear_active(&self.regs, intid);
     }
 
     /// Edge- (true) or level-triggered.
     pub fn set_edge(&self, intid: u32, edge: bool) {
-        set_cfg(&self.regs, intid, edge);
+        gic_bank::set_edge(&self.regs, intid, edge);
     }
 
     /// Send SGI `sgi` to the CPU interfaces in `mask`.

@@ -4,17 +4,11 @@
 //! physical CPU running the vCPU they are delivered to, and guests only
 //! ever see the virtual GIC.
 
+use super::gic_bank::{self, ICACTIVER, ICENABLER, ICPENDR, IGROUPR, IPRIORITYR};
 use super::mmio::MmioBlock;
 
 const GICD_CTLR: usize = 0x0000;
 const GICD_TYPER: usize = 0x0004;
-const GICD_IGROUPR: usize = 0x0080;
-const GICD_ISENABLER: usize = 0x0100;
-const GICD_ICENABLER: usize = 0x0180;
-const GICD_ICPENDR: usize = 0x0280;
-const GICD_ICFGR: usize = 0x0c00;
-const GICD_ICACTIVER: usize = 0x0380;
-const GICD_IPRIORITYR: usize = 0x0400;
 const GICD_IROUTER: usize = 0x6000;
 const CTLR_RWP: u32 = 1 << 31;
 /// With a single security state (DS=1): ARE, EnableGrp1.
@@ -66,14 +60,14 @@ impl Distributor {
         let lines = self.lines().min(1020);
         for i in (32..lines).step_by(32) {
             let o = (i / 32) as usize * 4;
-            self.regs.reg32(GICD_ICENABLER + o).write(u32::MAX);
-            self.regs.reg32(GICD_ICPENDR + o).write(u32::MAX);
-            self.regs.reg32(GICD_ICACTIVER + o).write(u32::MAX);
-            self.regs.reg32(GICD_IGROUPR + o).write(u32::MAX);
+            self.regs.reg32(ICENABLER + o).write(u32::MAX);
+            self.regs.reg32(ICPENDR + o).write(u32::MAX);
+            self.regs.reg32(ICACTIVER + o).write(u32::MAX);
+            self.regs.reg32(IGROUPR + o).write(u32::MAX);
         }
         let prio = u32::from_ne_bytes([PRIORITY; 4]);
         for i in (32..lines).step_by(4) {
-            self.regs.reg32(GICD_IPRIORITYR + i as usize).write(prio);
+            self.regs.reg32(IPRIORITYR + i as usize).write(prio);
         }
         self.wait_rwp();
         self.regs
@@ -95,43 +89,26 @@ impl Distributor {
     }
 
     pub fn set_enabled(&self, intid: u32, on: bool) {
-        let o = (intid / 32) as usize * 4;
-        let reg = if on { GICD_ISENABLER } else { GICD_ICENABLER };
-        self.regs.reg32(reg + o).write(1 << (intid % 32));
+        gic_bank::set_enabled(&self.regs, intid, on);
         if !on {
             self.wait_rwp();
         }
     }
 
     pub fn clear_pending(&self, intid: u32) {
-        self.regs
-            .reg32(GICD_ICPENDR + (intid / 32) as usize * 4)
-            .write(1 << (intid % 32));
+        gic_bank::clear_pending(&self.regs, intid);
     }
 
     /// Deactivate an SPI from any CPU (a domain that was reset may have
     /// left it active).
     pub fn clear_active(&self, intid: u32) {
-        self.regs
-            .reg32(GICD_ICACTIVER + (intid / 32) as usize * 4)
-            .write(1 << (intid % 32));
+        gic_bank::clear_active(&self.regs, intid);
     }
 
     /// Edge- (true) or level-triggered SPI.
     pub fn set_edge(&self, intid: u32, edge: bool) {
-        set_cfg(&self.regs, GICD_ICFGR, intid, edge);
+        gic_bank::set_edge(&self.regs, intid, edge);
     }
-}
-
-/// ICFGR: two bits per interrupt, bit 1 of each pair = edge.
-fn set_cfg(regs: &MmioBlock, base: usize, intid: u32, edge: bool) {
-    let r = regs.reg32(base + (intid / 16) as usize * 4);
-    let bit = 1 << ((intid % 16) * 2 + 1);
-    r.write(if edge {
-        r.read() | bit
-    } else {
-        r.read() & !bit
-    });
 }
 
 /// This CPU's redistributor.
@@ -179,33 +156,26 @@ impl Redistributor {
         while waker.read() & WAKER_CHILDREN_ASLEEP != 0 {
             core::hint::spin_loop();
         }
-        self.sgi.reg32(GICD_ICENABLER).write(u32::MAX);
-        self.sgi.reg32(GICD_ICPENDR).write(u32::MAX);
-        self.sgi.reg32(GICD_ICACTIVER).write(u32::MAX);
-        self.sgi.reg32(GICD_IGROUPR).write(u32::MAX);
-        let prio = u32::from_ne_bytes([PRIORITY; 4]);
-        for i in (0..32).step_by(4) {
-            self.sgi.reg32(GICD_IPRIORITYR + i).write(prio);
-        }
+        gic_bank::reset_private(&self.sgi, PRIORITY);
+        self.sgi.reg32(IGROUPR).write(u32::MAX);
     }
 
     /// Enable or disable PPI/SGI `intid` (< 32) on this CPU.
     pub fn set_enabled(&self, intid: u32, on: bool) {
-        let reg = if on { GICD_ISENABLER } else { GICD_ICENABLER };
-        self.sgi.reg32(reg).write(1 << (intid % 32));
+        gic_bank::set_enabled(&self.sgi, intid % 32, on);
     }
 
     pub fn clear_pending(&self, intid: u32) {
-        self.sgi.reg32(GICD_ICPENDR).write(1 << (intid % 32));
+        gic_bank::clear_pending(&self.sgi, intid % 32);
     }
 
     /// Clear the active state of this CPU's SGI or PPI `intid`.
     pub fn clear_active(&self, intid: u32) {
-        self.sgi.reg32(GICD_ICACTIVER).write(1 << (intid % 32));
+        gic_bank::clear_active(&self.sgi, intid % 32);
     }
 
     /// Edge- (true) or level-triggered PPI.
     pub fn set_edge(&self, intid: u32, edge: bool) {
-        set_cfg(&self.sgi, GICD_ICFGR, intid, edge);
+        gic_bank::set_edge(&self.sgi, intid % 32, edge);
     }
 }

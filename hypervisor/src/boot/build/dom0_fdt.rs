@@ -183,13 +183,7 @@ fn copy_node(
         // A board whose CPUs start by spin-table has no PSCI node; dom0's
         // vCPUs need one.
         if node.children().all(|c| c.name != "psci") {
-            let psci = w.begin_node("psci")?;
-            w.property_string_list(
-                "compatible",
-                alloc::vec!["arm,psci-1.0".into(), "arm,psci-0.2".into()],
-            )?;
-            w.property_string("method", "hvc")?;
-            w.end_node(psci)?;
+            crate::boot::guest_fdt::write_psci(w)?;
         }
         write_memory(w, spec.ram, walk.root_cells)?;
         if let Some(x) = spec.xen {
@@ -212,16 +206,9 @@ struct Walk {
     kept: Option<*const u8>,
 }
 
-/// An Arm GICv2 (or GIC-400, which Linux binds as a Cortex-A15's GIC).
+/// An Arm GICv2 (its GICH and GICV frames are the hypervisor's).
 fn is_gicv2(node: &fdt::node::FdtNode<'_, '_>) -> bool {
-    node.compatible().is_some_and(|c| {
-        c.all().any(|s| {
-            matches!(
-                s,
-                "arm,gic-400" | "arm,cortex-a15-gic" | "arm,cortex-a7-gic" | "arm,cortex-a9-gic"
-            )
-        })
-    })
+    crate::boot::fdt_read::has_compatible(node, crate::boot::fdt_read::GICV2_COMPATIBLES)
 }
 
 /// The first `n` (address, size) entries of a `reg` value.

@@ -30,6 +30,18 @@ const GIC_PHANDLE: u32 = 1;
 /// `interrupts` flags: level high.
 const LEVEL_HIGH: u32 = 4;
 
+/// `/psci`: the hypervisor's PSCI 1.1 over HVC, which every domain's vCPUs
+/// start and stop by.
+pub fn write_psci(w: &mut vm_fdt::FdtWriter) -> Result<(), vm_fdt::Error> {
+    let psci = w.begin_node("psci")?;
+    w.property_string_list(
+        "compatible",
+        alloc::vec!["arm,psci-1.0".into(), "arm,psci-0.2".into()],
+    )?;
+    w.property_string("method", "hvc")?;
+    w.end_node(psci)
+}
+
 pub fn build(spec: &GuestFdtSpec<'_>) -> Result<Vec<u8>, vm_fdt::Error> {
     let mut w = vm_fdt::FdtWriter::new()?;
     let root = w.begin_node("")?;
@@ -70,13 +82,7 @@ pub fn build(spec: &GuestFdtSpec<'_>) -> Result<Vec<u8>, vm_fdt::Error> {
     }
     w.end_node(cpus)?;
 
-    let psci = w.begin_node("psci")?;
-    w.property_string_list(
-        "compatible",
-        alloc::vec!["arm,psci-1.0".into(), "arm,psci-0.2".into()],
-    )?;
-    w.property_string("method", "hvc")?;
-    w.end_node(psci)?;
+    write_psci(&mut w)?;
 
     let [(gicd, _), (second, _)] = spec.vgic.regions();
     let gic = w.begin_node(&format!("intc@{:x}", gicd.base))?;

@@ -24,11 +24,9 @@ pub struct Expected {
 fn gic_identity(ic: &InterruptController) -> (&'static [&'static str], &'static str, u64) {
     match *ic {
         InterruptController::GicV3 { gicd, .. } => (&["arm,gic-v3"], "GICv3", gicd),
-        InterruptController::GicV2 { gicd, .. } => (
-            &["arm,gic-400", "arm,cortex-a15-gic", "arm,cortex-a7-gic"],
-            "GICv2",
-            gicd,
-        ),
+        InterruptController::GicV2 { gicd, .. } => {
+            (crate::boot::fdt_read::GICV2_COMPATIBLES, "GICv2", gicd)
+        }
     }
 }
 

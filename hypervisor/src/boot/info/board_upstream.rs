@@ -64,7 +64,7 @@ pub fn problems<B: Board>(dtb: &[u8]) -> Vec<String> {
             gicv,
             ..
         } => (
-            &["arm,gic-400", "arm,cortex-a15-gic"],
+            crate::boot::fdt_read::GICV2_COMPATIBLES,
             alloc::vec![
                 ("GICD", gicd),
                 ("GICC", gicc),

@@ -2,6 +2,11 @@
 //! (the board check, dom0's tree, passthrough, the upstream check), and the
 //! one encoder they pair with: `reg` in a parent's cell sizes.
 
+/// The `compatible` strings of an Arm GICv2 with the virtualization
+/// extensions, as device trees name it (a GIC-400; Linux binds QEMU's and
+/// the GIC-400 as a Cortex-A15's or A7's).
+pub const GICV2_COMPATIBLES: &[&str] = &["arm,gic-400", "arm,cortex-a15-gic", "arm,cortex-a7-gic"];
+
 /// Big-endian cell `i` of a property value.
 pub fn be32(v: &[u8], i: usize) -> Option<u32> {
     let b = v.get(i * 4..i * 4 + 4)?;
