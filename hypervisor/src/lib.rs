@@ -16,6 +16,7 @@ pub mod boot;
 pub mod console;
 pub mod domain;
 pub mod drivers;
+pub mod ffa;
 pub mod hypercall;
 pub mod mm;
 pub mod percpu;
