@@ -4,7 +4,7 @@
 //! interface the board has, where its RAM and device windows are. Nothing
 //! here assumes an architecture; each variant says which one it is for, and
 //! a variant exists only when the hypervisor implements it (x86's console,
-//! APIC and firmware, and an SPMC come with the code for them).
+//! APIC and firmware come with the code for them).
 
 pub use crate::mm::page_table::Leaves;
 
@@ -120,6 +120,18 @@ pub enum Firmware {
     SpinTableBcm2835Pm { pm: u64 },
 }
 
+/// The secure world's partition manager, for the FF-A mediator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Spmc {
+    /// None: guests' FF-A calls get NOT_SUPPORTED.
+    None,
+    /// The EL3 firmware may run an FF-A SPMC (TF-A's EL3 SPMC, Hafnium at
+    /// S-EL2, or Halyard's test firmware), reached with `smc #0`. At boot
+    /// the mediator asks it for FF-A >= 1.1 and its partitions; if it does
+    /// not answer, FF-A stays off.
+    FfaSmc,
+}
+
 /// Everything the common hypervisor needs to know about a board.
 pub trait Board: 'static {
     const NAME: &'static str;
@@ -144,6 +156,8 @@ pub trait Board: 'static {
     const GUEST_RAM_LEAVES: Leaves = Leaves::Blocks;
     /// How guests' virtual interrupts are signalled.
     const VIRTUAL_IRQ: VirtualIrqSignal = VirtualIrqSignal::GicCpuInterface;
+    /// Whether the board's firmware may run an FF-A SPMC.
+    const SPMC: Spmc = Spmc::None;
     /// The GIC's virtual interface deactivates a hardware-linked
     /// interrupt (HW = 1 list register) without the physical CPU interface
     /// noticing: QEMU's GICv2 model (hw/intc/arm_gic.c) deactivates the

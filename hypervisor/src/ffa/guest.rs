@@ -112,3 +112,45 @@ impl GuestFfa {
         *self = Self::default();
     }
 }
+
+/// A domain's RAM banks as the mediator's `GuestRam`.
+pub struct BankRam<'a>(pub &'a [crate::domain::Bank]);
+
+impl GuestRam for BankRam<'_> {
+    fn page_pa(&self, ipa: u64) -> Option<u64> {
+        if !ipa.is_multiple_of(BUFFER_SIZE as u64) {
+            return None;
+        }
+        let end = ipa.checked_add(BUFFER_SIZE as u64)?;
+        let b = self
+            .0
+            .iter()
+            .find(|b| ipa >= b.ipa.base && end <= b.ipa.end())?;
+        Some(b.pa + (ipa - b.ipa.base))
+    }
+}
+
+#[cfg(test)]
+#[test]
+fn bank_ram_translates_whole_pages_inside_banks_only() {
+    use crate::board::PhysRange;
+    use crate::domain::Bank;
+    let banks = [
+        Bank {
+            ipa: PhysRange::new(0x4000_0000, 0x10_0000),
+            pa: 0x9000_0000,
+        },
+        Bank {
+            ipa: PhysRange::new(0x5000_0000, 0x2000),
+            pa: 0xa000_0000,
+        },
+    ];
+    let r = BankRam(&banks);
+    assert_eq!(r.page_pa(0x4000_3000), Some(0x9000_3000));
+    assert_eq!(r.page_pa(0x400f_f000), Some(0x900f_f000));
+    assert_eq!(r.page_pa(0x4010_0000), None);
+    assert_eq!(r.page_pa(0x5000_1000), Some(0xa000_1000));
+    assert_eq!(r.page_pa(0x4000_0800), None);
+    assert_eq!(r.page_pa(u64::MAX & !0xfff), None);
+    assert_eq!(r.page_pa(0), None);
+}

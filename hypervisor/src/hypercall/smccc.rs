@@ -81,7 +81,9 @@ pub fn handle(x: &[u64; 8], power: &VcpuPower) -> SmcccOutcome {
         PSCI_AFFINITY_INFO_32 | PSCI_AFFINITY_INFO_64 => {
             ret(power.affinity_info(arg(fid, x[1]), arg(fid, x[2])) as u64)
         }
-        SMCCC_VERSION => ret(0x1_0001),
+        // 1.2: x4-x17 are preserved unless a call returns values in them,
+        // and FF-A's register ABI (x0-x17) is available.
+        SMCCC_VERSION => ret(0x1_0002),
         SMCCC_ARCH_FEATURES => ret(if x[1] as u32 == SMCCC_VERSION {
             0
         } else {

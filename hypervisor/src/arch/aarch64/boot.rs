@@ -359,6 +359,8 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
         &info.cpus[..info.nr_cpus],
         &info.release_addrs[..info.nr_cpus],
     );
+    // Before the domains take their memory: the mediator's RX/TX pages.
+    super::ffa_glue::init(B::SPMC, &mut frames);
 
     let image_end = crate::mm::frames::align_up(image_range.end(), PAGE_SIZE);
     let dtb_range = PhysRange::new(
@@ -395,6 +397,9 @@ pub fn primary_main<B: Board>(dtb: usize) -> ! {
     // What a domain's reboot rebuilds it from.
     crate::boot::rebuild::keep(image, hyp_end - start);
     let domains = crate::domain::install(domains);
+    for d in domains.iter() {
+        super::ffa_glue::domain_started(d);
+    }
     let hvc = domains.iter().find(|d| d.xen_console).map(|d| d.id);
     let uarts: alloc::vec::Vec<u16> = domains
         .iter()

@@ -44,6 +44,32 @@ pub fn smc(args: [u64; 4]) -> [u64; 4] {
     [r0, r1, r2, r3]
 }
 
+/// One SMCCC 1.2 call through `smc #0` with x0..x17 in and out (FF-A).
+/// Only on a board with PSCI, like `smc`.
+pub fn smc18(args: &[u64; 18]) -> [u64; 18] {
+    if !has_psci() {
+        let mut r = [0; 18];
+        r[0] = NOT_SUPPORTED;
+        return r;
+    }
+    let mut x = *args;
+    // SAFETY: an SMCCC 1.2 call: x0-x17 are arguments and results, all
+    // declared; the firmware touches no memory of ours except the RX/TX
+    // pages and shared pages the mediator handed it.
+    unsafe {
+        core::arch::asm!(
+            "smc #0",
+            inout("x0") x[0], inout("x1") x[1], inout("x2") x[2], inout("x3") x[3],
+            inout("x4") x[4], inout("x5") x[5], inout("x6") x[6], inout("x7") x[7],
+            inout("x8") x[8], inout("x9") x[9], inout("x10") x[10], inout("x11") x[11],
+            inout("x12") x[12], inout("x13") x[13], inout("x14") x[14], inout("x15") x[15],
+            inout("x16") x[16], inout("x17") x[17],
+            options(nostack),
+        );
+    }
+    x
+}
+
 fn bcm2835_reset(pm: u64, halt: bool) -> u64 {
     // SAFETY: the board's power-management block, in a mapped device
     // window; the machine stops right after.

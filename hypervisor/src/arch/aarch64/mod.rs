@@ -5,6 +5,7 @@ pub mod cache;
 pub mod domains;
 pub mod efi;
 pub mod esr;
+pub mod ffa_glue;
 pub mod firmware;
 pub mod gic_cpu;
 pub mod guest_mem;

@@ -119,6 +119,9 @@ fn smccc_call(frame: &mut TrapFrame) {
     let mut regs = [0u64; 8];
     regs.copy_from_slice(&frame.x[..8]);
     let domain = vcpu::current();
+    if super::ffa_glue::is_ffa(regs[0] as u32) && super::ffa_glue::call(domain, frame) {
+        return;
+    }
     match smccc::handle(&regs, &domain.power) {
         SmcccOutcome::Return(r) => frame.x[..4].copy_from_slice(&r),
         SmcccOutcome::SystemOff => vcpu::power_off_requested(false),

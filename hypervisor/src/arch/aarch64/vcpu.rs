@@ -219,6 +219,7 @@ pub fn stop_current() -> ! {
 }
 
 fn stop(d: &Domain, reset: bool) -> ! {
+    super::ffa_glue::domain_stopped(d);
     if reset && !d.hardware {
         reboot(d);
     }
@@ -305,6 +306,7 @@ fn reboot(d: &Domain) {
                 (super::boot::now_us() - t0) / 1000
             );
             cache::flush_guest_tlb();
+            super::ffa_glue::domain_started(d);
             run(v.domain, 0, start.entry, start.arg0, v.stack_top)
         }
         Err(e) => info!("d{}: cannot be rebuilt ({e:?}); stopping it", d.id),
