@@ -62,6 +62,9 @@ pub struct Case {
     /// before it boots.
     #[serde(default)]
     pub tamper: Vec<Tamper>,
+    /// Boot through the board's secure-world firmware (EL3 + SPMC).
+    #[serde(default)]
+    pub secure_world: Option<crate::secure_world::SecureCase>,
     /// Text to type on the serial console, each once a line matches its
     /// `after` regex (in order).
     #[serde(default)]

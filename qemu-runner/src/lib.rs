@@ -10,6 +10,7 @@ pub mod interactive;
 pub mod junit;
 pub mod loader;
 pub mod qemu;
+pub mod secure_world;
 pub mod suite;
 pub mod tamper;
 pub mod uboot_disk;

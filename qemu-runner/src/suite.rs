@@ -186,6 +186,7 @@ pub fn run_case(
     workspace_root: &Path,
 ) -> Result<CaseResult> {
     let exp = case.expectations()?;
+    let firmware = crate::secure_world::firmware_path(image);
     let mut overrides = Overrides {
         smp: case.smp,
         memory_mib: case.memory_mib,
@@ -236,6 +237,17 @@ pub fn run_case(
                 .with_context(|| format!("case {}: preparing the {loader:?} boot", case.name))?,
         );
     }
+    let secure = match &case.secure_world {
+        Some(sc) => {
+            let sb = crate::secure_world::prepare(board, sc, &firmware, image, case_dir)
+                .with_context(|| format!("case {}: preparing the secure-world boot", case.name))?;
+            overrides.machine = Some(sb.machine.clone());
+            overrides.boot_args = Some(sb.boot_args.clone());
+            overrides.extra_args.extend(sb.extra_args.iter().cloned());
+            Some((sc, sb.log))
+        }
+        None => None,
+    };
     let argv = qemu::test_argv(&board.qemu, &overrides, image);
     let timeout = Duration::from_secs(case.timeout_s);
     let limits = Limits {
@@ -252,7 +264,13 @@ pub fn run_case(
         &input,
     )
     .with_context(|| format!("case {}: running QEMU", case.name))?;
-    let verdict = judge(&exp, &cap.lines, &cap.end, timeout);
+    let mut verdict = judge(&exp, &cap.lines, &cap.end, timeout);
+    if let (Some((sc, log)), None) = (&secure, &verdict.reason) {
+        if let Some(why) = crate::secure_world::judge(sc, log)? {
+            verdict.passed = false;
+            verdict.reason = Some(why);
+        }
+    }
 
     std::fs::create_dir_all(case_dir)
         .with_context(|| format!("cannot create {}", case_dir.display()))?;

@@ -204,6 +204,15 @@ pub(crate) fn build_with(opts: &BuildOptions, ov: &Overrides) -> Result<BuildOut
         || build_hypervisor(&cargo, &board),
     )?;
 
+    // The secure world's test firmware, for boards that have one.
+    let secure_fw = match &board.secure_world {
+        Some(sw) => Some(progress::stage(
+            format!("building the secure-world firmware ({})", sw.firmware_crate),
+            || build_secure_firmware(&cargo, sw),
+        )?),
+        None => None,
+    };
+
     // In-tree guests, each built once however often it is used.
     let module_elves = build_guests(&cargo, board.arch, &mut modules)?;
     check_memory(&image, &modules)?;
@@ -288,6 +297,13 @@ pub(crate) fn build_with(opts: &BuildOptions, ov: &Overrides) -> Result<BuildOut
             disabled: d.disabled.clone(),
             output: file_record(Path::new(""), Path::new("board.dtb"), &d.bytes),
         }),
+        secure_firmware: secure_fw.as_ref().map(|(flat, elf)| {
+            crate::record::SecureFirmwareRecord {
+                elf: elf.clone(),
+                flash_base: flat.base,
+                output: file_record(Path::new(""), Path::new(SECURE_FIRMWARE_FILE), &flat.bytes),
+            }
+        }),
         modules: modules
             .iter()
             .zip(&table_modules)
@@ -342,6 +358,9 @@ pub(crate) fn build_with(opts: &BuildOptions, ov: &Overrides) -> Result<BuildOut
     }
     if let Some(d) = &board_dtb {
         outputs.push(("board.dtb", &d.bytes));
+    }
+    if let Some((flat, _)) = &secure_fw {
+        outputs.push((SECURE_FIRMWARE_FILE, &flat.bytes));
     }
     let release = if ov.release {
         let mut manifests = vec![
@@ -472,6 +491,32 @@ fn build_hypervisor(cargo: &Cargo, board: &BoardManifest) -> Result<(Flat, ElfRe
         .with_context(|| format!("hypervisor ELF {}", path.display()))?;
     check_hypervisor(&flat, board, &path)?;
     let rec = elf_record(cargo, &board.bsp_crate, &elf, &flat);
+    Ok((flat, rec))
+}
+
+/// Where the secure-world firmware is written, beside `boot.img`.
+pub const SECURE_FIRMWARE_FILE: &str = "secure-firmware.bin";
+
+/// Build the secure-world firmware: a ROM image for the board's flash.
+fn build_secure_firmware(
+    cargo: &Cargo,
+    sw: &crate::board_manifest::SecureWorld,
+) -> Result<(Flat, ElfRecord)> {
+    let path = cargo
+        .build(&sw.firmware_crate)
+        .context("building the secure-world firmware")?;
+    let elf = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let flat = elf_to_flat(&elf, End::FileContents)
+        .with_context(|| format!("secure-world firmware ELF {}", path.display()))?;
+    if flat.base != sw.flash_base {
+        bail!(
+            "secure-world firmware ELF {}: it starts at {:#x}, but the board's flash is at {:#x}",
+            path.display(),
+            flat.base,
+            sw.flash_base
+        );
+    }
+    let rec = elf_record(cargo, &sw.firmware_crate, &elf, &flat);
     Ok((flat, rec))
 }
 

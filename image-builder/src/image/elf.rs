@@ -19,7 +19,11 @@ pub enum End<'a> {
     /// aligned and not below the end of any loadable segment.
     Symbol(&'a str),
     /// At the end of the highest loadable segment (memory size included).
-    SegmentsEnd,
+    AllSegments,
+    /// A ROM image (firmware run in place from flash): only segments with
+    /// file contents, ending with the last of those bytes; segments that
+    /// are all zeros in memory (.bss, stacks) live elsewhere.
+    FileContents,
 }
 
 /// A flat binary: `bytes[0]` belongs at physical address `base`.
@@ -58,6 +62,9 @@ fn convert<H: FileHeader<Endian = object::Endianness>>(data: &[u8], end: End<'_>
     let mut segments = Vec::new();
     for ph in file.elf_program_headers() {
         if ph.p_type(endian) != elf::PT_LOAD || ph.p_memsz(endian).into() == 0 {
+            continue;
+        }
+        if matches!(end, End::FileContents) && ph.p_filesz(endian).into() == 0 {
             continue;
         }
         let s = Segment {
@@ -100,7 +107,12 @@ fn convert<H: FileHeader<Endian = object::Endianness>>(data: &[u8], end: End<'_>
         .max()
         .unwrap_or(base);
     let flat_end = match end {
-        End::SegmentsEnd => segments_end,
+        End::AllSegments => segments_end,
+        End::FileContents => segments
+            .iter()
+            .map(|s| s.paddr + s.filesz)
+            .max()
+            .unwrap_or(base),
         End::Symbol(name) => symbol_end(&file, name, &segments, segments_end)?,
     };
     let size = flat_end - base;
@@ -279,7 +291,7 @@ pub(crate) mod tests {
             ],
             &[],
         );
-        let f = elf_to_flat(&elf, End::SegmentsEnd).unwrap();
+        let f = elf_to_flat(&elf, End::AllSegments).unwrap();
         assert_eq!(f.base, BASE);
         assert_eq!(f.bytes.len(), 0x108);
         assert_eq!(&f.bytes[..4], &[1, 2, 3, 4]);
@@ -305,6 +317,26 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_rom_image_ends_with_its_file_contents() {
+        // Code and .data's load image in flash at 0; .bss (no file bytes)
+        // and a data segment's zero tail in secure RAM far above.
+        let elf = make_elf(
+            &[
+                TestSeg::new(0, &[1; 0x20], 0x20),
+                TestSeg::new(0x20, &[2; 8], 0x40),
+                TestSeg::new(0x0e00_0000, &[], 0x1000),
+            ],
+            &[],
+        );
+        let f = elf_to_flat(&elf, End::FileContents).unwrap();
+        assert_eq!((f.base, f.bytes.len()), (0, 0x28));
+        assert_eq!(&f.bytes[0x20..], &[2; 8]);
+        // Placed whole, the same ELF spans 224 MiB.
+        let whole = elf_to_flat(&elf, End::AllSegments).unwrap();
+        assert_eq!(whole.bytes.len(), 0x0e00_1000);
+    }
+
+    #[test]
     fn pads_to_end_symbol() {
         let elf = make_elf(
             &[TestSeg::new(BASE, &[0xaa; 0x10], 0x1800)],
@@ -314,7 +346,7 @@ pub(crate) mod tests {
         assert_eq!(f.bytes.len(), 0x3000);
         assert_eq!(&f.bytes[..0x10], &[0xaa; 0x10]);
         // Without the symbol the same ELF ends at its .bss end.
-        let f = elf_to_flat(&elf, End::SegmentsEnd).unwrap();
+        let f = elf_to_flat(&elf, End::AllSegments).unwrap();
         assert_eq!(f.bytes.len(), 0x1800);
     }
 
@@ -355,7 +387,7 @@ pub(crate) mod tests {
             &[("__hyp_end", 0x10_1000)],
         );
         assert_eq!(&elf[..5], b"\x7fELF\x01", "a 32-bit ELF");
-        let f = elf_to_flat(&elf, End::SegmentsEnd).unwrap();
+        let f = elf_to_flat(&elf, End::AllSegments).unwrap();
         assert_eq!(f.base, 0x10_0000);
         assert_eq!(
             f.bytes,
@@ -367,9 +399,9 @@ pub(crate) mod tests {
 
     #[test]
     fn rejects_bad_inputs() {
-        let e = elf_to_flat(b"just some text", End::SegmentsEnd).unwrap_err();
+        let e = elf_to_flat(b"just some text", End::AllSegments).unwrap_err();
         assert!(e.to_string().contains("not an ELF file"), "{e}");
-        let e = elf_to_flat(&make_elf(&[], &[]), End::SegmentsEnd).unwrap_err();
+        let e = elf_to_flat(&make_elf(&[], &[]), End::AllSegments).unwrap_err();
         assert!(e.to_string().contains("no loadable"), "{e}");
         let overlap = make_elf(
             &[
@@ -378,7 +410,7 @@ pub(crate) mod tests {
             ],
             &[],
         );
-        let e = elf_to_flat(&overlap, End::SegmentsEnd).unwrap_err();
+        let e = elf_to_flat(&overlap, End::AllSegments).unwrap_err();
         assert!(e.to_string().contains("overlap"), "{e}");
         let far = make_elf(
             &[
@@ -387,13 +419,13 @@ pub(crate) mod tests {
             ],
             &[],
         );
-        let e = elf_to_flat(&far, End::SegmentsEnd).unwrap_err();
+        let e = elf_to_flat(&far, End::AllSegments).unwrap_err();
         assert!(e.to_string().contains("placed far from the others"), "{e}");
         // A truncated file: the segment's bytes are cut off.
         let mut cut = make_elf(&[TestSeg::new(BASE, &[3; 0x400], 0x400)], &[]);
         let ph_off = 64; // e_phoff of our writer: right after the file header.
         let seg_off = u64::from_le_bytes(cut[ph_off + 8..ph_off + 16].try_into().unwrap());
         cut.truncate(seg_off as usize + 0x10);
-        assert!(elf_to_flat(&cut, End::SegmentsEnd).is_err());
+        assert!(elf_to_flat(&cut, End::AllSegments).is_err());
     }
 }

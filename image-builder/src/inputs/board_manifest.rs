@@ -47,6 +47,44 @@ pub struct BoardManifest {
     /// it beside the image as `board.dtb`; qemu-runner passes it as `-dtb`.
     #[serde(default)]
     pub dtb: Option<BoardDtb>,
+    /// The board's secure world may run an FF-A SPMC (its BSP says
+    /// `Spmc::FfaSmc`). For QEMU boards image-builder also builds the
+    /// test firmware that stands in for TF-A + an SPMC and writes it
+    /// beside the image as `secure-firmware.bin`.
+    #[serde(default)]
+    pub secure_world: Option<SecureWorld>,
+}
+
+/// `secure_world: {firmware_crate, flash_base, machine, bl33: {...}}`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SecureWorld {
+    /// Cargo package of the EL3 firmware (a no_std binary, run in place
+    /// from flash).
+    pub firmware_crate: String,
+    /// Where the firmware runs from (the flash QEMU's `-bios` fills).
+    pub flash_base: u64,
+    /// `-machine` for boots through the firmware (with secure=on).
+    pub machine: String,
+    /// How EL3 firmware (ours, or a stock TF-A as BL33 loader) starts
+    /// Halyard.
+    pub bl33: Bl33,
+}
+
+/// The BL33 hand-over: the image at `entry` (where the board loads it),
+/// entered at EL2 with x0 = the device tree's address.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Bl33 {
+    pub entry: u64,
+    pub x0: Bl33Arg,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Bl33Arg {
+    /// x0 = the device tree (Linux arm64 boot protocol).
+    Dtb,
 }
 
 /// `dtb: {debian: {package, arch, resolve, path}, disable: [{path, why}]}`.

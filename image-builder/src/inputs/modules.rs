@@ -212,7 +212,7 @@ pub(crate) fn build_guests(
 fn build_guest(cargo: &Cargo, name: &str) -> Result<(Vec<u8>, ElfRecord)> {
     let path = cargo.build(name)?;
     let elf = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let flat = elf_to_flat(&elf, End::SegmentsEnd)
+    let flat = elf_to_flat(&elf, End::AllSegments)
         .with_context(|| format!("guest ELF {}", path.display()))?;
     let rec = elf_record(cargo, name, &elf, &flat);
     Ok((flat.bytes, rec))

@@ -35,6 +35,18 @@ pub struct BuildRecord {
     /// `dtb`), for boards whose firmware or model makes none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub board_dtb: Option<BoardDtbRecord>,
+    /// The secure-world test firmware written beside the image, for
+    /// boards with a `secure_world` (`secure-firmware.bin`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secure_firmware: Option<SecureFirmwareRecord>,
+}
+
+/// `secure-firmware.bin`: the ELF it came from and what was written.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SecureFirmwareRecord {
+    pub elf: ElfRecord,
+    pub flash_base: u64,
+    pub output: FileRecord,
 }
 
 /// `board.dtb`: where it came from and what was written.
@@ -300,6 +312,7 @@ mod tests {
             output: file("boot.img"),
             secure_boot: None,
             board_dtb: None,
+            secure_firmware: None,
         }
     }
 

@@ -23,6 +23,8 @@ use crate::record::BuildRecord;
 pub const SPDX_VERSION: &str = "SPDX-2.3";
 const NOASSERTION: &str = "NOASSERTION";
 pub const IMAGE_ID: &str = "SPDXRef-Image";
+/// The secure-world firmware shipped beside the image.
+const SECURE_FIRMWARE_ID: &str = "SPDXRef-SecureFirmware";
 const HYPERVISOR_ID: &str = "SPDXRef-Hypervisor";
 
 #[derive(Serialize)]
@@ -329,6 +331,22 @@ pub fn document(
     h.checksums = sha256(&hyp.elf_sha256);
     packages.push(h);
     rels.push(rel(IMAGE_ID, "CONTAINS", HYPERVISOR_ID));
+
+    if let Some(fw) = &record.secure_firmware {
+        // Shipped beside the image, not in it: the image does not contain it.
+        let mut f = package(
+            &fw.elf.package,
+            SECURE_FIRMWARE_ID.into(),
+            "FIRMWARE",
+            format!(
+                "the secure-world test firmware (EL3 PSCI + FF-A SPMC) for {}, written as {} ({} bytes, runs from flash at {:#x})",
+                record.board, fw.output.path, fw.output.size, fw.flash_base
+            ),
+        );
+        f.checksums = sha256(&fw.output.sha256);
+        packages.push(f);
+        rels.push(rel("SPDXRef-DOCUMENT", "DESCRIBES", SECURE_FIRMWARE_ID));
+    }
 
     let mut debs: BTreeSet<(String, String, String)> = BTreeSet::new();
     for d in &record.inputs.packages {
