@@ -172,8 +172,13 @@ impl Mediator {
             abi::PARTITION_INFO_GET_REGS => v >= Version::V1_2,
             abi::MSG_SEND_DIRECT_REQ_32 => self.spmc.direct_req_32,
             abi::MSG_SEND_DIRECT_REQ_64 => self.spmc.direct_req_64,
-            abi::MEM_SHARE_32 => self.spmc.mem_share_32 && self.spmc.mem_reclaim,
-            abi::MEM_SHARE_64 => self.spmc.mem_share_64 && self.spmc.mem_reclaim,
+            // v1.0's transaction descriptor is not taken.
+            abi::MEM_SHARE_32 => {
+                v >= Version::V1_1 && self.spmc.mem_share_32 && self.spmc.mem_reclaim
+            }
+            abi::MEM_SHARE_64 => {
+                v >= Version::V1_1 && self.spmc.mem_share_64 && self.spmc.mem_reclaim
+            }
             abi::MEM_RECLAIM => self.spmc.mem_reclaim,
             _ => false,
         };

@@ -3,6 +3,7 @@
 use core::fmt::Write;
 
 mod calls;
+mod ffa;
 mod hostile_end;
 mod mem;
 mod start;
@@ -123,6 +124,21 @@ pub fn main(dtb: u64) -> ! {
         failed: 0,
     };
     let smp = cpu_count(dtb) >= 2;
+    let ffa_version = bootargs(dtb).and_then(|a| {
+        a.split(' ')
+            .find_map(|w| w.strip_prefix("selftest.ffa=1."))
+            .and_then(|m| m.parse::<u32>().ok())
+    });
+    if let Some(minor) = ffa_version {
+        ffa::run(
+            &mut tap,
+            0x1_0000 | minor,
+            ram_end(dtb).unwrap_or(RAM_END_DEFAULT),
+        );
+        let n = tap.n;
+        let _ = writeln!(tap.out, "1..{n}");
+        end(&mut tap, n, dtb)
+    }
     let checks = CHECKS;
     let _ = writeln!(tap.out, "1..{checks}");
     let rc = tap.out.rc;
@@ -234,6 +250,11 @@ pub fn main(dtb: u64) -> ! {
     let store = bootargs(dtb).is_some_and(|a| a.split(' ').any(|w| w == "selftest.xenstore=dom0"));
     xen::store_channel(&mut tap, store);
 
+    end(&mut tap, checks, dtb)
+}
+
+/// The summary line, then power off (or reset, see below).
+fn end(tap: &mut Tap, checks: u32, dtb: u64) -> ! {
     if tap.failed == 0 && tap.n == checks {
         let _ = writeln!(tap.out, "# all checks passed");
     } else {
@@ -249,7 +270,7 @@ pub fn main(dtb: u64) -> ! {
     // which boot this is in /chosen/halyard,boot-count).
     let words = |w: &str| bootargs(dtb).is_some_and(|a| a.split(' ').any(|x| x == w));
     if words("selftest.end=hostile") {
-        hostile_end::end(&mut tap.out, ram_end);
+        hostile_end::end(&mut tap.out, ram_end(dtb).unwrap_or(RAM_END_DEFAULT));
     }
     let boot = boot_count(dtb);
     let reset = bootargs(dtb).is_some_and(|a| a.split(' ').any(|w| w == "selftest.end=reset"))

@@ -63,3 +63,19 @@ pub fn hvc_unknown_immediate() -> u64 {
     };
     at
 }
+
+/// An SMCCC 1.2 call with `hvc #0`: x0..x17 in and out (FF-A).
+pub fn ffa_call(x: [u64; 18]) -> [u64; 18] {
+    let mut r = x;
+    // SAFETY: an SMCCC call to the hypervisor; x0-x17 are arguments and
+    // results; it touches only memory this guest handed it (RX/TX, shares).
+    unsafe {
+        core::arch::asm!("hvc #0",
+            inout("x0") r[0], inout("x1") r[1], inout("x2") r[2], inout("x3") r[3],
+            inout("x4") r[4], inout("x5") r[5], inout("x6") r[6], inout("x7") r[7],
+            inout("x8") r[8], inout("x9") r[9], inout("x10") r[10], inout("x11") r[11],
+            inout("x12") r[12], inout("x13") r[13], inout("x14") r[14], inout("x15") r[15],
+            inout("x16") r[16], inout("x17") r[17], options(nostack));
+    }
+    r
+}
