@@ -74,7 +74,13 @@ pub fn parse(blob: &[u8], dtb_addr: u64) -> Result<DtBootInfo, DtError> {
     let root = fdt.find_node("/").ok_or(DtError::Malformed)?;
     for node in root.children() {
         let is_memory = node.property("device_type").and_then(|p| p.as_str()) == Some("memory");
-        if !is_memory {
+        // A disabled bank is not ours: QEMU virt with secure=on describes the
+        // secure-only RAM as `secram@e000000`, status "disabled".
+        let disabled = node
+            .property("status")
+            .and_then(|p| p.as_str())
+            .is_some_and(|s| s != "okay" && s != "ok");
+        if !is_memory || disabled {
             continue;
         }
         for r in node.reg().into_iter().flatten() {
@@ -160,6 +166,13 @@ mod tests {
             )
             .unwrap();
             w.end_node(m).unwrap();
+            let s = w.begin_node("secram@e000000").unwrap();
+            w.property_string("device_type", "memory").unwrap();
+            w.property_string("status", "disabled").unwrap();
+            w.property_string("secure-status", "okay").unwrap();
+            w.property_array_u64("reg", &[0xe00_0000, 0x100_0000])
+                .unwrap();
+            w.end_node(s).unwrap();
         }
         let rm = w.begin_node("reserved-memory").unwrap();
         w.property_u32("#address-cells", 2).unwrap();
