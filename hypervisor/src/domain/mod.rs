@@ -77,6 +77,9 @@ pub struct Domain {
     /// every other domain beside it: Xen's `xen,enhanced`); a store channel
     /// to it is opened at every boot.
     pub store_backend: Option<u16>,
+    /// Benchmark only: the FF-A mediator forwards this domain's
+    /// PARTITION_INFO_GET to the SPMC (`FFA_BENCH_FORWARDING`).
+    pub ffa_bench_forwarding: bool,
 }
 
 /// The PPI that signals event channels to a domain's vCPUs (Xen's
@@ -131,6 +134,7 @@ impl Domain {
             devices: Default::default(),
             withheld_irqs: Vec::new(),
             store_backend: None,
+            ffa_bench_forwarding: false,
         }
     }
 

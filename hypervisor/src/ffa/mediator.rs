@@ -19,6 +19,8 @@ pub struct Caller<'a> {
     pub domain: u16,
     pub vcpus: u16,
     pub ram: &'a dyn GuestRam,
+    /// Benchmark only: ask the SPMC at each PARTITION_INFO_GET.
+    pub forward_partition_info: bool,
 }
 
 impl Caller<'_> {
@@ -58,8 +60,6 @@ pub struct Mediator {
     shares: Vec<Share>,
     /// VM destroyed messages that failed: (VM ID, partition ID).
     pending_destroy: Vec<(u16, u16)>,
-    /// Benchmark only: ask the SPMC at every PARTITION_INFO_GET.
-    pub forward_partition_info: bool,
 }
 
 fn reply(r: Regs) -> Action {
@@ -85,7 +85,6 @@ impl Mediator {
             guests: BTreeMap::new(),
             shares: Vec::new(),
             pending_destroy: Vec::new(),
-            forward_partition_info: false,
         }
     }
 
@@ -209,7 +208,7 @@ impl Mediator {
         let uuid = partinfo::uuid_from_words([a[1], a[2], a[3], a[4]]);
         let q = self.query(caller, uuid, a[5] as u32, v);
         let fresh;
-        let cache = if self.forward_partition_info {
+        let cache = if caller.forward_partition_info {
             let bufs = self.bufs;
             match fetch_partitions(env, &bufs, &mut |_| {}) {
                 Ok(c) => {

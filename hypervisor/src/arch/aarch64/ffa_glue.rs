@@ -94,6 +94,7 @@ pub fn call(domain: &Domain, frame: &mut TrapFrame) -> bool {
         domain: domain.id,
         vcpus: domain.vcpus,
         ram: &ram,
+        forward_partition_info: domain.ffa_bench_forwarding,
     };
     let action = m.lock().handle(&mut El2, &caller, &x);
     let r = match action {

@@ -298,11 +298,18 @@ pub fn build_domain(
     );
     dom.grant = Some(grant);
     dom.pin(d.pcpus);
+    dom.ffa_bench_forwarding = BootModules::find(image, table, d.id)
+        .is_ok_and(|m| m.cmdline.split(' ').any(|w| w == FFA_BENCH_FORWARDING));
     dom.vuart = Some(spin::Mutex::new(crate::vdev::pl011::Vpl011::new()));
     dom.devices = devices;
     dom.vgic_layout = Some(vgic);
     Ok(dom)
 }
+
+/// A word in a domain's (signed) command line that makes the FF-A mediator
+/// ask the SPMC at each of its PARTITION_INFO_GET calls instead of
+/// answering from the cache: for the cached-vs-forwarded benchmark only.
+pub const FFA_BENCH_FORWARDING: &str = "halyard.bench=ffa-forwarding";
 
 /// Map what of the virtual GIC is the hardware's (a GICv2's CPU interface).
 pub fn map_vgic(

@@ -189,6 +189,7 @@ fn a_hole_in_guest_ram_is_not_a_buffer() {
         domain: 1,
         vcpus: 1,
         ram: &holed,
+        forward_partition_info: false,
     };
     call(&mut m, &mut w, &c, abi::VERSION, &[0x1_0001]);
     let r = call(

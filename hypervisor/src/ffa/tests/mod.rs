@@ -242,6 +242,7 @@ pub fn caller(domain: u16) -> Caller<'static> {
         domain,
         vcpus: 2,
         ram: &RAM,
+        forward_partition_info: false,
     }
 }
 
