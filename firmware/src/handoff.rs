@@ -56,7 +56,7 @@ fn check_image() {
             "warning: no arm64 Image magic at {:#x}, entering anyway",
             NS_IMAGE_BASE
         );
-    } else if (NS_IMAGE_BASE - text_offset) % 0x20_0000 != 0 {
+    } else if !(NS_IMAGE_BASE - text_offset).is_multiple_of(0x20_0000) {
         // The Image wants a 2 MiB-aligned base + text_offset.
         fwprintln!(
             "warning: Image text_offset {:#x} does not fit {:#x}",

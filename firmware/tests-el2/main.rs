@@ -242,7 +242,9 @@ extern "C" fn secondary_main(_context: u64) -> ! {
     };
     SECONDARY_PING.store(value, Ordering::Release);
     call(0x8400_0002, 0, 0, 0, 0, 0);
-    loop {}
+    loop {
+        core::hint::spin_loop();
+    }
 }
 
 extern "C" fn test_main() -> ! {
@@ -497,11 +499,15 @@ extern "C" fn test_main() -> ! {
     say!("1..{}", t.n);
     say!("# {} of {} checks failed", t.failed, t.n);
     call(0x8400_0008, 0, 0, 0, 0, 0);
-    loop {}
+    loop {
+        core::hint::spin_loop();
+    }
 }
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
     say!("Bail out! {}", info);
-    loop {}
+    loop {
+        core::hint::spin_loop();
+    }
 }

@@ -69,8 +69,8 @@ pub fn request(frame: &mut Frame) {
     message[0] = function as u64;
     message[1] = frame.x[1] & 0xffff_ffff;
     message[2] = flags;
-    for n in 3..8 {
-        message[n] = frame.x[n] & mask;
+    for (word, value) in message[3..].iter_mut().zip(&frame.x[3..8]) {
+        *word = value & mask;
     }
     let response = if is64 {
         FFA_MSG_SEND_DIRECT_RESP_64

@@ -159,7 +159,7 @@ fn parse_share(desc: &[u8], v1_0: bool) -> Result<Share, &'static str> {
             address: le64(desc, at),
             pages: le32(desc, at + 8),
         };
-        if range.address % PAGE != 0 || range.pages == 0 {
+        if !range.address.is_multiple_of(PAGE) || range.pages == 0 {
             return Err("constituent not page aligned or empty");
         }
         if !topology::is_ns_ram(range.address, range.pages as u64 * PAGE) {
