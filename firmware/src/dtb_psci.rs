@@ -156,3 +156,45 @@ fn has_root_child(block: &[u8], name: &[u8]) -> Result<bool, &'static str> {
     }
     Err("structure block without FDT_END")
 }
+
+/// Size of the root's `memory@40000000` bank (its `reg` with two address
+/// and two size cells, as QEMU virt writes it). fw_cfg's RAM-size item is
+/// not populated on Arm virt, so the DTB is where the firmware learns it.
+pub fn normal_world_ram_size(dtb: &[u8]) -> Option<u64> {
+    if dtb.len() < 40 || be32(dtb, 0) != FDT_MAGIC {
+        return None;
+    }
+    let off_struct = be32(dtb, HDR_OFF_STRUCT) as usize;
+    let off_strings = be32(dtb, HDR_OFF_STRINGS) as usize;
+    let end = off_struct + be32(dtb, HDR_SIZE_STRUCT) as usize;
+    let (mut at, mut depth, mut in_memory) = (off_struct, 0usize, false);
+    while at + 4 <= end {
+        let token = be32(dtb, at);
+        at += 4;
+        match token {
+            FDT_BEGIN_NODE => {
+                let len = dtb[at..].iter().position(|&b| b == 0)?;
+                in_memory = depth == 1 && &dtb[at..at + len] == b"memory@40000000";
+                depth += 1;
+                at += align4(len + 1);
+            }
+            FDT_END_NODE => {
+                depth = depth.checked_sub(1)?;
+                in_memory = false;
+            }
+            FDT_PROP => {
+                let len = be32(dtb, at) as usize;
+                let name = off_strings + be32(dtb, at + 4) as usize;
+                let value = at + 8;
+                if in_memory && dtb.get(name..name + 4) == Some(b"reg\0") && len >= 16 {
+                    let high = be32(dtb, value + 8) as u64;
+                    return Some((high << 32) | be32(dtb, value + 12) as u64);
+                }
+                at = value + align4(len);
+            }
+            FDT_NOP => {}
+            _ => return None,
+        }
+    }
+    None
+}

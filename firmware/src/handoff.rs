@@ -5,7 +5,7 @@
 use crate::console::fwprintln;
 use crate::dtb_psci::{self, Outcome};
 use crate::platform::{NS_DTB_BASE, NS_IMAGE_BASE};
-use crate::psci;
+use crate::{psci, spmc};
 
 /// The DTB may grow into the gap up to the image.
 const DTB_WINDOW: usize = (NS_IMAGE_BASE - NS_DTB_BASE) as usize;
@@ -30,7 +30,16 @@ pub fn boot_normal_world() -> ! {
         NS_IMAGE_BASE,
         NS_DTB_BASE
     );
-    psci::enter_normal_world(NS_IMAGE_BASE, [NS_DTB_BASE, 0, 0, 0])
+    psci::prepare_normal_world(NS_IMAGE_BASE, [NS_DTB_BASE, 0, 0, 0]);
+    spmc::start_partitions_then_normal_world()
+}
+
+/// Normal-world RAM size from QEMU's DTB (0 if it cannot be read).
+pub fn normal_world_ram_size() -> u64 {
+    // SAFETY: as in `boot_normal_world`; read-only and before the normal
+    // world runs.
+    let dtb = unsafe { core::slice::from_raw_parts(NS_DTB_BASE as *const u8, DTB_WINDOW) };
+    dtb_psci::normal_world_ram_size(dtb).unwrap_or(0)
 }
 
 fn check_image() {
@@ -47,7 +56,7 @@ fn check_image() {
             "warning: no arm64 Image magic at {:#x}, entering anyway",
             NS_IMAGE_BASE
         );
-    } else if (NS_IMAGE_BASE - text_offset) % 0x20_0000 != 0 {
+    } else if !(NS_IMAGE_BASE - text_offset).is_multiple_of(0x20_0000) {
         // The Image wants a 2 MiB-aligned base + text_offset.
         fwprintln!(
             "warning: Image text_offset {:#x} does not fit {:#x}",

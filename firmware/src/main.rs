@@ -12,7 +12,9 @@ mod fw_cfg;
 mod gic;
 mod handoff;
 mod knobs;
+mod lock;
 mod mmio;
+mod partitions;
 mod platform;
 mod power;
 mod psci;
@@ -40,6 +42,13 @@ pub extern "C" fn primary_main(cpu: u64) -> ! {
         cpus
     );
     knobs::load();
+    let ram = handoff::normal_world_ram_size();
+    topology::set_ns_ram_size(ram);
+    fwprintln!(
+        "normal-world RAM: {} MiB at {:#x}",
+        ram >> 20,
+        platform::NS_RAM_BASE
+    );
     psci::mark_boot_cpu_on();
     start::release_secondaries();
     fwprintln!("psci: {} CPUs, secondaries in the holding pen", cpus);

@@ -9,8 +9,6 @@ pub const SECURE_RAM_SIZE: u64 = 0x0100_0000;
 
 /// Normal-world RAM starts here; QEMU puts its DTB at the very start.
 pub const NS_RAM_BASE: u64 = 0x4000_0000;
-/// The page tables map normal-world RAM up to 256 GiB (QEMU's highmem limit).
-pub const NS_RAM_END: u64 = 0x40_0000_0000;
 
 /// Where the normal-world image (Linux arm64 Image format) is placed.
 pub const NS_IMAGE_BASE: u64 = 0x4020_0000;

@@ -4,7 +4,7 @@
 use crate::console::fwprintln;
 use crate::el3::context::Frame;
 use crate::el3::{percpu, setup, vectors};
-use crate::platform::{MAX_CPUS, NS_RAM_BASE, NS_RAM_END};
+use crate::platform::MAX_CPUS;
 use crate::smccc::{self, NOT_SUPPORTED};
 use crate::sysreg::{cpu_index, sev, wfe};
 use crate::{counters, power, topology};
@@ -115,7 +115,7 @@ fn cpu_on(mpidr: u64, entry: u64, context: u64) -> i64 {
     let Some(cpu) = cpu_from_mpidr(mpidr) else {
         return INVALID_PARAMETERS;
     };
-    if !(NS_RAM_BASE..NS_RAM_END).contains(&entry) {
+    if !topology::is_ns_ram(entry, 4) {
         return INVALID_ADDRESS;
     }
     match STATE[cpu].compare_exchange(
@@ -165,9 +165,15 @@ pub fn holding_pen(cpu: usize) -> ! {
 
 /// Leaves EL3 for the normal world on this CPU (EL2h, DAIF masked).
 pub fn enter_normal_world(entry: u64, args: [u64; 4]) -> ! {
+    prepare_normal_world(entry, args);
+    percpu::switch_to(percpu::normal_world());
+    vectors::exit_to_current()
+}
+
+/// Sets up this CPU's normal-world context to start at `entry` (EL2h).
+pub fn prepare_normal_world(entry: u64, args: [u64; 4]) {
     setup::reset_el2();
     let nw = percpu::normal_world();
-    percpu::switch_to(nw);
     // SAFETY: the normal world's context belongs to this CPU and the normal
     // world is not running here, so nothing else refers to it.
     let frame = unsafe { &mut (*nw).frame };
@@ -176,5 +182,4 @@ pub fn enter_normal_world(entry: u64, args: [u64; 4]) -> ! {
     frame.elr = entry;
     frame.spsr = setup::SPSR_EL2H_MASKED;
     frame.scr = setup::SCR_NORMAL_WORLD;
-    vectors::exit_to_current()
 }
