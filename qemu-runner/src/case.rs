@@ -38,6 +38,9 @@ pub struct Case {
     pub qemu_extra_args: Vec<String>,
     /// Regexes that must match serial lines, in this order, one line each.
     pub expect: Vec<String>,
+    /// Lines that must each appear, in any order (after `expect` is met).
+    #[serde(default)]
+    pub expect_unordered: Vec<String>,
     /// Regexes that fail the case if any serial line matches them
     /// (in addition to [`BUILTIN_FORBID`]).
     #[serde(default)]
@@ -190,6 +193,7 @@ impl Case {
         }
         Ok(Expectations {
             expect: compile("expect", &self.expect)?,
+            expect_unordered: compile("expect_unordered", &self.expect_unordered)?,
             forbid,
             exit_code: self.end.exit_code,
             stop_on: match &self.end.stop_on {

@@ -20,6 +20,9 @@ const TAIL_LINES: usize = 5;
 pub struct Expectations {
     /// Must match serial lines in this order, each a later line than the last.
     pub expect: Vec<Regex>,
+    /// Must each match some serial line, in any order (lines of domains
+    /// that run at the same time interleave).
+    pub expect_unordered: Vec<Regex>,
     /// Fail the case if any serial line matches.
     pub forbid: Vec<Regex>,
     /// QEMU's expected exit status, or
@@ -96,6 +99,12 @@ pub fn judge(exp: &Expectations, lines: &[SerialLine], end: &RunEnd, timeout: Du
             }
         )
     });
+    let unmatched = unmatched.or_else(|| {
+        exp.expect_unordered
+            .iter()
+            .find(|re| !lines.iter().any(|l| re.is_match(&l.text)))
+            .map(|re| format!("expect_unordered '{}' never matched", re.as_str()))
+    });
     let reason = if let Some((pattern, line)) = forbidden {
         Some(format!(
             "forbidden pattern '{pattern}' matched line: {}",
@@ -163,6 +172,7 @@ mod tests {
 
     fn exp(expect: &[&str], forbid: &[&str], exit_code: i32) -> Expectations {
         Expectations {
+            expect_unordered: vec![],
             expect: expect.iter().map(|p| Regex::new(p).unwrap()).collect(),
             forbid: forbid
                 .iter()
@@ -180,6 +190,27 @@ mod tests {
             .enumerate()
             .map(|(i, t)| SerialLine::new(Duration::from_millis(100 * (i as u64 + 1)), *t))
             .collect()
+    }
+
+    #[test]
+    fn unordered_expects_match_lines_in_any_order() {
+        let mut e = exp(&["^start$"], &[], 0);
+        e.expect_unordered = vec![
+            Regex::new("^d2 ok$").unwrap(),
+            Regex::new("^d1 ok$").unwrap(),
+        ];
+        let end = RunEnd::Exited {
+            code: Some(0),
+            signal: None,
+        };
+        let t = Duration::from_secs(5);
+        let v = judge(&e, &lines(&["start", "d1 ok", "d2 ok"]), &end, t);
+        assert!(v.passed, "{:?}", v.reason);
+        let v = judge(&e, &lines(&["start", "d1 ok"]), &end, t);
+        assert!(v
+            .reason
+            .unwrap()
+            .contains("expect_unordered '^d2 ok$' never matched"));
     }
 
     #[test]

@@ -63,6 +63,17 @@ pub fn request(frame: &mut Frame) {
                 ),
             );
         }
+        // Tests follow the hypervisor's VM lifecycle messages here.
+        crate::console::fwprintln!(
+            "spmc: VM {:#06x} {} -> partition {:#x}",
+            frame.x[5] & 0xffff,
+            if needed == partitions::PROP_VM_CREATED {
+                "created"
+            } else {
+                "destroyed"
+            },
+            destination
+        );
     }
     let mask = if is64 { u64::MAX } else { 0xffff_ffff };
     let mut message = [0u64; 8];
