@@ -124,17 +124,17 @@ pub fn main(dtb: u64) -> ! {
         failed: 0,
     };
     let smp = cpu_count(dtb) >= 2;
-    let ffa_version = bootargs(dtb).and_then(|a| {
-        a.split(' ')
-            .find_map(|w| w.strip_prefix("selftest.ffa=1."))
+    let ffa =
+        bootargs(dtb).and_then(|a| a.split(' ').find_map(|w| w.strip_prefix("selftest.ffa=")));
+    if let Some(personality) = ffa {
+        let ram_end = ram_end(dtb).unwrap_or(RAM_END_DEFAULT);
+        match personality
+            .strip_prefix("1.")
             .and_then(|m| m.parse::<u32>().ok())
-    });
-    if let Some(minor) = ffa_version {
-        ffa::run(
-            &mut tap,
-            0x1_0000 | minor,
-            ram_end(dtb).unwrap_or(RAM_END_DEFAULT),
-        );
+        {
+            Some(minor) => ffa::run(&mut tap, 0x1_0000 | minor, ram_end),
+            None => ffa::absent(&mut tap),
+        }
         let n = tap.n;
         let _ = writeln!(tap.out, "1..{n}");
         end(&mut tap, n, dtb)

@@ -11,7 +11,7 @@ use core::fmt::Write;
 
 use abi::*;
 
-use super::mem::{page_addr, rd16, rd32, rd8, wr8, Page};
+use super::mem::{page_addr, rd32_bytes, rd8, wr8, Page};
 use super::Tap;
 
 static mut TX: Page = Page::new();
@@ -31,6 +31,13 @@ struct Listing {
     entries: [(u16, u16, u32); 16],
 }
 
+/// Descriptors may be any size from 24 bytes (FF-A lets them grow), so
+/// they are read byte by byte: with the MMU off, memory is Device-typed and
+/// an unaligned load faults.
+fn rd16_bytes(a: u64) -> u16 {
+    u16::from(rd8(a)) | u16::from(rd8(a + 1)) << 8
+}
+
 fn list(rx: u64, r: &Regs, stride: usize) -> Listing {
     let mut l = Listing {
         count: r[2] as usize,
@@ -39,7 +46,7 @@ fn list(rx: u64, r: &Regs, stride: usize) -> Listing {
     };
     for i in 0..l.count.min(16) {
         let d = rx + (i * stride) as u64;
-        l.entries[i] = (rd16(d), rd16(d + 2), rd32(d + 4));
+        l.entries[i] = (rd16_bytes(d), rd16_bytes(d + 2), rd32_bytes(d + 4));
     }
     l
 }
@@ -169,6 +176,26 @@ pub fn run(tap: &mut Tap, ask: u32, ram_end: u64) {
     );
 }
 
+/// `selftest.ffa=off`: the hypervisor has no FF-A (no SPMC, or one it
+/// refused): every FF-A call is an unknown SMCCC function (x0 = -1).
+pub fn absent(tap: &mut Tap) {
+    let calls = [
+        call(VERSION, &[u64::from(V1_1)]),
+        call(ID_GET, &[]),
+        call(
+            RXTX_MAP_64,
+            &[page_addr(&raw mut TX), page_addr(&raw mut RX), 1],
+        ),
+        call(PARTITION_INFO_GET, &[0; 5]),
+        call(DIRECT_REQ_64, &[0x8001, 0, CMD_PING]),
+    ];
+    tap.check(
+        calls.iter().all(|r| r[0] as i64 == -1),
+        "ffa without an SPMC the mediator accepts: version, id_get, rxtx_map, partition_info_get, direct_req return -1",
+        format_args!("{:#x} {:#x} {:#x} {:#x} {:#x}", calls[0][0], calls[1][0], calls[2][0], calls[3][0], calls[4][0]),
+    );
+}
+
 /// Each partition by its UUID (taken from a v1.1 listing).
 fn by_uuid(tap: &mut Tap, ask: u32, rx: u64, all: &Listing) {
     if ask == V1_0 {
@@ -184,7 +211,7 @@ fn by_uuid(tap: &mut Tap, ask: u32, rx: u64, all: &Listing) {
     let n = (r[2] as usize).min(16);
     for (i, u) in uuids.iter_mut().enumerate().take(n) {
         for (w, word) in u.iter_mut().enumerate() {
-            *word = u64::from(rd32(rx + (i * stride + 8 + 4 * w) as u64));
+            *word = u64::from(rd32_bytes(rx + (i * stride + 8 + 4 * w) as u64));
         }
     }
     call(RX_RELEASE, &[]);
@@ -195,7 +222,7 @@ fn by_uuid(tap: &mut Tap, ask: u32, rx: u64, all: &Listing) {
             continue;
         }
         let r = call(PARTITION_INFO_GET, &[u[0], u[1], u[2], u[3], 0]);
-        let id = rd16(rx);
+        let id = rd16_bytes(rx);
         let nil = (8..24).all(|b| rd8(rx + b) == 0);
         if ok(&r) && r[2] >= 1 && id == all.entries[i].0 && nil {
             good += 1;
