@@ -413,10 +413,12 @@ fn bench(tap: &mut Tap, ask: u32, count: usize) {
     t.sort_unstable();
     let _ = writeln!(
         tap.out,
-        "# bench: ffa partition_info_get (v1.{}): median {} ticks, min {} ({N} calls, CNTFRQ {} Hz)",
+        "# bench: ffa partition_info_get (v1.{}): median {} ticks, min {}, p10 {}, p90 {} ({N} calls, CNTFRQ {} Hz)",
         ask & 0xffff,
         t[N / 2],
         t[0],
+        t[N / 10],
+        t[N * 9 / 10],
         super::mem::ticks_per_second()
     );
     tap.check(
