@@ -276,16 +276,24 @@ fn get_regs(tap: &mut Tap, ask: u32, count: usize) {
     );
 }
 
+/// A partition with one execution context (0x8002) answers BUSY while it
+/// serves another CPU: the caller tries again, as FF-A intends.
 fn ping(fid: u32, me: u16, id: u16, x: u64) -> Regs {
-    call(
-        fid,
-        &[u64::from(me) << 16 | u64::from(id), 0, CMD_PING, 0, x, 0, 0],
-    )
+    let w1 = u64::from(me) << 16 | u64::from(id);
+    let mut r = call(fid, &[w1, 0, CMD_PING, 0, x, 0, 0]);
+    for _ in 0..1000 {
+        if error(&r) != Some(BUSY) {
+            break;
+        }
+        r = call(fid, &[w1, 0, CMD_PING, 0, x, 0, 0]);
+    }
+    r
 }
 
 fn direct(tap: &mut Tap, me: u16, l: &Listing) {
     let mut answered = 0;
     let mut asked = 0;
+    let mut first_bad = (0u16, 0u64, 0u64);
     for &(id, _, props) in &l.entries[..l.count.min(16)] {
         if id & 0x8000 == 0 || props & 1 == 0 {
             continue;
@@ -304,13 +312,18 @@ fn direct(tap: &mut Tap, me: u16, l: &Listing) {
                 && r[5] & 0xffff_ffff == 0x1234_5678 ^ PING_XOR
             {
                 answered += 1;
+            } else if first_bad.0 == 0 {
+                first_bad = (id, r[0], r[2]);
             }
         }
     }
     tap.check(
         answered == asked && asked >= 6,
         "ffa direct requests (32 and 64) to each partition: each answers",
-        format_args!("{answered} of {asked}"),
+        format_args!(
+            "{answered} of {asked}; first unanswered {:#x}: x0 {:#x} x2 {:#x}",
+            first_bad.0, first_bad.1, first_bad.2
+        ),
     );
 
     let spoofed = ping(DIRECT_REQ_64, me.wrapping_add(1), 0x8001, 1);
