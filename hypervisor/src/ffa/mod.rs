@@ -7,6 +7,8 @@
 //! (`partinfo::PartitionCache`); guests are answered from the cache with
 //! no call to the secure world.
 
+#![forbid(unsafe_code)]
+
 pub mod abi;
 pub mod env;
 pub mod guest;
