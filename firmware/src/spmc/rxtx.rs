@@ -95,21 +95,22 @@ pub fn unmap_normal_world(frame: &mut Frame) {
 
 pub fn release_normal_world(frame: &mut Frame) {
     let mut state = STATE.lock();
-    match state.normal_world_mailbox.as_mut() {
+    release(state.normal_world_mailbox.as_mut(), "normal world", frame);
+}
+
+/// FFA_RX_RELEASE: the caller hands back an RX buffer it owns.
+fn release(mailbox: Option<&mut Mailbox>, who: &str, frame: &mut Frame) {
+    match mailbox {
         Some(mailbox) if mailbox.rx_full => {
             mailbox.rx_full = false;
-            drop(state);
             set_success(frame, [0; 5]);
         }
-        _ => {
-            drop(state);
-            refuse(
-                frame,
-                "FFA_RX_RELEASE",
-                FfaError::Denied,
-                format_args!("normal world does not own a full RX buffer"),
-            );
-        }
+        _ => refuse(
+            frame,
+            "FFA_RX_RELEASE",
+            FfaError::Denied,
+            format_args!("{who} does not own a full RX buffer"),
+        ),
     }
 }
 
@@ -153,22 +154,7 @@ pub fn map_partition(slot: usize, frame: &mut Frame) {
 
 pub fn release_partition(slot: usize, frame: &mut Frame) {
     let mut state = STATE.lock();
-    match state.partition_mailbox[slot].as_mut() {
-        Some(mailbox) if mailbox.rx_full => {
-            mailbox.rx_full = false;
-            drop(state);
-            set_success(frame, [0; 5]);
-        }
-        _ => {
-            drop(state);
-            refuse(
-                frame,
-                "FFA_RX_RELEASE",
-                FfaError::Denied,
-                format_args!("partition does not own a full RX buffer"),
-            );
-        }
-    }
+    release(state.partition_mailbox[slot].as_mut(), "partition", frame);
 }
 
 /// A page of normal-world RAM as bytes.
