@@ -166,10 +166,8 @@ fn one(
     let node = fdt
         .find_node(dev.path)
         .ok_or("no such node in the host device tree")?;
-    if let Some(status) = node.property("status").and_then(|p| p.as_str()) {
-        if status != "okay" && status != "ok" {
-            return Err(format!("the host device tree says status \"{status}\""));
-        }
+    if let Some(status) = crate::boot::info::fdt_read::disabled_status(&node) {
+        return Err(format!("the host device tree says status \"{status}\""));
     }
     let mmio: Vec<PhysRange> = dev.mmio().map(|(b, s)| PhysRange::new(b, s)).collect();
     let irqs: Vec<u32> = dev.irqs().collect();

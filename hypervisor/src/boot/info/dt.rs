@@ -76,11 +76,7 @@ pub fn parse(blob: &[u8], dtb_addr: u64) -> Result<DtBootInfo, DtError> {
         let is_memory = node.property("device_type").and_then(|p| p.as_str()) == Some("memory");
         // A disabled bank is not ours: QEMU virt with secure=on describes the
         // secure-only RAM as `secram@e000000`, status "disabled".
-        let disabled = node
-            .property("status")
-            .and_then(|p| p.as_str())
-            .is_some_and(|s| s != "okay" && s != "ok");
-        if !is_memory || disabled {
+        if !is_memory || super::fdt_read::disabled_status(&node).is_some() {
             continue;
         }
         for r in node.reg().into_iter().flatten() {

@@ -21,6 +21,14 @@ pub fn prop_u32(node: &fdt::node::FdtNode<'_, '_>, name: &str) -> Option<u32> {
 }
 
 /// The address of the node's first `reg` range.
+/// A node's `status` when it says the device is not there (anything but
+/// "okay"/"ok"); `None` for an enabled node or one without a status.
+pub fn disabled_status<'a>(node: &fdt::node::FdtNode<'_, 'a>) -> Option<&'a str> {
+    node.property("status")
+        .and_then(|p| p.as_str())
+        .filter(|s| *s != "okay" && *s != "ok")
+}
+
 pub fn first_reg(node: &fdt::node::FdtNode<'_, '_>) -> Option<u64> {
     node.reg()?.next().map(|r| r.starting_address as u64)
 }
