@@ -17,7 +17,7 @@ pub mod trust;
 
 // The modules by their own names too (`crate::manifest`, `image_builder::apt`):
 // the grouping is the layout; the paths callers use stay short.
-pub use debian::{apt, cpio, deb, initramfs, lock, packages};
+pub use debian::{apt, cpio, deb, initramfs, kmod, lock, packages};
 pub(crate) use image::{assemble, cargo, elf, output, progress};
 pub use image::{build, pe, split, uboot};
 pub use inputs::{board_manifest, devices, kernel, manifest, plan, workspace};

@@ -178,7 +178,11 @@ impl PackageSource for Apt {
     fn prepare(&self, arch: &str, refresh: bool) -> Result<()> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if !state.prepared.iter().any(|a| a == arch) {
-            if Self::native_arch()? != arch && !Self::foreign_archs()?.iter().any(|a| a == arch) {
+            // `all` (architecture-independent packages) is always available.
+            if arch != "all"
+                && Self::native_arch()? != arch
+                && !Self::foreign_archs()?.iter().any(|a| a == arch)
+            {
                 eprintln!(
                     "image-builder: dpkg does not know the foreign architecture {arch} yet: \
                      adding it so apt can fetch {arch} packages"

@@ -23,6 +23,7 @@ use crate::cpio::{Archive, Node};
 use crate::deb::{data_entries, EntryKind};
 use crate::debian::Fetched;
 use crate::digest::sha256_hex;
+use crate::kmod::BuiltModuleRecord;
 use crate::lock::LockedPackage;
 use crate::manifest::{Applets, InitramfsSpec, PackageRef};
 
@@ -60,6 +61,9 @@ pub struct InitramfsRecord {
     pub cpio_size: u64,
     pub cpio_sha256: String,
     pub mtime: u64,
+    /// Kernel modules built for it (manifest `kernel_modules`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub modules: Vec<BuiltModuleRecord>,
 }
 
 /// The packages an initramfs needs, fetched.
@@ -240,6 +244,14 @@ pub fn build(
         a.file(&f.dest, mode, bytes)?;
     }
 
+    let mut modules = Vec::new();
+    for m in &spec.kernel_modules {
+        let built = crate::kmod::build(m, fetches, mtime)?;
+        packages.extend(built.packages);
+        a.file(&built.record.dest, 0o644, built.bytes)?;
+        modules.push(built.record);
+    }
+
     let init_path = crate::build::resolve(root, &spec.init);
     let init = std::fs::read(&init_path)
         .with_context(|| format!("cannot read init script {}", init_path.display()))?;
@@ -255,6 +267,7 @@ pub fn build(
             cpio_size: cpio.len() as u64,
             cpio_sha256: sha256_hex(&cpio),
             mtime,
+            modules,
         },
         packages,
     })
@@ -353,6 +366,7 @@ mod tests {
                 dest: "/etc/motd".into(),
                 mode: "0640".into(),
             }],
+            kernel_modules: Vec::new(),
         };
         (t, spec, fetches)
     }

@@ -141,6 +141,10 @@ pub struct InitramfsSpec {
     /// Extra files from the tree.
     #[serde(default)]
     pub files: Vec<ExtraFile>,
+    /// Kernel modules built out of tree for the domain's kernel (see
+    /// `debian::kmod`).
+    #[serde(default)]
+    pub kernel_modules: Vec<crate::debian::kmod::KernelModuleSpec>,
 }
 
 /// Which busybox applets an initramfs links: YAML `all` or a list of names.
@@ -295,6 +299,7 @@ impl ModuleSource {
             Self::Debian(d) => vec![d.package_ref()],
             Self::Initramfs(i) => std::iter::once(i.busybox.package_ref())
                 .chain(i.packages.iter().map(TreePackage::package_ref))
+                .chain(i.kernel_modules.iter().flat_map(|m| m.packages()))
                 .collect(),
         }
     }

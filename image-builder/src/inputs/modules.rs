@@ -63,6 +63,37 @@ fn kernel_bytes(arch: Arch, bytes: Vec<u8>, prov: &mut Provenance) -> Result<Vec
     Ok(k.bytes)
 }
 
+/// Kernel modules built into an initramfs must be for the domain's kernel:
+/// Debian names its kernel packages `linux-image-RELEASE`, so a kernel from
+/// a package says its release (a kernel from a file cannot be checked here;
+/// its modules are checked by the kernel when loaded).
+fn check_module_releases(
+    kernel: &ModuleSource,
+    fetches: &Fetches,
+    initramfs: &InitramfsRecord,
+) -> Result<()> {
+    let ModuleSource::Debian(deb) = kernel else {
+        return Ok(());
+    };
+    let Some(release) = fetches
+        .get(&deb.package_ref())
+        .and_then(|f| f.locked.name.strip_prefix("linux-image-"))
+    else {
+        return Ok(());
+    };
+    for m in &initramfs.modules {
+        if m.kernel_release != release {
+            bail!(
+                "kernel module {} is built for {} but the kernel is linux-image-{release}: \
+                 name that release's linux-headers packages in its build_tree",
+                m.name,
+                m.kernel_release
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Resolve every module source, reading and checking files, package files
 /// and initramfs archives now; guests are only checked to exist (they are
 /// built later).
@@ -132,6 +163,8 @@ pub(crate) fn plan_modules(
                 ModuleSource::Initramfs(spec) => {
                     let i = crate::initramfs::build(root, spec, inputs.fetches, inputs.epoch)
                         .with_context(|| format!("{what}: building the initramfs"))?;
+                    check_module_releases(&d.kernel, inputs.fetches, &i.record)
+                        .with_context(|| what.clone())?;
                     prov.packages = i.packages;
                     prov.initramfs = Some(i.record);
                     let source = format!("initramfs:{}", spec.init.display());
