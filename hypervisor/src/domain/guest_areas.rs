@@ -85,6 +85,17 @@ impl GuestAreas {
         }
     }
 
+    /// Whether guest page `ipa` holds shared_info or a registered
+    /// vcpu_info area: pages the hypervisor writes, which the guest may not
+    /// share with the secure world.
+    pub fn holds_page(&self, ipa: u64) -> bool {
+        let page = ipa & !(PAGE_SIZE - 1);
+        self.shared_gfn() == Some(page / PAGE_SIZE)
+            || self.vcpus.iter().any(
+                |a| matches!(a, VcpuArea::Registered { ipa } if ipa & !(PAGE_SIZE - 1) == page),
+            )
+    }
+
     /// `XENMEM_add_to_physmap(XENMAPSPACE_shared_info)`: shared_info
     /// becomes the guest's RAM page `gfn`, carrying its contents along (the
     /// guest hands over a page it keeps for this). Only the first
@@ -270,5 +281,17 @@ mod tests {
             r.pages[1].area().load_u64(shared_info::EVTCHN_PENDING),
             Some(1 << 5)
         );
+    }
+
+    #[test]
+    fn the_pages_it_holds_are_shared_info_and_registered_vcpu_info() {
+        let r = ram(4);
+        let mut a = GuestAreas::new(2);
+        let page = |gfn: u64| gfn * PAGE_SIZE;
+        assert!((0..4).all(|i| !a.holds_page(page(GFN0 + i))));
+        a.place_shared(&r.banks, GFN0 + 1).unwrap();
+        a.register_vcpu_info(&r.banks, 1, GFN0 + 3, 128).unwrap();
+        let held: Vec<bool> = (0..4).map(|i| a.holds_page(page(GFN0 + i) + 8)).collect();
+        assert_eq!(held, [false, true, false, true]);
     }
 }

@@ -8,6 +8,13 @@ use super::partinfo::BUFFER_SIZE;
 /// Anything else (MMIO, holes, another domain's memory) is `None`.
 pub trait GuestRam {
     fn page_pa(&self, ipa: u64) -> Option<u64>;
+    /// Whether the hypervisor itself writes page `ipa` for the guest (Xen's
+    /// shared_info or a vcpu_info area): such a page is never shared with
+    /// the secure world, where a partition could rewrite it behind the
+    /// hypervisor's back.
+    fn reserved(&self, _ipa: u64) -> bool {
+        false
+    }
 }
 
 /// FF-A's answer to a guest's FFA_VERSION: the version Halyard implements.
@@ -114,6 +121,7 @@ impl GuestFfa {
 }
 
 /// A domain's RAM banks as the mediator's `GuestRam`.
+#[derive(Clone, Copy)]
 pub struct BankRam<'a>(pub &'a [crate::domain::Bank]);
 
 impl GuestRam for BankRam<'_> {

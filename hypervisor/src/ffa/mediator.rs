@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 
 use super::abi::{self, framework, is_secure_id, is_smc64, status, Regs, Version};
 use super::env::{Env, OwnBuffers};
-use super::guest::{GuestFfa, GuestRam};
+use super::guest::{GuestFfa, GuestRam, RxTx};
 use super::mem_share::{self, Share, MAX_SHARES_PER_DOMAIN};
 use super::partinfo::{self, PartitionCache, Query, BUFFER_SIZE};
 use super::probe::{fetch_partitions, Probed, SpmcFeatures};
@@ -27,6 +27,22 @@ impl Caller<'_> {
     /// FF-A IDs of VMs are domain ID + 1: ID 0 is the hypervisor.
     pub fn ffa_id(&self) -> u16 {
         self.domain.wrapping_add(1)
+    }
+}
+
+/// The caller's RAM with its own RX/TX pages reserved too: the mediator
+/// reads and writes those, so they are never shared.
+struct WithBuffers<'a> {
+    ram: &'a dyn GuestRam,
+    buf: RxTx,
+}
+
+impl GuestRam for WithBuffers<'_> {
+    fn page_pa(&self, ipa: u64) -> Option<u64> {
+        self.ram.page_pa(ipa)
+    }
+    fn reserved(&self, ipa: u64) -> bool {
+        self.ram.reserved(ipa) || ipa == self.buf.tx_ipa || ipa == self.buf.rx_ipa
     }
 }
 
@@ -301,10 +317,14 @@ impl Mediator {
         }
         let mut d = alloc::vec![0u8; total as usize];
         env.read_phys(buf.tx_pa, &mut d);
+        let ram = WithBuffers {
+            ram: caller.ram,
+            buf,
+        };
         let checked = match mem_share::check(
             &d,
             caller.ffa_id(),
-            caller.ram,
+            &ram,
             &self.cache,
             &self.shares,
             caller.domain,

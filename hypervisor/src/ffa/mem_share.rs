@@ -141,11 +141,11 @@ pub fn check(
     let mut runs: Vec<(u64, u64)> = Vec::new();
     for r in &ranges {
         for p in 0..r.pages {
-            let pa = r
-                .ipa
-                .checked_add(p * PAGE)
-                .and_then(|ipa| ram.page_pa(ipa))
-                .ok_or(bad)?;
+            let ipa = r.ipa.checked_add(p * PAGE).ok_or(bad)?;
+            let pa = ram.page_pa(ipa).ok_or(bad)?;
+            if ram.reserved(ipa) {
+                return Err(status::DENIED);
+            }
             match runs.last_mut() {
                 Some((base, n)) if *base + *n * PAGE == pa => *n += 1,
                 _ => runs.push((pa, 1)),

@@ -169,6 +169,9 @@ impl xen::Env for TrapEnv<'_> {
         let (ticks, freq) = (CNTPCT_EL0.get(), CNTFRQ_EL0.get().max(1));
         (u128::from(ticks) * 1_000_000_000 / u128::from(freq)) as u64
     }
+    fn ffa_shared(&self, domain: &Domain, ipa: u64) -> bool {
+        super::ffa_glue::is_shared(domain.id, ipa)
+    }
 }
 
 fn xen_call(frame: &mut TrapFrame) {

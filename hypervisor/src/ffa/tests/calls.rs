@@ -184,6 +184,7 @@ fn a_hole_in_guest_ram_is_not_a_buffer() {
     let mut m = mediator(&mut w);
     let holed = FakeRam {
         holes: alloc::vec![RAM_IPA + 0x5000],
+        reserved: Vec::new(),
     };
     let c = Caller {
         domain: 1,

@@ -223,6 +223,38 @@ fn memory_the_guest_does_not_own_never_reaches_the_spmc() {
 }
 
 #[test]
+fn pages_the_hypervisor_writes_are_never_shared() {
+    let (mut m, mut w) = setup();
+    // A page holding Xen's shared_info or a vcpu_info area.
+    let xen_page = RAM_IPA + 0x30000;
+    let ram = FakeRam {
+        holes: Vec::new(),
+        reserved: alloc::vec![xen_page],
+    };
+    let c = Caller {
+        ram: &ram,
+        ..caller(1)
+    };
+    let before = w.count(abi::MEM_SHARE_64);
+    for (what, ipa, pages) in [
+        ("a Xen shared page", xen_page, 1),
+        ("a range ending on it", xen_page - 0x2000, 3),
+        ("its own TX buffer", RAM_IPA, 1),
+        ("its own RX buffer", RAM_IPA + 0x1000, 1),
+    ] {
+        let d = descriptor(2, 0x8001, &[(ipa, pages)], pages);
+        assert_eq!(
+            code(&share(&mut m, &mut w, &c, &d)),
+            Some(status::DENIED),
+            "{what}"
+        );
+    }
+    assert_eq!(w.count(abi::MEM_SHARE_64), before, "the SPMC saw none");
+    let next = descriptor(2, 0x8001, &[(xen_page + 0x1000, 1)], 1);
+    assert!(abi::is_success(&share(&mut m, &mut w, &c, &next)));
+}
+
+#[test]
 fn sharing_needs_buffers_and_v1_1() {
     let mut w = FakeWorld::default();
     let mut m = mediator(&mut w);

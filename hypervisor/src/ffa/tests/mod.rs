@@ -221,6 +221,8 @@ impl Env for FakeWorld {
 /// that pages listed in `holes` are not RAM.
 pub struct FakeRam {
     pub holes: Vec<u64>,
+    /// Pages the hypervisor writes for the guest (Xen's shared areas).
+    pub reserved: Vec<u64>,
 }
 
 pub const RAM_IPA: u64 = 0x4000_0000;
@@ -233,9 +235,15 @@ impl GuestRam for FakeRam {
         (inside && ipa.is_multiple_of(4096) && !self.holes.contains(&ipa))
             .then(|| RAM_PA + (ipa - RAM_IPA))
     }
+    fn reserved(&self, ipa: u64) -> bool {
+        self.reserved.contains(&ipa)
+    }
 }
 
-pub static RAM: FakeRam = FakeRam { holes: Vec::new() };
+pub static RAM: FakeRam = FakeRam {
+    holes: Vec::new(),
+    reserved: Vec::new(),
+};
 
 pub fn caller(domain: u16) -> Caller<'static> {
     Caller {

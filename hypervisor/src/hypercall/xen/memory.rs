@@ -3,7 +3,8 @@
 //! mapping comes with inter-domain devices).
 //!
 //! Halyard never remaps a domain's RAM: shared_info becomes the RAM page
-//! the guest names (it keeps that page for it), and grant frames are
+//! the guest names (it keeps that page for it; not one it has shared with
+//! the secure world through FF-A: -EBUSY), and grant frames are
 //! mapped once, at build time, at the range the device tree gives. So
 //! `XENMAPSPACE_grant_table` succeeds only for the frame already there.
 
@@ -26,7 +27,14 @@ fn add_to_physmap(arg: u64, env: &dyn Env) -> Result<i64, i64> {
             if idx != 0 {
                 return Err(errno::EINVAL);
             }
-            d.xen.lock().areas.place_shared(&d.banks, gpfn)?;
+            let mut x = d.xen.lock();
+            // Under the lock the FF-A glue also holds while it checks a
+            // share against these areas: neither can slip past the other.
+            let ipa = gpfn.checked_mul(PAGE_SIZE).ok_or(errno::EINVAL)?;
+            if env.ffa_shared(d, ipa) {
+                return Err(errno::EBUSY);
+            }
+            x.areas.place_shared(&d.banks, gpfn)?;
             Ok(0)
         }
         memory_op::SPACE_GRANT_TABLE => {

@@ -36,6 +36,9 @@ pub trait Env {
     fn console_read(&self, buf: &mut [u8]) -> usize;
     /// Xen system time: nanoseconds of the counter the guests see.
     fn system_time_ns(&self) -> u64;
+    /// Whether `domain` has page `ipa` shared with the secure world (FF-A
+    /// MEM_SHARE): the hypervisor puts none of its shared structures there.
+    fn ffa_shared(&self, domain: &Domain, ipa: u64) -> bool;
 }
 
 /// What the trap glue does after a hypercall.

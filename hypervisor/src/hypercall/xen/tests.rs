@@ -21,6 +21,8 @@ pub(crate) struct World {
     pub raised: RefCell<Vec<(u16, usize)>>,
     pub out: RefCell<Vec<u8>>,
     pub input: RefCell<Vec<u8>>,
+    /// (domain, page) shared with the secure world.
+    pub ffa_shared: RefCell<Vec<(u16, u64)>>,
 }
 
 pub(crate) fn domain(id: u16, hardware: bool, vcpus: usize, banks: Vec<Bank>) -> Domain {
@@ -67,6 +69,7 @@ impl World {
             raised: RefCell::new(Vec::new()),
             out: RefCell::new(Vec::new()),
             input: RefCell::new(Vec::new()),
+            ffa_shared: RefCell::new(Vec::new()),
         }
     }
 
@@ -141,6 +144,9 @@ impl Env for Caller<'_> {
     }
     fn system_time_ns(&self) -> u64 {
         1_000
+    }
+    fn ffa_shared(&self, domain: &Domain, ipa: u64) -> bool {
+        self.w.ffa_shared.borrow().contains(&(domain.id, ipa))
     }
 }
 
@@ -316,6 +322,31 @@ fn vcpu_info_registration() {
     }
     assert_eq!(register(&c, 1, gfn + 2, 0), errno::EBUSY);
     assert_eq!(register(&c, 0, gfn + 1, 0), errno::EBUSY);
+}
+
+#[test]
+fn pages_shared_with_the_secure_world_hold_no_xen_area() {
+    let w = World::new(&[0, 1], 8, 2);
+    let gfn = RAM / 4096;
+    w.ffa_shared.borrow_mut().push((0, RAM + 3 * 4096));
+    let d0 = w.as_(0, 0);
+    assert_eq!(
+        d0.call_with(nr::MEMORY_OP, 7, ARG, &add_to_physmap(0, 0, gfn + 3)),
+        errno::EBUSY
+    );
+    assert_eq!(w.domains[0].xen.lock().areas.shared_gfn(), None);
+    assert_eq!(register(&d0, 1, gfn + 3, 64), errno::EBUSY);
+    // The page next to it, and the same page in another domain, are fine.
+    assert_eq!(
+        d0.call_with(nr::MEMORY_OP, 7, ARG, &add_to_physmap(0, 0, gfn + 4)),
+        0
+    );
+    assert_eq!(register(&d0, 1, gfn + 5, 64), 0);
+    let d1 = w.as_(1, 0);
+    assert_eq!(
+        d1.call_with(nr::MEMORY_OP, 7, ARG, &add_to_physmap(0, 0, gfn + 3)),
+        0
+    );
 }
 
 /// Bind an IPI port for `vcpu`; its number.

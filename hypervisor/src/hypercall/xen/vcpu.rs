@@ -31,6 +31,13 @@ fn register_vcpu_info(env: &dyn Env, v: usize, arg: u64) -> Result<i64, i64> {
     let (me, _) = env.caller();
     let raise = {
         let mut x = me.xen.lock();
+        // Not on a page shared with the secure world (see memory.rs).
+        if mfn
+            .checked_mul(PAGE_SIZE)
+            .is_some_and(|ipa| env.ffa_shared(me, ipa))
+        {
+            return Err(errno::EBUSY);
+        }
         x.areas.register_vcpu_info(&me.banks, v, mfn, offset)?;
         // pending_sel is ~0 now: mark the upcall so nothing sent before
         // is lost (the guest sees one spurious upcall).
