@@ -187,13 +187,8 @@ impl Mediator {
             abi::PARTITION_INFO_GET_REGS => v >= Version::V1_2,
             abi::MSG_SEND_DIRECT_REQ_32 => self.spmc.direct_req_32,
             abi::MSG_SEND_DIRECT_REQ_64 => self.spmc.direct_req_64,
-            // v1.0's transaction descriptor is not taken.
-            abi::MEM_SHARE_32 => {
-                v >= Version::V1_1 && self.spmc.mem_share_32 && self.spmc.mem_reclaim
-            }
-            abi::MEM_SHARE_64 => {
-                v >= Version::V1_1 && self.spmc.mem_share_64 && self.spmc.mem_reclaim
-            }
+            abi::MEM_SHARE_32 => self.spmc.mem_share_32 && self.spmc.mem_reclaim,
+            abi::MEM_SHARE_64 => self.spmc.mem_share_64 && self.spmc.mem_reclaim,
             abi::MEM_RECLAIM => self.spmc.mem_reclaim,
             _ => false,
         };
@@ -289,7 +284,7 @@ impl Mediator {
             } else {
                 self.spmc.mem_share_32
             };
-        if !supported || v < Version::V1_1 {
+        if !supported {
             return err(status::NOT_SUPPORTED);
         }
         let (total, frag) = (a[1], a[2]);
@@ -317,6 +312,12 @@ impl Mediator {
         }
         let mut d = alloc::vec![0u8; total as usize];
         env.read_phys(buf.tx_pa, &mut d);
+        if v == Version::V1_0 {
+            d = match mem_share::upgrade_v1_0(&d) {
+                Ok(d) => d,
+                Err(e) => return err(e),
+            };
+        }
         let ram = WithBuffers {
             ram: caller.ram,
             buf,

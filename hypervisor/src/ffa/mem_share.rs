@@ -1,6 +1,7 @@
 //! FFA_MEM_SHARE from a guest to a secure partition: the guest's memory
-//! transaction descriptor (FF-A v1.1 layout, section 10.11) is checked
-//! and rewritten with host-physical addresses before the SPMC sees it.
+//! transaction descriptor (FF-A v1.1 layout, section 10.11; a v1.0
+//! caller's layout is first brought to it) is checked and rewritten with
+//! host-physical addresses before the SPMC sees it.
 //!
 //! Only pages of the caller's own RAM that it has not already shared are
 //! accepted; one receiver, which must be a secure partition; no
@@ -68,6 +69,40 @@ pub struct Share {
     pub ranges: Vec<IpaRange>,
 }
 
+/// v1.0's transaction header is 32 bytes (sender, attributes, reserved,
+/// flags, handle, tag, reserved, receiver count) with the access
+/// descriptors right after it; v1.1 has the same first 24 bytes, then the
+/// access descriptors' size, count and offset in a 48-byte header. The
+/// access, composite and constituent descriptors are the same. Lay a v1.0
+/// caller's descriptor out as v1.1: the header rebuilt, the rest moved 16
+/// bytes on and the access descriptor's composite offset moved with it.
+pub fn upgrade_v1_0(d: &[u8]) -> Result<Vec<u8>, i32> {
+    const V1_0_HEADER: usize = 32;
+    let bad = status::INVALID_PARAMETERS;
+    let count = u32_at(d, 28).ok_or(bad)?;
+    if d[3] != 0 || u32_at(d, 24) != Some(0) || count == 0 {
+        return Err(bad);
+    }
+    if count != 1 {
+        return Err(status::NOT_SUPPORTED);
+    }
+    let comp_off = u32_at(d, V1_0_HEADER + 4).ok_or(bad)? as usize;
+    if comp_off < V1_0_HEADER + EMAD_MIN {
+        return Err(bad);
+    }
+    let shift = HEADER_SIZE - V1_0_HEADER;
+    let mut out = Vec::with_capacity(d.len() + shift);
+    out.extend_from_slice(&d[..24]);
+    out.extend_from_slice(&(EMAD_MIN as u32).to_le_bytes());
+    out.extend_from_slice(&count.to_le_bytes());
+    out.extend_from_slice(&(HEADER_SIZE as u32).to_le_bytes());
+    out.resize(HEADER_SIZE, 0);
+    out.extend_from_slice(&d[V1_0_HEADER..]);
+    let moved = (comp_off + shift) as u32;
+    out[HEADER_SIZE + 4..HEADER_SIZE + 8].copy_from_slice(&moved.to_le_bytes());
+    Ok(out)
+}
+
 /// Check a guest's descriptor `d` (read from its TX buffer) for a share
 /// by `sender` (the caller's FF-A ID) and rewrite it.
 pub fn check(
@@ -119,7 +154,8 @@ pub fn check(
             pages: u64::from(u32_at(c, 8).ok_or(bad)?),
         };
         sum += r.pages;
-        if r.pages == 0 || !r.ipa.is_multiple_of(PAGE) || sum > total_pages {
+        let wraps = r.ipa.checked_add(r.pages * PAGE).is_none();
+        if r.pages == 0 || !r.ipa.is_multiple_of(PAGE) || wraps || sum > total_pages {
             return Err(bad);
         }
         ranges.push(r);

@@ -2,6 +2,7 @@
 //! reclaim and teardown.
 
 use super::*;
+use crate::ffa::mem_share;
 
 /// A v1.1 transaction descriptor from `sender` to `receiver` of `ranges`
 /// (IPA, pages), total pages as given.
@@ -115,6 +116,10 @@ fn memory_the_guest_does_not_own_never_reaches_the_spmc() {
     let (mut m, mut w) = setup();
     let c = caller(1);
     let inv = Some(status::INVALID_PARAMETERS);
+    // One live share, so every case is also compared against it (a range
+    // whose end wraps must not reach that comparison).
+    let live = descriptor(2, 0x8001, &[(RAM_IPA + 0x40000, 1)], 1);
+    assert!(abi::is_success(&share(&mut m, &mut w, &c, &live)));
     let cases: Vec<(&str, Vec<u8>)> = alloc::vec![
         ("MMIO", descriptor(2, 0x8001, &[(0x0800_0000, 1)], 1)),
         (
@@ -219,7 +224,8 @@ fn memory_the_guest_does_not_own_never_reaches_the_spmc() {
         )),
         inv
     );
-    assert_eq!(w.count(abi::MEM_SHARE_64) + w.count(abi::MEM_SHARE_32), 0);
+    // Only the live share reached the SPMC.
+    assert_eq!(w.count(abi::MEM_SHARE_64) + w.count(abi::MEM_SHARE_32), 1);
 }
 
 #[test]
@@ -255,7 +261,7 @@ fn pages_the_hypervisor_writes_are_never_shared() {
 }
 
 #[test]
-fn sharing_needs_buffers_and_v1_1() {
+fn sharing_needs_buffers() {
     let mut w = FakeWorld::default();
     let mut m = mediator(&mut w);
     let c = caller(1);
@@ -270,18 +276,71 @@ fn sharing_needs_buffers_and_v1_1() {
         )),
         Some(status::DENIED)
     );
-    let c0 = caller(4);
-    ready(&mut m, &mut w, &c0, Version::V1_0);
+}
+
+/// The same share in v1.0's layout: a 32-byte header with the receiver
+/// count at 28 and the access descriptor at 32.
+fn descriptor_v1_0(sender: u16, receiver: u16, ranges: &[(u64, u32)]) -> Vec<u8> {
+    let total = ranges.iter().map(|r| r.1).sum();
+    let v11 = descriptor(sender, receiver, ranges, total);
+    let mut d = alloc::vec![0u8; 32];
+    d[..24].copy_from_slice(&v11[..24]);
+    d[28..32].copy_from_slice(&1u32.to_le_bytes());
+    d.extend_from_slice(&v11[48..]);
+    d[36..40].copy_from_slice(&48u32.to_le_bytes()); // composite right after
+    d
+}
+
+#[test]
+fn a_v1_0_caller_shares_in_its_layout_and_the_spmc_gets_v1_1() {
+    let mut w = FakeWorld::default();
+    let mut m = mediator(&mut w);
+    let c = caller(4);
+    ready(&mut m, &mut w, &c, Version::V1_0);
+    let d = descriptor_v1_0(5, 0x8001, &[(RAM_IPA + 0x10000, 2)]);
+    let r = share(&mut m, &mut w, &c, &d);
+    assert!(abi::is_success(&r), "{r:x?}");
+    let sent = w.peek(HV_TX, 96);
+    let v11 = descriptor(5, 0x8001, &[(RAM_PA + 0x10000, 2)], 2);
+    assert_eq!(sent, &v11[..96], "the v1.1 layout, host addresses");
+    assert!(m.is_shared(4, RAM_IPA + 0x11000));
+}
+
+#[test]
+fn v1_0_descriptors_are_checked_before_their_layout_changes() {
+    let d = descriptor_v1_0(5, 0x8001, &[(RAM_IPA, 1)]);
+    let up = mem_share::upgrade_v1_0(&d).unwrap();
+    assert_eq!(up, descriptor(5, 0x8001, &[(RAM_IPA, 1)], 1));
+    let with = |at: usize, v: u32| {
+        let mut b = d.clone();
+        b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        mem_share::upgrade_v1_0(&b)
+    };
+    let inv = Err(status::INVALID_PARAMETERS);
+    assert_eq!(with(24, 1), inv, "reserved word");
+    assert_eq!(with(28, 0), inv, "no receiver");
+    assert_eq!(with(28, 2), Err(status::NOT_SUPPORTED), "two receivers");
+    assert_eq!(with(36, 40), inv, "composite inside the access descriptor");
+    let mut reserved_byte = d.clone();
+    reserved_byte[3] = 1;
+    assert_eq!(mem_share::upgrade_v1_0(&reserved_byte), inv);
+    for len in [0, 3, 31, 36, 39] {
+        assert_eq!(mem_share::upgrade_v1_0(&d[..len]), inv, "{len} bytes");
+    }
+    // A composite offset past the end survives the move and is refused
+    // by the ordinary check, before the SPMC sees anything.
+    let mut w = FakeWorld::default();
+    let mut m = mediator(&mut w);
+    let c = caller(4);
+    ready(&mut m, &mut w, &c, Version::V1_0);
+    let mut far = d.clone();
+    far[36..40].copy_from_slice(&0xffff_fff0u32.to_le_bytes());
+    assert!(mem_share::upgrade_v1_0(&far).is_ok());
     assert_eq!(
-        code(&call(
-            &mut m,
-            &mut w,
-            &c0,
-            abi::MEM_SHARE_32,
-            &[80, 80, 0, 0]
-        )),
-        Some(status::NOT_SUPPORTED)
+        code(&share(&mut m, &mut w, &c, &far)),
+        Some(status::INVALID_PARAMETERS)
     );
+    assert_eq!(w.count(abi::MEM_SHARE_64), 0);
 }
 
 #[test]

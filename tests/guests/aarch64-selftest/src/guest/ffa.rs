@@ -84,7 +84,7 @@ pub fn run(tap: &mut Tap, ask: u32, ram_end: u64) {
 
     let f = |id: u32| ok(&call(FEATURES, &[u64::from(id)]));
     let regs_ok = f(PARTITION_INFO_GET_REGS) == (ask >= V1_2);
-    let share_ok = f(MEM_SHARE_64) == (ask >= V1_1);
+    let share_ok = f(MEM_SHARE_64);
     tap.check(
         f(PARTITION_INFO_GET)
             && f(DIRECT_REQ_64)
@@ -347,22 +347,12 @@ fn direct(tap: &mut Tap, me: u16, l: &Listing) {
 
 fn shares(tap: &mut Tap, ask: u32, me: u16, tx: u64, ram_end: u64) {
     let buf = (&raw mut SHARED) as u64;
-    if ask == V1_0 {
-        let n = share::write_descriptor(tx, me, 0x8001, &[(buf, 2)]);
-        let r = call(MEM_SHARE_64, &[n, n, 0, 0]);
-        tap.check(
-            error(&r) == Some(NOT_SUPPORTED),
-            "ffa mem_share from a v1.0 caller: NOT_SUPPORTED",
-            format_args!("{}", Outcome(r)),
-        );
-        tap.skip("ffa mem_share of memory not its own", "v1.0");
-        return;
-    }
+    let v1_0 = ask == V1_0;
     for i in 0..8192u64 {
         wr8(buf + i, (i * 7 + 3) as u8);
     }
     let want = share::fnv1a(buf, 8192);
-    let n = share::write_descriptor(tx, me, 0x8001, &[(buf, 2)]);
+    let n = share::write_descriptor(tx, v1_0, me, 0x8001, &[(buf, 2)]);
     let r = call(MEM_SHARE_64, &[n, n, 0, 0]);
     let handle = (r[2] & 0xffff_ffff) | r[3] << 32;
     let c = call(
@@ -378,7 +368,7 @@ fn shares(tap: &mut Tap, ask: u32, me: u16, tx: u64, ram_end: u64) {
         ],
     );
     let again = {
-        let n = share::write_descriptor(tx, me, 0x8002, &[(buf + 4096, 1)]);
+        let n = share::write_descriptor(tx, v1_0, me, 0x8002, &[(buf + 4096, 1)]);
         call(MEM_SHARE_64, &[n, n, 0, 0])
     };
     let rc = call(MEM_RECLAIM, &[handle & 0xffff_ffff, handle >> 32, 0]);
@@ -396,7 +386,7 @@ fn shares(tap: &mut Tap, ask: u32, me: u16, tx: u64, ram_end: u64) {
         (me, me, buf),
     ];
     for (sender, receiver, at) in cases {
-        let n = share::write_descriptor(tx, sender, receiver, &[(at, 1)]);
+        let n = share::write_descriptor(tx, v1_0, sender, receiver, &[(at, 1)]);
         if error(&call(MEM_SHARE_64, &[n, n, 0, 0])) == Some(INVALID_PARAMETERS) {
             refused += 1;
         }
