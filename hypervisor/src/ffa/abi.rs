@@ -35,6 +35,21 @@ pub mod status {
     pub const DENIED: i32 = -6;
     pub const RETRY: i32 = -7;
     pub const ABORTED: i32 = -8;
+
+    /// The code's name, for logs.
+    pub fn name(code: i32) -> &'static str {
+        match code {
+            NOT_SUPPORTED => "NOT_SUPPORTED",
+            INVALID_PARAMETERS => "INVALID_PARAMETERS",
+            NO_MEMORY => "NO_MEMORY",
+            BUSY => "BUSY",
+            INTERRUPTED => "INTERRUPTED",
+            DENIED => "DENIED",
+            RETRY => "RETRY",
+            ABORTED => "ABORTED",
+            _ => "an unknown error",
+        }
+    }
 }
 
 /// A version word: major in [30:16], minor in [15:0], bit 31 clear.

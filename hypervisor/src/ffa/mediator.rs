@@ -343,6 +343,7 @@ impl Mediator {
                 domain: caller.domain,
                 receiver: checked.receiver,
                 ranges: checked.ranges,
+                orphaned: false,
             });
         }
         reply(forwarded_reply(&r))
@@ -353,7 +354,7 @@ impl Mediator {
         let Some(i) = self
             .shares
             .iter()
-            .position(|s| s.handle == handle && s.domain == caller.domain)
+            .position(|s| s.handle == handle && s.domain == caller.domain && !s.orphaned)
         else {
             return err(status::INVALID_PARAMETERS);
         };
@@ -412,7 +413,7 @@ impl Mediator {
                 vm,
             ) {
                 env.log(format_args!(
-                    "ffa: VM {vm:#x} created: partition {sp:#06x} did not acknowledge ({e})"
+                    "VM {vm:#x} created: partition {sp:#06x} did not acknowledge ({e})"
                 ));
             }
         }
@@ -435,10 +436,15 @@ impl Mediator {
             ));
             if !abi::is_success(&r) {
                 env.log(format_args!(
-                    "ffa: VM {vm:#x}: share {:#x} not reclaimed from {:#06x}: its pages stay shared",
-                    s.handle, s.receiver
+                    "VM {vm:#x}: share {:#x} not reclaimed from {:#06x} ({}): its pages stay marked; retried at each domain event",
+                    s.handle,
+                    s.receiver,
+                    abi::error_code(&r).map_or("?", status::name),
                 ));
-                kept.push(s);
+                kept.push(Share {
+                    orphaned: true,
+                    ..s
+                });
             }
         }
         self.shares = kept;
@@ -451,7 +457,8 @@ impl Mediator {
         self.retry_destroyed(env);
     }
 
-    /// Retry the VM destroyed messages still owed (bounded: one try each).
+    /// Retry the reclaims of shares whose domain is gone (bounded: one try
+    /// each), and the VM destroyed messages still owed.
     pub fn retry_destroyed(&mut self, env: &mut dyn Env) {
         let owed = core::mem::take(&mut self.pending_destroy);
         for (vm, sp) in owed {
@@ -462,8 +469,32 @@ impl Mediator {
                 framework::VM_DESTROYED_ACK,
                 vm,
             ) {
-                env.log(format_args!("ffa: VM {vm:#x} destroyed: partition {sp:#06x} did not acknowledge ({e}); will retry"));
+                env.log(format_args!("VM {vm:#x} destroyed: partition {sp:#06x} did not acknowledge ({e}); will retry"));
                 self.pending_destroy.push((vm, sp));
+            }
+        }
+        // After the messages: a partition told a VM is gone lets go of
+        // the VM's memory.
+        self.retry_orphans(env);
+    }
+
+    fn retry_orphans(&mut self, env: &mut dyn Env) {
+        for i in (0..self.shares.len()).rev() {
+            let s = &self.shares[i];
+            if !s.orphaned {
+                continue;
+            }
+            let r = env.smc(&abi::regs(
+                abi::MEM_RECLAIM,
+                &[s.handle & 0xffff_ffff, s.handle >> 32, 0],
+            ));
+            if abi::is_success(&r) {
+                env.log(format_args!(
+                    "VM {:#x}: share {:#x} reclaimed at last",
+                    s.domain.wrapping_add(1),
+                    s.handle
+                ));
+                self.shares.swap_remove(i);
             }
         }
     }

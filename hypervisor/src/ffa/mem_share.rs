@@ -67,6 +67,10 @@ pub struct Share {
     pub domain: u16,
     pub receiver: u16,
     pub ranges: Vec<IpaRange>,
+    /// Its domain was torn down while the partition still held it: the
+    /// pages stay marked (no Xen area, no new share) until a later reclaim
+    /// succeeds, and the domain's next life cannot name the handle.
+    pub orphaned: bool,
 }
 
 /// v1.0's transaction header is 32 bytes (sender, attributes, reserved,

@@ -376,8 +376,42 @@ fn teardown_reclaims_and_keeps_what_the_partition_holds() {
     m.domain_destroyed(&mut w, 2);
     assert!(m.is_shared(2, RAM_IPA + 0x10000));
     assert!(
-        w.log.iter().any(|l| l.contains("not reclaimed")),
+        w.log
+            .iter()
+            .any(|l| l.contains("not reclaimed from 0x8002 (DENIED)")),
         "{:?}",
         w.log
+    );
+    // The domain's next life: the orphan's handle is not its own, its pages
+    // cannot be shared again.
+    ready(&mut m, &mut w, &caller(2), Version::V1_1);
+    let h = m.shares()[0].handle;
+    assert_eq!(
+        code(&call(
+            &mut m,
+            &mut w,
+            &caller(2),
+            abi::MEM_RECLAIM,
+            &[h & 0xffff_ffff, h >> 32, 0]
+        )),
+        Some(status::INVALID_PARAMETERS)
+    );
+    w.refuse_reclaim = false;
+    let again = descriptor(3, 0x8001, &[(RAM_IPA + 0x10000, 1)], 1);
+    assert_eq!(
+        code(&share(&mut m, &mut w, &caller(2), &again)),
+        Some(status::DENIED)
+    );
+    // Each domain event retries; once the partition lets go it succeeds.
+    let before = w.count(abi::MEM_RECLAIM);
+    m.retry_destroyed(&mut w);
+    assert_eq!(w.count(abi::MEM_RECLAIM), before + 1);
+    assert!(m.shares().is_empty() && !m.is_shared(2, RAM_IPA + 0x10000));
+    assert!(w.log.iter().any(|l| l.contains("reclaimed at last")));
+    m.retry_destroyed(&mut w);
+    assert_eq!(
+        w.count(abi::MEM_RECLAIM),
+        before + 1,
+        "nothing left to retry"
     );
 }

@@ -165,6 +165,7 @@ pub fn run(tap: &mut Tap, ask: u32, ram_end: u64) {
     get_regs(tap, ask, l.count);
     direct(tap, me, &l);
     shares(tap, ask, me, tx, ram_end);
+    held_share(tap, ask, me, tx);
     bench(tap, ask, l.count);
 
     let r1 = call(RXTX_UNMAP, &[0]);
@@ -395,6 +396,58 @@ fn shares(tap: &mut Tap, ask: u32, me: u16, tx: u64, ram_end: u64) {
         refused == cases.len(),
         "ffa mem_share of MMIO, of memory past its RAM, as another sender, to a VM: INVALID_PARAMETERS",
         format_args!("{refused} of {}", cases.len()),
+    );
+}
+
+/// A share the partition keeps (it retrieved it and has not relinquished
+/// it): the owner's reclaim is DENIED until the partition lets go. The
+/// v1.2 client leaves one held when it powers off, for the hypervisor's
+/// teardown: its reclaim is DENIED too, until the partition, told the VM
+/// is destroyed, lets go (the suite case reads both logs).
+fn held_share(tap: &mut Tap, ask: u32, me: u16, tx: u64) {
+    let page = (&raw mut SHARED) as u64 + 4096;
+    let share_page = || {
+        let n = share::write_descriptor(tx, ask == V1_0, me, 0x8001, &[(page, 1)]);
+        let r = call(MEM_SHARE_64, &[n, n, 0, 0]);
+        (r, (r[2] & 0xffff_ffff) | r[3] << 32)
+    };
+    let to_sp1 = |cmd: u64, handle: u64| {
+        let w1 = u64::from(me) << 16 | 0x8001;
+        call(
+            DIRECT_REQ_64,
+            &[w1, 0, cmd, handle & 0xffff_ffff, handle >> 32, 0, 0],
+        )[3] as u32
+    };
+    let reclaim = |handle: u64| call(MEM_RECLAIM, &[handle & 0xffff_ffff, handle >> 32, 0]);
+    let (r, handle) = share_page();
+    let hold = to_sp1(CMD_HOLD, handle);
+    let denied = reclaim(handle);
+    let release = to_sp1(CMD_RELEASE, handle);
+    let reclaimed = reclaim(handle);
+    let left = if ask == V1_2 {
+        let (r2, h2) = share_page();
+        ok(&r2) && to_sp1(CMD_HOLD, h2) == 0
+    } else {
+        true
+    };
+    tap.check(
+        ok(&r)
+            && hold == 0
+            && error(&denied) == Some(DENIED)
+            && release == 0
+            && ok(&reclaimed)
+            && left,
+        "ffa mem_share held by the partition: reclaim DENIED until it lets go, then SUCCESS",
+        format_args!(
+            "hold {hold:#x}, {}, release {release:#x}, {}{}",
+            Outcome(denied),
+            Outcome(reclaimed),
+            if ask == V1_2 {
+                "; one left held for teardown"
+            } else {
+                ""
+            }
+        ),
     );
 }
 

@@ -32,6 +32,8 @@ pub const V1_2: u32 = 0x1_0002;
 /// The test firmware's direct-request commands (firmware/README.md).
 pub const CMD_PING: u64 = 1;
 pub const CMD_CHECKSUM: u64 = 2;
+pub const CMD_HOLD: u64 = 4;
+pub const CMD_RELEASE: u64 = 5;
 pub const PING_XOR: u64 = 0x5a5a_5a5a;
 
 pub type Regs = [u64; 18];
