@@ -12,6 +12,7 @@ pub mod psci_ret {
     pub const INVALID_PARAMETERS: i64 = -2;
     pub const ALREADY_ON: i64 = -4;
     pub const ON_PENDING: i64 = -5;
+    pub const INVALID_ADDRESS: i64 = -9;
 }
 
 /// AFFINITY_INFO answers.
@@ -70,13 +71,25 @@ impl VcpuPower {
     }
 
     /// CPU_ON: on success the caller must get the vCPU running, then the
-    /// target calls `take_start` to learn where to begin.
-    pub fn cpu_on(&self, mpidr: u64, entry: u64, context: u64) -> Result<usize, i64> {
+    /// target calls `take_start` to learn where to begin. `in_ram` says
+    /// whether a guest-physical address is the domain's RAM: an entry point
+    /// anywhere else gets INVALID_ADDRESS (as TF-A answers for one outside
+    /// normal-world memory), never a vCPU that starts by faulting.
+    pub fn cpu_on(
+        &self,
+        mpidr: u64,
+        entry: u64,
+        context: u64,
+        in_ram: &dyn Fn(u64) -> bool,
+    ) -> Result<usize, i64> {
         let vcpu = self.by_mpidr(mpidr).ok_or(psci_ret::INVALID_PARAMETERS)?;
         // The entry point is a guest address; anything but 4-byte aligned
         // cannot be an instruction.
         if !entry.is_multiple_of(4) {
             return Err(psci_ret::INVALID_PARAMETERS);
+        }
+        if !in_ram(entry) {
+            return Err(psci_ret::INVALID_ADDRESS);
         }
         match self.state[vcpu].compare_exchange(
             OFF,
@@ -174,13 +187,18 @@ mod tests {
         VcpuPower::new(alloc::vec![0x8000_0000, 0x8000_0001, 0x8000_0002])
     }
 
+    /// The domain's RAM: 1 GiB at 0x4000_0000.
+    fn ram(ipa: u64) -> bool {
+        (0x4000_0000..0x8000_0000).contains(&ipa)
+    }
+
     #[test]
     fn cpu_on_lifecycle() {
         let p = p();
         assert_eq!(p.affinity_info(1, 0), AFF_OFF);
-        assert_eq!(p.cpu_on(1, 0x4008_0000, 7), Ok(1));
+        assert_eq!(p.cpu_on(1, 0x4008_0000, 7, &ram), Ok(1));
         assert_eq!(p.affinity_info(1, 0), AFF_ON_PENDING);
-        assert_eq!(p.cpu_on(1, 0x4008_0000, 7), Err(psci_ret::ON_PENDING));
+        assert_eq!(p.cpu_on(1, 0x4008_0000, 7, &ram), Err(psci_ret::ON_PENDING));
         assert_eq!(
             p.take_start(1),
             Some(StartRequest {
@@ -191,24 +209,34 @@ mod tests {
         );
         assert_eq!(p.take_start(1), None);
         assert_eq!(p.affinity_info(0x0000_ff00_0000_0001, 0), AFF_ON);
-        assert_eq!(p.cpu_on(1, 0x4008_0000, 7), Err(psci_ret::ALREADY_ON));
+        assert_eq!(p.cpu_on(1, 0x4008_0000, 7, &ram), Err(psci_ret::ALREADY_ON));
         p.cpu_off(1);
         assert_eq!(p.affinity_info(1, 0), AFF_OFF);
-        assert_eq!(p.cpu_on(1, 0x4009_0000, 8), Ok(1));
+        assert_eq!(p.cpu_on(1, 0x4009_0000, 8, &ram), Ok(1));
     }
 
     #[test]
     fn bad_arguments() {
         let p = p();
         assert_eq!(
-            p.cpu_on(7, 0x4000_0000, 0),
+            p.cpu_on(7, 0x4000_0000, 0, &ram),
             Err(psci_ret::INVALID_PARAMETERS)
         );
         assert_eq!(
-            p.cpu_on(2, 0x4000_0002, 0),
+            p.cpu_on(2, 0x4000_0002, 0, &ram),
             Err(psci_ret::INVALID_PARAMETERS)
         );
-        assert_eq!(p.cpu_on(0, 0x4000_0000, 0), Err(psci_ret::ALREADY_ON));
+        assert_eq!(p.cpu_on(0, 0x4000_0000, 0, &ram), Err(psci_ret::ALREADY_ON));
+        // Entry points outside RAM: the vCPU stays off.
+        for entry in [0, 0x0900_0000, 0x3fff_fffc, 0x8000_0000, u64::MAX - 3] {
+            assert_eq!(
+                p.cpu_on(2, entry, 0, &ram),
+                Err(psci_ret::INVALID_ADDRESS),
+                "{entry:#x}"
+            );
+        }
+        assert_eq!(p.affinity_info(2, 0), AFF_OFF);
+        assert_eq!(p.take_start(2), None);
         assert_eq!(p.affinity_info(9, 0), psci_ret::INVALID_PARAMETERS);
         assert_eq!(p.affinity_info(0, 1), psci_ret::INVALID_PARAMETERS);
         p.cpu_off(99);

@@ -66,13 +66,14 @@ fn arg(fid: u32, v: u64) -> u64 {
 }
 
 /// Handle one SMCCC call from vCPU `vcpu` of a domain whose vCPUs are
-/// `power`; `x` holds the caller's x0..x7.
-pub fn handle(x: &[u64; 8], power: &VcpuPower) -> SmcccOutcome {
+/// `power` and whose RAM `in_ram` recognises (by guest-physical address);
+/// `x` holds the caller's x0..x7.
+pub fn handle(x: &[u64; 8], power: &VcpuPower, in_ram: &dyn Fn(u64) -> bool) -> SmcccOutcome {
     // The function ID is w0; the upper half of x0 is ignored (SMCCC 1.1+).
     let fid = x[0] as u32;
     match fid {
         PSCI_CPU_ON_32 | PSCI_CPU_ON_64 => {
-            match power.cpu_on(arg(fid, x[1]), arg(fid, x[2]), arg(fid, x[3])) {
+            match power.cpu_on(arg(fid, x[1]), arg(fid, x[2]), arg(fid, x[3]), in_ram) {
                 Ok(vcpu) => SmcccOutcome::CpuOn { vcpu },
                 Err(code) => ret(code as u64),
             }
@@ -111,36 +112,44 @@ mod tests {
         VcpuPower::new(alloc::vec![0x8000_0000, 0x8000_0001])
     }
 
+    fn ram(ipa: u64) -> bool {
+        (0x4000_0000..0x4800_0000).contains(&ipa)
+    }
+
     fn call(fid: u64, a1: u64) -> SmcccOutcome {
-        handle(&[fid, a1, 0, 0, 0, 0, 0, 0], &power())
+        handle(&[fid, a1, 0, 0, 0, 0, 0, 0], &power(), &ram)
     }
 
     #[test]
     fn cpu_on_off_affinity() {
         let p = power();
         let on = |p: &VcpuPower, fid: u64, mpidr: u64| {
-            handle(&[fid, mpidr, 0x4008_0000, 9, 0, 0, 0, 0], p)
+            handle(&[fid, mpidr, 0x4008_0000, 9, 0, 0, 0, 0], p, &ram)
         };
         assert_eq!(on(&p, 0xc400_0003, 1), SmcccOutcome::CpuOn { vcpu: 1 });
         assert_eq!(on(&p, 0xc400_0003, 1), ret(psci_ret::ON_PENDING as u64));
         assert_eq!(on(&p, 0x8400_0003, 0), ret(psci_ret::ALREADY_ON as u64));
+        assert_eq!(
+            handle(&[0xc400_0003, 1, 0x0800_0000, 0, 0, 0, 0, 0], &p, &ram),
+            ret(psci_ret::INVALID_ADDRESS as u64)
+        );
         // SMC32: the upper half of x1 is not part of the MPIDR.
         assert_eq!(
             on(&p, 0x8400_0003, 0xffff_ffff_0000_0005),
             ret(psci_ret::INVALID_PARAMETERS as u64)
         );
         assert_eq!(
-            handle(&[0xc400_0004, 1, 0, 0, 0, 0, 0, 0], &p),
+            handle(&[0xc400_0004, 1, 0, 0, 0, 0, 0, 0], &p, &ram),
             ret(AFF_ON_PENDING as u64)
         );
         assert_eq!(
-            handle(&[0x8400_0004, 0x1_0000_0001, 0, 0, 0, 0, 0, 0], &p),
+            handle(&[0x8400_0004, 0x1_0000_0001, 0, 0, 0, 0, 0, 0], &p, &ram),
             ret(AFF_ON_PENDING as u64)
         );
         assert_eq!(p.take_start(1).map(|s| s.context), Some(9));
         p.cpu_off(1);
         assert_eq!(
-            handle(&[0xc400_0004, 1, 0, 0, 0, 0, 0, 0], &p),
+            handle(&[0xc400_0004, 1, 0, 0, 0, 0, 0, 0], &p, &ram),
             ret(AFF_OFF as u64)
         );
         assert_eq!(call(0x8400_0002, 0), SmcccOutcome::CpuOff);

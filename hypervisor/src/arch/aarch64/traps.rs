@@ -122,7 +122,8 @@ fn smccc_call(frame: &mut TrapFrame) {
     if super::ffa_glue::is_ffa(regs[0] as u32) && super::ffa_glue::call(domain, frame) {
         return;
     }
-    match smccc::handle(&regs, &domain.power) {
+    let in_ram = |ipa: u64| domain.banks.iter().any(|b| b.ipa.contains(ipa));
+    match smccc::handle(&regs, &domain.power, &in_ram) {
         SmcccOutcome::Return(r) => frame.x[..4].copy_from_slice(&r),
         SmcccOutcome::SystemOff => vcpu::power_off_requested(false),
         SmcccOutcome::SystemReset => vcpu::power_off_requested(true),

@@ -236,10 +236,13 @@ pub fn main(dtb: u64) -> ! {
     }
     // vCPU 0 exists on every domain.
     let rc = smccc_hvc_args(PSCI_CPU_ON, [0, start::secondary_entry_point(), 0])[0] as i64;
+    // An entry point outside its RAM (the GIC's MMIO) is refused before
+    // the vCPU's state is looked at: no vCPU may start by faulting.
+    let outside = smccc_hvc_args(PSCI_CPU_ON, [0, 0x0800_0000, 0])[0] as i64;
     tap.check(
-        rc == -4,
-        "psci cpu_on of the running vCPU 0 returns ALREADY_ON",
-        format_args!("{rc}"),
+        rc == -4 && outside == -9,
+        "psci cpu_on of the running vCPU 0 returns ALREADY_ON; with an entry outside its RAM, INVALID_ADDRESS",
+        format_args!("{rc}, {outside}"),
     );
 
     let ram_end = ram_end(dtb).unwrap_or(RAM_END_DEFAULT);
