@@ -2,6 +2,7 @@
 
 pub mod events;
 pub mod exits;
+pub mod fault_policy;
 pub mod guest_areas;
 pub mod guest_map;
 pub mod guest_ram;

@@ -1,9 +1,12 @@
 //! Injecting synchronous exceptions into the guest at EL1: the guest's own
-//! vectors handle its faults, the hypervisor never does.
+//! vectors handle its faults, the hypervisor never does. A fault raised
+//! inside those vectors is not injected (it would loop): the vCPU is
+//! stopped instead (`domain::fault_policy`).
 
 use aarch64_cpu::registers::*;
 
 use super::vectors::TrapFrame;
+use crate::domain::fault_policy::no_forward_progress;
 
 const EC_UNKNOWN: u64 = 0x00;
 const EC_IABT_LOWER: u64 = 0x20;
@@ -32,14 +35,18 @@ fn from_el0(spsr: u64) -> bool {
     spsr & 0xf == 0 || spsr & (1 << 4) != 0
 }
 
-fn inject(frame: &mut TrapFrame, esr: u64, far: Option<u64>) {
+fn inject(frame: &mut TrapFrame, what: &str, esr: u64, far: Option<u64>) {
+    let vbar = VBAR_EL1.get();
+    if no_forward_progress(frame.elr, vbar) {
+        super::vcpu::stop_no_progress(what, frame.elr, vbar);
+    }
     ELR_EL1.set(frame.elr);
     SPSR_EL1.set(frame.spsr);
     ESR_EL1.set(esr);
     if let Some(far) = far {
         FAR_EL1.set(far);
     }
-    frame.elr = VBAR_EL1.get() + vector_offset(frame.spsr);
+    frame.elr = vbar + vector_offset(frame.spsr);
     frame.spsr = SPSR_EL1H_MASKED;
 }
 
@@ -50,7 +57,12 @@ pub fn data_abort(frame: &mut TrapFrame, far: u64) {
     } else {
         EC_DABT_CUR
     };
-    inject(frame, (ec << 26) | IL | FSC_EXTERNAL, Some(far));
+    inject(
+        frame,
+        "data abort",
+        (ec << 26) | IL | FSC_EXTERNAL,
+        Some(far),
+    );
 }
 
 /// A prefetch (instruction) abort at `far`.
@@ -60,10 +72,20 @@ pub fn prefetch_abort(frame: &mut TrapFrame, far: u64) {
     } else {
         EC_IABT_CUR
     };
-    inject(frame, (ec << 26) | IL | FSC_EXTERNAL, Some(far));
+    inject(
+        frame,
+        "instruction abort",
+        (ec << 26) | IL | FSC_EXTERNAL,
+        Some(far),
+    );
 }
 
 /// An undefined instruction at the guest's current PC.
 pub fn undefined(frame: &mut TrapFrame) {
-    inject(frame, (EC_UNKNOWN << 26) | IL, None);
+    inject(
+        frame,
+        "undefined instruction",
+        (EC_UNKNOWN << 26) | IL,
+        None,
+    );
 }

@@ -5,6 +5,7 @@ use aarch64_cpu::registers::*;
 
 use super::vectors::{self, TrapFrame};
 use super::{cache, firmware, stage2};
+use crate::domain::fault_policy::{self, Verdict};
 use crate::domain::{self, Domain};
 use crate::info;
 use crate::percpu::PerCpu;
@@ -211,6 +212,29 @@ pub fn cpu_off() -> ! {
     let v = current_vcpu();
     v.domain.power.cpu_off(v.index);
     super::smp::run_when_started(v.domain, v.index, v.stack_top)
+}
+
+/// The current vCPU faulted inside its own exception vectors: stop it, or
+/// its domain if it was the last one running (`domain::fault_policy`).
+pub fn stop_no_progress(what: &str, pc: u64, vbar: u64) -> ! {
+    let v = current_vcpu();
+    let d = v.domain;
+    let verdict = fault_policy::verdict(&d.power, v.index);
+    let outcome = match verdict {
+        Verdict::StopVcpu => "vCPU stopped",
+        Verdict::CrashDomain => "it was the last running vCPU: domain crashed",
+    };
+    info!(
+        "d{}: vCPU {}: {what} at PC {pc:#x} inside its own exception vectors (VBAR_EL1 {vbar:#x}): no forward progress; {outcome}",
+        d.id, v.index
+    );
+    match verdict {
+        Verdict::StopVcpu => cpu_off(),
+        Verdict::CrashDomain => {
+            info!("d{}: {}", d.id, d.exits.summary(CNTFRQ_EL0.get()));
+            stop(d, false)
+        }
+    }
 }
 
 /// Stop the current domain for good.

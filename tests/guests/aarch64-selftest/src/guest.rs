@@ -273,7 +273,11 @@ fn end(tap: &mut Tap, checks: u32, dtb: u64) -> ! {
     // which boot this is in /chosen/halyard,boot-count).
     let words = |w: &str| bootargs(dtb).is_some_and(|a| a.split(' ').any(|x| x == w));
     if words("selftest.end=hostile") {
-        hostile_end::end(&mut tap.out, ram_end(dtb).unwrap_or(RAM_END_DEFAULT));
+        let smp = cpu_count(dtb) >= 2;
+        hostile_end::end(&mut tap.out, ram_end(dtb).unwrap_or(RAM_END_DEFAULT), smp);
+    }
+    if words("selftest.end=vector-loop") {
+        hostile_end::vector_loop(&mut tap.out);
     }
     let boot = boot_count(dtb);
     let reset = bootargs(dtb).is_some_and(|a| a.split(' ').any(|w| w == "selftest.end=reset"))

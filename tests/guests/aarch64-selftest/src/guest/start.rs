@@ -51,6 +51,16 @@ secondary_entry:
 6:  wfi
     b       6b
 
+    // A vCPU that loses its vectors: VBAR_EL1 = 0 (not RAM), then a jump
+    // to the GIC's MMIO, which cannot be executed. The abort's vector is
+    // at 0x200, which faults again: no forward progress.
+    .global vector_loop
+vector_loop:
+    msr     vbar_el1, xzr
+    isb
+    mov     x1, #0x8000000
+    br      x1
+
     .macro vent target
     .balign 0x80
     b       \target
@@ -115,6 +125,18 @@ extern "C" fn guest_main(dtb: u64) -> ! {
 
 unsafe extern "C" {
     fn secondary_entry();
+    fn vector_loop() -> !;
+}
+
+/// Where `vector_loop` starts (a CPU_ON entry point).
+pub fn vector_loop_entry() -> u64 {
+    vector_loop as *const () as u64
+}
+
+/// Lose this vCPU's vectors and fault (see the assembly above).
+pub fn enter_vector_loop() -> ! {
+    // SAFETY: never returns; it only faults, which the hypervisor ends.
+    unsafe { vector_loop() }
 }
 
 /// Address of the secondary vCPU entry point.
