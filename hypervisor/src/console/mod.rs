@@ -2,9 +2,11 @@
 //! and the guests' console hypercalls, a whole line at a time.
 
 pub mod dispatch;
+pub mod guest_console;
 pub mod guest_line;
 pub mod input;
 pub mod keys;
+pub mod rate_limit;
 
 use core::fmt::{self, Write};
 

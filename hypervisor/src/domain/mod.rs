@@ -14,7 +14,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use crate::board::PhysRange;
-use crate::console::guest_line::GuestLine;
+use crate::console::guest_console::GuestConsole;
 use crate::mm::page_table::PageTable;
 
 /// Where a vCPU starts.
@@ -47,7 +47,7 @@ pub struct Domain {
     /// The virtual GIC and where the guest sees it.
     pub vgic: Option<spin::Mutex<crate::vgic::Vgic>>,
     pub vgic_layout: Option<guest_map::VgicLayout>,
-    console: spin::Mutex<GuestLine>,
+    console: spin::Mutex<GuestConsole>,
     running: AtomicBool,
     /// Fault reports left before the hypervisor stops logging this domain's
     /// faults (a guest looping on a fault must not flood the console).
@@ -120,7 +120,7 @@ impl Domain {
             power: power::VcpuPower::new(mpidrs),
             vgic: None,
             vgic_layout: None,
-            console: spin::Mutex::new(GuestLine::new()),
+            console: spin::Mutex::new(GuestConsole::new(!hardware)),
             running: AtomicBool::new(true),
             reports_left: AtomicU32::new(FAULT_REPORTS),
             exits: exits::ExitStats::default(),
@@ -166,12 +166,16 @@ impl Domain {
         self.banks.iter().map(|b| b.ipa.size).sum()
     }
 
-    /// Bytes the guest wrote to its console.
-    pub fn console_write(&self, bytes: &[u8]) {
+    /// Bytes the guest wrote to its console at `now_ns` (rate-limited for
+    /// all but the hardware domain, `console::rate_limit`).
+    pub fn console_write(&self, bytes: &[u8], now_ns: u64) {
         let (id, bare) = (self.id, self.hardware);
-        self.console
-            .lock()
-            .push(bytes, |line| print_line(id, bare, line));
+        self.console.lock().write(
+            bytes,
+            now_ns,
+            &mut |line| print_line(id, bare, line),
+            &mut |n| report_dropped(id, n),
+        );
     }
 
     /// Whether a fault of this domain should still be reported; the last
@@ -235,8 +239,17 @@ impl Domain {
         let (id, bare) = (self.id, self.hardware);
         self.console
             .lock()
-            .flush(&mut |line| print_line(id, bare, line));
+            .flush(&mut |line| print_line(id, bare, line), &mut |n| {
+                report_dropped(id, n)
+            });
     }
+}
+
+fn report_dropped(id: u16, n: u64) {
+    use crate::console::rate_limit::{BURST_LINES, LINES_PER_SECOND};
+    crate::info!(
+        "d{id}: console: {n} line(s) dropped by the rate limit ({BURST_LINES} lines, then {LINES_PER_SECOND} per second)"
+    );
 }
 
 fn print_line(id: u16, bare: bool, line: &str) {

@@ -156,7 +156,7 @@ impl xen::Env for TrapEnv<'_> {
         if d.xen_console {
             crate::console::write_raw(bytes);
         } else {
-            d.console_write(bytes);
+            d.console_write(bytes, counter_ns());
         }
     }
     fn console_read(&self, buf: &mut [u8]) -> usize {
@@ -167,12 +167,18 @@ impl xen::Env for TrapEnv<'_> {
         }
     }
     fn system_time_ns(&self) -> u64 {
-        let (ticks, freq) = (CNTPCT_EL0.get(), CNTFRQ_EL0.get().max(1));
-        (u128::from(ticks) * 1_000_000_000 / u128::from(freq)) as u64
+        counter_ns()
     }
     fn ffa_shared(&self, domain: &Domain, ipa: u64) -> bool {
         super::ffa_glue::is_shared(domain.id, ipa)
     }
+}
+
+/// The physical counter in nanoseconds (the time guests see, and the
+/// console rate limit's clock).
+pub fn counter_ns() -> u64 {
+    let (ticks, freq) = (CNTPCT_EL0.get(), CNTFRQ_EL0.get().max(1));
+    (u128::from(ticks) * 1_000_000_000 / u128::from(freq)) as u64
 }
 
 fn xen_call(frame: &mut TrapFrame) {

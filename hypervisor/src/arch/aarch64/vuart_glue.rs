@@ -24,7 +24,8 @@ pub fn mmio(d: &Domain, frame: &mut TrapFrame, ipa: u64, access: MmioAccess) -> 
         let mut u = uart.lock();
         let r = if access.write {
             let v = access.store_value(&frame.x) as u32;
-            u.write(off, access.size, v, &mut |b| d.console_write(&[b]))
+            let now = super::traps::counter_ns();
+            u.write(off, access.size, v, &mut |b| d.console_write(&[b], now))
                 .map(|()| 0)
         } else {
             u.read(off, access.size)

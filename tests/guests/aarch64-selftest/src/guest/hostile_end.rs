@@ -1,7 +1,8 @@
 //! `selftest.end=hostile`: after its checks the domain turns hostile, to
 //! show that it harms only its own physical CPUs: a flood of faults (each
 //! injected back into its own vector, the hypervisor's reports capped), a
-//! flood of hypercalls, a second vCPU that faults inside its own vectors
+//! flood of hypercalls, a console flood (cut by the hypervisor's rate
+//! limit), a second vCPU that faults inside its own vectors
 //! (the hypervisor stops it), then a spin with interrupts masked, forever.
 //! The other domains must go on meanwhile (the suite case checks dom0 does).
 //!
@@ -16,6 +17,7 @@ use super::{start, xen_hypercall, Console, AFF_OFF, PSCI_AFFINITY_INFO, PSCI_CPU
 
 const FAULTS: u32 = 20_000;
 const HYPERCALLS: u32 = 100_000;
+const FLOOD_LINES: u32 = 3_000;
 /// __HYPERVISOR_xen_version, XENVER_version: the cheapest hypercall.
 const XEN_VERSION: u64 = 17;
 
@@ -38,6 +40,16 @@ pub fn end(out: &mut Console, ram_end: u64, smp: bool) -> ! {
         }
     }
     let _ = writeln!(out, "# hostile: {ok} of {HYPERCALLS} hypercalls answered");
+    // A console flood: the hypervisor lets a burst through, drops the rest
+    // and says how many when a line passes again (a second later).
+    for i in 0..FLOOD_LINES {
+        let _ = writeln!(out, "# flood {i}");
+    }
+    let until = ticks() + ticks_per_second() * 3 / 2;
+    while ticks() < until {
+        core::hint::spin_loop();
+    }
+    let _ = writeln!(out, "# hostile: {FLOOD_LINES} console lines written at once");
     if smp {
         let rc = smccc_hvc_args(PSCI_CPU_ON, [1, start::vector_loop_entry(), 0])[0] as i64;
         let until = ticks() + 2 * ticks_per_second();
