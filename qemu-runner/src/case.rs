@@ -442,4 +442,17 @@ end:
         let cases = load_suite(&dir).unwrap();
         assert!(cases.iter().any(|c| c.name == "selftest"));
     }
+
+    /// Run with `--secure-firmware` (docs/ffa-interop.md), not by CI: at
+    /// least they parse and their patterns compile.
+    #[test]
+    fn interop_suite_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/tfa-optee");
+        let cases = load_suite(&dir).unwrap();
+        assert!(cases.iter().any(|c| c.name == "ffa-clients"));
+        for c in &cases {
+            assert!(c.secure_world.is_some(), "{}", c.name);
+            c.expectations().unwrap();
+        }
+    }
 }

@@ -75,6 +75,11 @@ enum Cmd {
         /// Cases run in parallel.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
         jobs: u32,
+        /// Secure-world firmware for the `secure_world:` cases, instead of the
+        /// secure-firmware.bin image-builder writes beside each image (e.g.
+        /// scripts/interop-tfa's out/interop-tfa/flash.bin).
+        #[arg(long, value_name = "PATH")]
+        secure_firmware: Option<PathBuf>,
     },
 }
 
@@ -165,8 +170,15 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             slow,
             out,
             jobs,
+            secure_firmware,
         } => {
             let b = load_board(&ws, &board)?;
+            let secure_firmware = secure_firmware.map(absolute).transpose()?;
+            if let Some(f) = &secure_firmware {
+                if !f.is_file() {
+                    image_builder::bail_input!("--secure-firmware {}: no such file", f.display());
+                }
+            }
             let suite_dir = match suite {
                 Some(p) => absolute(p)?,
                 None => ws.root.join("tests/suites").join(&board),
@@ -183,6 +195,7 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
                 slow,
                 out_dir,
                 jobs: jobs as usize,
+                secure_firmware,
             };
             let provider = |manifest: &std::path::Path, dir: &std::path::Path| -> Result<PathBuf> {
                 build_image(&ws, &board, Some(manifest), Some(dir))

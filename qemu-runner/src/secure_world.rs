@@ -31,6 +31,13 @@ pub fn firmware_path(image: &Path) -> PathBuf {
     image.with_file_name(image_builder::build::SECURE_FIRMWARE_FILE)
 }
 
+/// The firmware a `secure_world:` case boots: `chosen` if given (`qemu-runner
+/// test --secure-firmware`, e.g. scripts/interop-tfa's TF-A + OP-TEE
+/// flash.bin), otherwise the one beside the image.
+pub fn firmware_for(image: &Path, chosen: Option<&Path>) -> PathBuf {
+    chosen.map_or_else(|| firmware_path(image), Path::to_path_buf)
+}
+
 /// `-machine`, the boot arguments and the extra arguments for the run.
 pub struct SecureBoot {
     pub machine: String,
@@ -159,6 +166,17 @@ mod tests {
         assert!(r.contains("forbidden pattern 'fw: b'"), "{r}");
         assert!(judge(&case(&[], &[]), &dir.join("missing.log")).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn chosen_firmware_replaces_the_one_beside_the_image() {
+        let image = Path::new("/o/images/ffa/boot.img");
+        assert_eq!(
+            firmware_for(image, None),
+            Path::new("/o/images/ffa").join(image_builder::build::SECURE_FIRMWARE_FILE)
+        );
+        let tfa = Path::new("/w/out/interop-tfa/flash.bin");
+        assert_eq!(firmware_for(image, Some(tfa)), tfa);
     }
 
     #[test]

@@ -185,8 +185,21 @@ pub fn run_case(
     case_dir: &Path,
     workspace_root: &Path,
 ) -> Result<CaseResult> {
+    run_case_with_firmware(board, case, image, case_dir, workspace_root, None)
+}
+
+/// [`run_case`], with `secure_firmware` (if given) booted by `secure_world:`
+/// cases instead of the firmware beside the image.
+pub fn run_case_with_firmware(
+    board: &BoardManifest,
+    case: &Case,
+    image: &Path,
+    case_dir: &Path,
+    workspace_root: &Path,
+    secure_firmware: Option<&Path>,
+) -> Result<CaseResult> {
     let exp = case.expectations()?;
-    let firmware = crate::secure_world::firmware_path(image);
+    let firmware = crate::secure_world::firmware_for(image, secure_firmware);
     let mut overrides = Overrides {
         smp: case.smp,
         memory_mib: case.memory_mib,
@@ -316,6 +329,9 @@ pub struct SuiteOptions {
     pub out_dir: PathBuf,
     /// Cases run in parallel (at least 1).
     pub jobs: usize,
+    /// Firmware `secure_world:` cases boot instead of the one beside each
+    /// image (`--secure-firmware`).
+    pub secure_firmware: Option<PathBuf>,
 }
 
 /// The outcome of a suite run.
@@ -427,12 +443,13 @@ pub fn run_suite(opts: &SuiteOptions, provider: &ImageProvider) -> Result<SuiteR
         let manifest = case.image_manifest(&opts.workspace.root);
         match &images[&manifest] {
             Err(e) => CaseResult::not_run(case, Status::Error(e.clone())),
-            Ok(image) => match run_case(
+            Ok(image) => match run_case_with_firmware(
                 board,
                 case,
                 image,
                 &opts.out_dir.join(&case.name),
                 &opts.workspace.root,
+                opts.secure_firmware.as_deref(),
             ) {
                 Ok(r) => r,
                 Err(e) => CaseResult::not_run(case, Status::Error(format!("{e:#}"))),

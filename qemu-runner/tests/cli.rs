@@ -55,6 +55,21 @@ fn test_with_unknown_case_or_board_exits_with_an_error() {
 }
 
 #[test]
+fn test_with_a_missing_secure_firmware_exits_with_an_error() {
+    let out = runner()
+        .args(["test", "--board", "qemu-virt", "--case", "ffa-clients"])
+        .args(["--secure-firmware", "/nonexistent/flash.bin"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--secure-firmware /nonexistent/flash.bin: no such file"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn version_help_and_usage_errors() {
     let o = runner().arg("--version").output().unwrap();
     assert!(o.status.success());

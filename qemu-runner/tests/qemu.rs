@@ -273,6 +273,7 @@ fn options(root: &Path, board: BoardManifest, slow: bool, jobs: usize) -> SuiteO
         slow,
         out_dir: root.join("out"),
         jobs,
+        secure_firmware: None,
     }
 }
 
