@@ -15,8 +15,37 @@ pub fn route_input(
     uart_input: &mut dyn FnMut(&Domain, &[u8]),
     raise_event: &mut dyn FnMut(&Domain, usize),
 ) {
-    let mut events = [Routed::Held; 32];
-    let n = super::receive(&mut events);
+    let mut to_hvc = false;
+    // Until the UART is empty; bounded work per interrupt (a paste longer
+    // than this waits for the next byte typed).
+    for _ in 0..ROUNDS {
+        let mut events = [Routed::Held; 32];
+        let (n, more) = super::receive(&mut events);
+        to_hvc |= route(domains, freq, &events[..n], uart_input);
+        if !more {
+            break;
+        }
+    }
+    if to_hvc {
+        if let Some(d) = domains.iter().find(|d| d.xen_console) {
+            let virq = crate::hypercall::xen::abi::virq::CONSOLE;
+            if let Some(v) = crate::hypercall::xen::evtchn::raise_global_virq(d, virq) {
+                raise_event(d, v);
+            }
+        }
+    }
+}
+
+/// 32-byte rounds per receive interrupt.
+const ROUNDS: usize = 64;
+
+/// Deliver one round of routed input; whether any of it is for hvc0.
+fn route(
+    domains: &[Domain],
+    freq: u64,
+    events: &[Routed],
+    uart_input: &mut dyn FnMut(&Domain, &[u8]),
+) -> bool {
     let mut to_hvc = false;
     // Consecutive bytes for one domain's UART go in together.
     let mut pending: Option<(u16, [u8; 32], usize)> = None;
@@ -27,7 +56,7 @@ pub fn route_input(
             }
         }
     };
-    for e in &events[..n] {
+    for e in events {
         let mut line = alloc::string::String::new();
         match *e {
             Routed::Hvc(_) => to_hvc = true,
@@ -52,12 +81,5 @@ pub fn route_input(
         }
     }
     flush(&mut pending);
-    if to_hvc {
-        if let Some(d) = domains.iter().find(|d| d.xen_console) {
-            let virq = crate::hypercall::xen::abi::virq::CONSOLE;
-            if let Some(v) = crate::hypercall::xen::evtchn::raise_global_virq(d, virq) {
-                raise_event(d, v);
-            }
-        }
-    }
+    to_hvc
 }

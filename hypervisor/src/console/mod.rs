@@ -122,9 +122,12 @@ pub fn enable_input() {
     CONSOLE.lock().uart.enable_rx_interrupts();
 }
 
-/// The UART's receive interrupt: route every waiting byte into `events`
-/// (bounded: the FIFO holds at most 32 bytes); how many there are.
-pub fn receive(events: &mut [input::Routed; 32]) -> usize {
+/// The UART's receive interrupt: route up to 32 waiting bytes into
+/// `events`; how many events there are, and whether the UART may hold
+/// more (then call again: a PL011 raises its receive interrupt only when
+/// a byte arrives into an empty FIFO, so bytes left behind would wait for
+/// good).
+pub fn receive(events: &mut [input::Routed; 32]) -> (usize, bool) {
     let mut got = [0u8; 32];
     let mut n = 0;
     {
@@ -149,7 +152,7 @@ pub fn receive(events: &mut [input::Routed; 32]) -> usize {
             }
         });
     }
-    count
+    (count, n == got.len())
 }
 
 /// Set the consoles Ctrl-A x3 rotates through (see `input`).

@@ -12,6 +12,12 @@ const SMCCC_VERSION: u32 = 0x8000_0000;
 const SMCCC_1_2: u32 = 0x1_0002;
 /// The oldest SPMC the mediator talks to (it needs v1.1's descriptors).
 pub const MIN_SPMC_VERSION: Version = Version::V1_1;
+/// The version the hypervisor asks for as the SPMC's caller: the layouts it
+/// sends are v1.1's (memory transaction descriptors with 16-byte access
+/// descriptors), and TF-A v2.12's EL3 SPMC refuses FFA_MEM_SHARE from a
+/// normal world that asked for 1.2 (docs/ffa-interop.md). Guests still
+/// negotiate up to 1.2 with the mediator, which answers v1.2's calls itself.
+pub const SPMC_CALLER_VERSION: Version = Version::V1_1;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProbeError {
@@ -92,7 +98,7 @@ pub fn probe(env: &mut dyn Env, bufs: &OwnBuffers) -> Result<Probed, ProbeError>
     if smccc & (1 << 31) != 0 || smccc < SMCCC_1_2 {
         return Err(ProbeError::SmcccTooOld(smccc));
     }
-    let v = call(env, abi::VERSION, &[u64::from(Version::V1_2.0)])[0] as u32;
+    let v = call(env, abi::VERSION, &[u64::from(SPMC_CALLER_VERSION.0)])[0] as u32;
     if v & (1 << 31) != 0 {
         return Err(ProbeError::NoFfa);
     }

@@ -17,6 +17,16 @@ fn a_good_spmc_is_asked_for_its_partitions_once_and_released() {
     assert_eq!(w.count(abi::PARTITION_INFO_GET), 1);
     assert_eq!(w.count(abi::RX_RELEASE), 1);
     assert!(w.rxtx_mapped);
+    // It asks as a v1.1 caller (the descriptor layouts it sends); the SPMC
+    // answers with its own version.
+    let asked: Vec<u64> = w
+        .smcs
+        .iter()
+        .filter(|x| x[0] as u32 == abi::VERSION)
+        .map(|x| x[1])
+        .collect();
+    assert_eq!(asked, [0x1_0001]);
+    assert_eq!(m.spmc_version, Version::V1_2);
 }
 
 #[test]

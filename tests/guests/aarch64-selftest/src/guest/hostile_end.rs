@@ -49,7 +49,10 @@ pub fn end(out: &mut Console, ram_end: u64, smp: bool) -> ! {
     while ticks() < until {
         core::hint::spin_loop();
     }
-    let _ = writeln!(out, "# hostile: {FLOOD_LINES} console lines written at once");
+    let _ = writeln!(
+        out,
+        "# hostile: {FLOOD_LINES} console lines written at once"
+    );
     if smp {
         let rc = smccc_hvc_args(PSCI_CPU_ON, [1, start::vector_loop_entry(), 0])[0] as i64;
         let until = ticks() + 2 * ticks_per_second();
