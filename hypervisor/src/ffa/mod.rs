@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod abi;
+pub mod domain_call;
 pub mod env;
 pub mod guest;
 pub mod mediator;

@@ -268,11 +268,9 @@ fn fetched<'a>(fetches: &'a Fetches, r: &PackageRef) -> Result<&'a crate::debian
 /// Debian's package for a cross compiler: `aarch64-linux-gnu-gcc-12` is in
 /// `gcc-12-aarch64-linux-gnu`.
 fn cc_package(cc: &str) -> String {
-    match cc.rsplit_once('-') {
-        Some((triplet, gcc)) if gcc.starts_with("gcc") => format!("{gcc}-{triplet}"),
-        _ => cc
-            .rsplit_once("-gcc-")
-            .map_or(cc.to_string(), |(t, v)| format!("gcc-{v}-{t}")),
+    match cc.split_once("-gcc") {
+        Some((triplet, version)) => format!("gcc{version}-{triplet}"),
+        None => cc.to_string(),
     }
 }
 

@@ -2,10 +2,8 @@
 //! hypervisor's view of physical memory, and the calling domain.
 
 use crate::board::Spmc;
-use crate::domain::guest_areas::GuestAreas;
 use crate::domain::Domain;
-use crate::ffa::guest::{BankRam, GuestRam};
-use crate::ffa::{self, abi::Regs, Action, Caller, Env, Mediator, OwnBuffers};
+use crate::ffa::{self, abi::Regs, Action, Env, Mediator, OwnBuffers};
 use crate::info;
 use crate::mm::frames::FrameAllocator;
 
@@ -77,25 +75,6 @@ pub fn init(spmc: Spmc, frames: &mut FrameAllocator) {
     }
 }
 
-fn is_mem_share(fid: u32) -> bool {
-    fid == ffa::abi::MEM_SHARE_32 || fid == ffa::abi::MEM_SHARE_64
-}
-
-/// A domain's RAM with the pages holding its Xen shared areas reserved.
-struct XenAwareRam<'a> {
-    banks: BankRam<'a>,
-    areas: &'a GuestAreas,
-}
-
-impl GuestRam for XenAwareRam<'_> {
-    fn page_pa(&self, ipa: u64) -> Option<u64> {
-        self.banks.page_pa(ipa)
-    }
-    fn reserved(&self, ipa: u64) -> bool {
-        self.areas.holds_page(ipa)
-    }
-}
-
 /// Whether SMCCC function `fid` is in FF-A's range (both calling conventions).
 pub fn is_ffa(fid: u32) -> bool {
     (0x8400_0060..=0x8400_00ff).contains(&(fid & !(1 << 30)))
@@ -109,28 +88,7 @@ pub fn call(domain: &Domain, frame: &mut TrapFrame) -> bool {
     };
     let mut x = [0u64; 18];
     x.copy_from_slice(&frame.x[..18]);
-    let bank_ram = BankRam(&domain.banks);
-    // A share is checked against the Xen areas under the domain's Xen lock,
-    // which XENMEM_add_to_physmap and vcpu_info registration hold while
-    // they check `is_shared`: a page is never both (lock order: Xen, then
-    // the mediator).
-    let xen = is_mem_share(x[0] as u32).then(|| domain.xen.lock());
-    let xen_ram = xen.as_ref().map(|x| XenAwareRam {
-        banks: bank_ram,
-        areas: &x.areas,
-    });
-    let ram: &dyn GuestRam = match &xen_ram {
-        Some(r) => r,
-        None => &bank_ram,
-    };
-    let caller = Caller {
-        domain: domain.id,
-        vcpus: domain.vcpus,
-        ram,
-        forward_partition_info: domain.ffa_bench_forwarding,
-    };
-    let action = m.lock().handle(&mut El2, &caller, &x);
-    drop(xen);
+    let action = ffa::domain_call::handle(domain, m, &mut El2, &x);
     let r = match action {
         Action::Reply(r) => r,
         // Direct requests run in the partition without the mediator held.

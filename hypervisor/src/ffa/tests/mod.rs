@@ -3,6 +3,7 @@
 mod cache;
 mod calls;
 mod direct;
+mod domain_call;
 mod mem_share;
 mod partinfo;
 mod probe;
