@@ -20,8 +20,9 @@ pub mod trust;
 pub use debian::{apt, cpio, deb, initramfs, kmod, lock, packages};
 pub(crate) use image::{assemble, cargo, elf, output, progress};
 pub use image::{build, pe, split, uboot};
+pub use inputs::dtb_edit;
 pub use inputs::{board_manifest, devices, kernel, manifest, plan, workspace};
-pub(crate) use inputs::{dtb_edit, modules, sniff};
+pub(crate) use inputs::{modules, sniff};
 pub use trust::{crates, release, repro, sbom, secureboot, signing, verify};
 pub(crate) use trust::{diffoscope, digest, record, shuffle};
 

@@ -37,6 +37,7 @@ pub mod arm64_image;
 pub mod devices;
 #[cfg(test)]
 mod devices_tests;
+pub mod fdt_normalize;
 mod signature;
 mod table;
 #[cfg(feature = "alloc")]

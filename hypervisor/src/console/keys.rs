@@ -145,7 +145,7 @@ pub fn run(key: u8, domains: &[Domain], freq: u64, out: &mut dyn Write) -> core:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hypercall::xen::tests::World;
+    use crate::hypercall::xen::fake::World;
 
     fn out(key: u8, w: &World) -> String {
         let mut s = String::new();

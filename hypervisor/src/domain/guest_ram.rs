@@ -37,8 +37,8 @@ impl HostArea {
     }
 
     /// Host address and length (tests look behind the area).
-    #[cfg(test)]
-    pub(crate) fn raw(&self) -> (usize, u64) {
+    #[cfg(any(test, feature = "host-fakes"))]
+    pub fn raw(&self) -> (usize, u64) {
         (self.addr, self.len)
     }
 

@@ -18,6 +18,8 @@ pub mod mem_share;
 pub mod partinfo;
 pub mod probe;
 
+#[cfg(any(test, feature = "host-fakes"))]
+pub mod fake;
 #[cfg(test)]
 mod tests;
 

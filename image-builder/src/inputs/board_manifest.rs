@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 use serde::Deserialize;
 
 use crate::exit::OrBadInput;
-use crate::manifest::{read_yaml, yaml_names};
+use crate::manifest::{parse_yaml, read_text, yaml_names};
 use crate::workspace::Workspace;
 
 /// `manifests/boards/<board>.yaml`.
@@ -180,11 +180,15 @@ fn load_board_unchecked(ws: &Workspace, board: &str) -> Result<BoardManifest> {
             yaml_names(&ws.boards_dir()).join(", ")
         );
     }
-    let m: BoardManifest = read_yaml(&path)?;
+    parse_board(&read_text(&path)?, &path.display().to_string(), board)
+}
+
+/// Parse board `board`'s manifest text (`origin` names it in errors).
+pub fn parse_board(text: &str, origin: &str, board: &str) -> Result<BoardManifest> {
+    let m: BoardManifest = parse_yaml(text, origin)?;
     if m.board != board {
         bail!(
-            "{}: field 'board' is '{}', expected '{board}'",
-            path.display(),
+            "{origin}: field 'board' is '{}', expected '{board}'",
             m.board
         );
     }

@@ -10,6 +10,12 @@ use crate::board_manifest::DtDisable;
 
 /// `blob` with every node in `edits` disabled.
 pub fn apply(blob: &[u8], edits: &[DtDisable]) -> Result<Vec<u8>> {
+    // The structural check the hypervisor runs on every firmware tree:
+    // the `fdt` crate asserts (panics) on malformed blocks and on NOPs.
+    let mut checked = blob.to_vec();
+    image_format::fdt_normalize::normalize(&mut checked)
+        .map_err(|e| anyhow::anyhow!("not a valid device tree: {e:?}"))?;
+    let blob = checked.as_slice();
     let fdt = fdt::Fdt::new(blob).map_err(|e| anyhow::anyhow!("not a valid device tree: {e:?}"))?;
     for e in edits {
         if fdt.find_node(&e.path).is_none() {
@@ -110,6 +116,50 @@ mod tests {
             before.memory_reservations().count(),
             after.memory_reservations().count()
         );
+    }
+
+    /// Found by fuzzing (builder-dtb-edit): QEMU's dumped trees carry
+    /// FDT_NOPs, on which the `fdt` crate panicked mid-copy.
+    #[test]
+    fn trees_with_nops_are_edited_not_a_panic() {
+        let qemu = include_bytes!("../../../tests/fixtures/dtb/bcm2711-rpi-4-b-from-qemu.dtb");
+        let out = apply(qemu, &[edit("/soc/serial@7e201000")]).unwrap();
+        assert!(fdt::Fdt::new(&out).is_ok());
+    }
+
+    /// A tree nested deeper than any real one: an error from the structural
+    /// check (which bounds nesting), never a stack overflow in the copy.
+    #[test]
+    fn deep_nesting_is_an_error() {
+        // By hand: vm-fdt refuses to write such a tree.
+        let mut st = Vec::new();
+        for _ in 0..200 {
+            st.extend_from_slice(&1u32.to_be_bytes()); // FDT_BEGIN_NODE, name ""
+            st.extend_from_slice(&[0; 4]);
+        }
+        for _ in 0..200 {
+            st.extend_from_slice(&2u32.to_be_bytes()); // FDT_END_NODE
+        }
+        st.extend_from_slice(&9u32.to_be_bytes()); // FDT_END
+        let (off_rsv, off_struct) = (40u32, 56u32);
+        let off_strings = off_struct + st.len() as u32;
+        let header = [
+            0xd00d_feed,
+            off_strings,
+            off_struct,
+            off_strings,
+            off_rsv,
+            17,
+            16,
+            0,
+            0,
+            st.len() as u32,
+        ];
+        let mut blob: Vec<u8> = header.iter().flat_map(|v| v.to_be_bytes()).collect();
+        blob.resize(56, 0);
+        blob.extend_from_slice(&st);
+        let e = apply(&blob, &[]).unwrap_err();
+        assert!(e.to_string().contains("not a valid device tree"), "{e}");
     }
 
     #[test]

@@ -410,10 +410,13 @@ fn check_source(ctx: &str, source: &ModuleSource) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn read_yaml<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read manifest {}", path.display()))?;
-    serde_norway::from_str(&text).with_context(|| format!("malformed manifest {}", path.display()))
+pub(crate) fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read manifest {}", path.display()))
+}
+
+pub(crate) fn parse_yaml<T: for<'de> Deserialize<'de>>(text: &str, origin: &str) -> Result<T> {
+    serde_norway::from_str(text).with_context(|| format!("malformed manifest {origin}"))
 }
 
 pub(crate) fn yaml_names(dir: &Path) -> Vec<String> {
@@ -452,8 +455,13 @@ pub fn load_image(path: &Path, board: &BoardManifest) -> Result<ImageManifest> {
 }
 
 fn load_image_unchecked(path: &Path, board: &BoardManifest) -> Result<ImageManifest> {
-    let m: ImageManifest = read_yaml(path)?;
-    let ctx = path.display();
+    parse_image(&read_text(path)?, &path.display().to_string(), board)
+}
+
+/// Parse and check an image manifest's text (`origin` names it in errors).
+pub fn parse_image(text: &str, origin: &str, board: &BoardManifest) -> Result<ImageManifest> {
+    let m: ImageManifest = parse_yaml(text, origin)?;
+    let ctx = origin;
     if !m.boards.contains(&board.board) {
         bail!(
             "{ctx}: image '{}' is not for board '{}' (boards: {:?})",
@@ -499,9 +507,9 @@ fn load_image_unchecked(path: &Path, board: &BoardManifest) -> Result<ImageManif
     if m.domains.iter().filter(|d| d.hardware).count() > 1 {
         bail!("{ctx}: more than one domain has 'hardware: true'");
     }
-    crate::plan::check(&ctx.to_string(), &m.domains)?;
-    crate::devices::check(&ctx.to_string(), &m.domains, board)?;
-    crate::plan::check_memory(&ctx.to_string(), &m.domains, board.ram_mib(), 0)?;
+    crate::plan::check(ctx, &m.domains)?;
+    crate::devices::check(ctx, &m.domains, board)?;
+    crate::plan::check_memory(ctx, &m.domains, board.ram_mib(), 0)?;
     Ok(m)
 }
 

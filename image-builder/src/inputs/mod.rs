@@ -3,7 +3,7 @@
 //! be, and the board DTB's listed edits.
 pub mod board_manifest;
 pub mod devices;
-pub(crate) mod dtb_edit;
+pub mod dtb_edit;
 pub mod kernel;
 pub mod manifest;
 pub(crate) mod modules;

@@ -133,7 +133,7 @@ mod tests {
         let kernel = arm64_image(8192);
         let mut img = image_with(3, 0, 64 << 20, &[(ModuleKind::Kernel, kernel.clone())]);
         let table = img[0x1000..0x2000].to_vec();
-        let mut d = crate::hypercall::xen::tests::domain(
+        let mut d = crate::hypercall::xen::fake::domain(
             3,
             false,
             1,
@@ -184,7 +184,7 @@ mod tests {
         );
         assert!(!wrote);
         // A domain the table does not list.
-        let other = crate::hypercall::xen::tests::domain(9, false, 1, d.banks.clone());
+        let other = crate::hypercall::xen::fake::domain(9, false, 1, d.banks.clone());
         assert_eq!(
             reload_from(
                 &img,

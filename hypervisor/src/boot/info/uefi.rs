@@ -107,7 +107,9 @@ impl UefiMemory {
             if usable_after_exit(d.ty) {
                 m.insert(PhysRange::new(d.base, size))?;
             } else if d.ty != memory_type::MMIO && d.ty != 12 {
-                m.firmware_bytes += size;
+                // A report figure: overlapping hostile descriptors may
+                // sum past 2^64.
+                m.firmware_bytes = m.firmware_bytes.saturating_add(size);
             }
         }
         Ok(m)
@@ -223,6 +225,16 @@ mod tests {
     }
 
     const P: u64 = UEFI_PAGE;
+
+    /// Found by fuzzing (uefi-memory-map): firmware-kept sizes summed past
+    /// 2^64 overflowed (a debug-build panic).
+    #[test]
+    fn huge_firmware_regions_do_not_overflow_the_total() {
+        let half = (u64::MAX / 2) / P;
+        let map = [d(0, 0, half), d(0, 0, half), d(0, 0, half)];
+        let m = UefiMemory::from_descriptors(map).unwrap();
+        assert_eq!(m.firmware_bytes, u64::MAX);
+    }
 
     #[test]
     fn only_memory_the_os_owns_is_usable() {

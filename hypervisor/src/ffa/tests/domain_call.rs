@@ -4,7 +4,7 @@
 use super::mem_share::descriptor;
 use super::*;
 use crate::ffa::domain_call;
-use crate::hypercall::xen::tests::{World, RAM};
+use crate::hypercall::xen::fake::{World, RAM};
 
 fn go(
     d: &crate::domain::Domain,

@@ -4,30 +4,7 @@
 use super::*;
 use crate::ffa::mem_share;
 
-/// A v1.1 transaction descriptor from `sender` to `receiver` of `ranges`
-/// (IPA, pages), total pages as given.
-pub fn descriptor(sender: u16, receiver: u16, ranges: &[(u64, u32)], total: u32) -> Vec<u8> {
-    let mut d = alloc::vec![0u8; 48];
-    d[0..2].copy_from_slice(&sender.to_le_bytes());
-    d[2..4].copy_from_slice(&0x2fu16.to_le_bytes()); // normal memory, write-back, inner shareable
-    d[24..28].copy_from_slice(&16u32.to_le_bytes());
-    d[28..32].copy_from_slice(&1u32.to_le_bytes());
-    d[32..36].copy_from_slice(&48u32.to_le_bytes());
-    let mut emad = [0u8; 16];
-    emad[0..2].copy_from_slice(&receiver.to_le_bytes());
-    emad[2] = 0b0110; // read-write
-    emad[4..8].copy_from_slice(&64u32.to_le_bytes());
-    d.extend_from_slice(&emad);
-    d.extend_from_slice(&total.to_le_bytes());
-    d.extend_from_slice(&(ranges.len() as u32).to_le_bytes());
-    d.extend_from_slice(&[0; 8]);
-    for &(ipa, n) in ranges {
-        d.extend_from_slice(&ipa.to_le_bytes());
-        d.extend_from_slice(&n.to_le_bytes());
-        d.extend_from_slice(&[0; 4]);
-    }
-    d
-}
+pub use crate::ffa::fake::share_descriptor as descriptor;
 
 fn share(m: &mut Mediator, w: &mut FakeWorld, c: &Caller, d: &[u8]) -> Regs {
     w.write_phys(RAM_PA, d); // the TX buffer (IPA RAM_IPA)

@@ -7,12 +7,14 @@
 pub mod abi;
 mod console;
 pub mod evtchn;
+#[cfg(any(test, feature = "host-fakes"))]
+pub mod fake;
 mod memory;
 mod misc;
 #[cfg(test)]
 mod property;
 #[cfg(test)]
-pub(crate) mod tests;
+mod tests;
 mod vcpu;
 mod version;
 

@@ -7,7 +7,7 @@
 use alloc::vec::Vec;
 
 use super::abi::*;
-use super::tests::{World, ARG, RAM};
+use super::fake::{World, ARG, RAM};
 use crate::hypercall::GuestMemory;
 
 const VCPUS: usize = 4;
