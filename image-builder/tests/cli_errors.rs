@@ -409,3 +409,108 @@ fn a_device_given_twice_or_the_hypervisors_is_refused_by_name() {
     );
     c.assert_no_output();
 }
+
+// ---- hostile files: one test per error class (truncated, oversized, random
+// bytes) for manifests, lock files and images; the fuzz targets
+// builder-manifest, builder-lock and builder-verify cover the rest.
+
+/// Deterministic noise (xorshift), so a failure reproduces.
+fn noise(len: usize) -> Vec<u8> {
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn in_tree(rel: &str) -> Vec<u8> {
+    std::fs::read(repo_root().join(rel)).unwrap()
+}
+
+#[test]
+fn truncated_manifest_is_named() {
+    let c = Case::new();
+    let whole = in_tree("manifests/images/dom0-and-selftest.yaml");
+    let cut = c.write("cut.yaml", &whole[..whole.len() * 2 / 3]);
+    let o = c.build(&["--image", &cut]);
+    assert_fails_with(&o, &[&cut]);
+    c.assert_no_output();
+}
+
+#[test]
+fn random_bytes_as_manifest_are_not_text() {
+    let c = Case::new();
+    let f = c.write("noise.yaml", &noise(4096));
+    let o = c.build(&["--image", &f]);
+    assert_fails_with(&o, &["manifest", &f, "is not UTF-8 text"]);
+    c.assert_no_output();
+}
+
+#[test]
+fn oversized_manifest_is_refused_unread() {
+    let c = Case::new();
+    let mut big = in_tree("manifests/images/selftest.yaml");
+    big.extend(std::iter::repeat_n(b"# padding\n".as_slice(), 200_000).flatten());
+    let f = c.write("big.yaml", &big);
+    let o = c.build(&["--image", &f]);
+    assert_fails_with(
+        &o,
+        &[&f, "2000", "bytes, more than the 1048576 a manifest may be"],
+    );
+    c.assert_no_output();
+}
+
+/// linux-dom0.yaml beside a lock file with `lock` as its contents.
+fn with_lock(c: &Case, lock: &[u8]) -> (String, String) {
+    let image = c.write("linux.yaml", &in_tree("manifests/images/linux-dom0.yaml"));
+    let lock = c.write("linux.lock.yaml", lock);
+    (image, lock)
+}
+
+#[test]
+fn truncated_lock_file_is_named() {
+    let c = Case::new();
+    let whole = in_tree("manifests/images/linux-dom0.lock.yaml");
+    let (image, lock) = with_lock(&c, &whole[..whole.len() / 2]);
+    let o = c.build(&["--image", &image]);
+    assert_fails_with(&o, &[&lock]);
+    c.assert_no_output();
+}
+
+#[test]
+fn random_or_oversized_lock_file_is_refused() {
+    let c = Case::new();
+    let (image, lock) = with_lock(&c, &noise(2048));
+    let o = c.build(&["--image", &image]);
+    assert_fails_with(&o, &["lock file", &lock, "not UTF-8 text"]);
+    let (image, lock) = with_lock(&c, &vec![b'#'; 2 << 20]);
+    let o = c.build(&["--image", &image]);
+    assert_fails_with(&o, &[&lock, "more than the 1048576 a lock file may be"]);
+    c.assert_no_output();
+}
+
+#[test]
+fn truncated_or_random_image_fails_verify_clearly() {
+    let c = Case::new();
+    // An arm64 Image header whose recorded table lies past the file's end.
+    let mut head = vec![0u8; 64];
+    head[56..60].copy_from_slice(b"ARMd");
+    head[48..56].copy_from_slice(&4096u64.to_le_bytes());
+    let cut = c.write("cut.img", &head);
+    let o = run(&["verify", &cut]);
+    assert_ne!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("verdict: FAILED") || stderr(&o).contains(&cut),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    let noise_img = c.write("noise.img", &noise(65536));
+    let o = run(&["verify", &noise_img]);
+    assert_fails_with(&o, &[&noise_img, "is not a Halyard boot image"]);
+}

@@ -175,8 +175,8 @@ impl LockFile {
 
     /// Read the lock file at `path`; `None` if there is none.
     pub fn read(path: &Path) -> Result<Option<Self>> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => Self::parse(&text, path).map(Some),
+        match crate::manifest::read_small_text(path, "lock file") {
+            Ok(text) => Self::parse(&text?, path).map(Some),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e).with_context(|| format!("cannot read lock file {}", path.display())),
         }

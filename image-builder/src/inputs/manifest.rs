@@ -410,9 +410,28 @@ fn check_source(ctx: &str, source: &ModuleSource) -> Result<()> {
     Ok(())
 }
 
+/// More than any manifest or lock file needs (the largest in the tree is
+/// a few KiB): a bigger file is a mistake, not something to parse.
+pub const MAX_TEXT_BYTES: u64 = 1 << 20;
+
+/// A manifest's or lock file's text, refused when larger than
+/// [`MAX_TEXT_BYTES`] or not UTF-8. `what` names the kind in errors.
+pub(crate) fn read_small_text(path: &Path, what: &str) -> std::io::Result<Result<String>> {
+    let size = std::fs::metadata(path)?.len();
+    if size > MAX_TEXT_BYTES {
+        return Ok(Err(anyhow::anyhow!(
+            "{what} {} is {size} bytes, more than the {MAX_TEXT_BYTES} a {what} may be",
+            path.display()
+        )));
+    }
+    let bytes = std::fs::read(path)?;
+    Ok(String::from_utf8(bytes)
+        .map_err(|e| anyhow::anyhow!("{what} {} is not UTF-8 text ({e})", path.display())))
+}
+
 pub(crate) fn read_text(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read manifest {}", path.display()))
+    read_small_text(path, "manifest")
+        .with_context(|| format!("cannot read manifest {}", path.display()))?
 }
 
 pub(crate) fn parse_yaml<T: for<'de> Deserialize<'de>>(text: &str, origin: &str) -> Result<T> {
