@@ -84,12 +84,14 @@ fn query_size(uop: u64, env: &dyn Env) -> Result<i64, i64> {
 fn set_version(uop: u64, env: &dyn Env) -> Result<i64, i64> {
     let b = read_arg::<4>(env, uop)?;
     let (me, _) = env.caller();
-    // Only the v1 layout is offered; asking for it again is fine.
+    // Only the v1 layout is offered; asking for it again is fine. Version
+    // 2 is -ENOSYS as on Xen limited to v1 (Arm's default), others -EINVAL.
     match u32_at(&b, 0) {
         1 => {
             me.xen.lock().gnttab_version = 1;
             Ok(0)
         }
+        2 => Err(errno::ENOSYS),
         _ => Err(errno::EINVAL),
     }
 }
