@@ -47,7 +47,10 @@ fn add_to_physmap(arg: u64, env: &dyn Env) -> Result<i64, i64> {
             }
             Ok(0)
         }
-        _ => Err(errno::EINVAL),
+        // As Xen: gmfn_foreign only in a batch; every space Arm's Xen
+        // does not map here (gmfn, gmfn_range, unknown ones) -ENOSYS.
+        memory_op::SPACE_GMFN_FOREIGN | memory_op::SPACE_DEV_MMIO => Err(errno::EINVAL),
+        _ => Err(errno::ENOSYS),
     }
 }
 

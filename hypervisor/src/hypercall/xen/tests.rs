@@ -235,8 +235,17 @@ fn shared_info_is_placed_and_moved_and_grant_frames_are_fixed() {
         d.call_with(nr::MEMORY_OP, 7, ARG, &add_to_physmap(0, 1, gfn)),
         errno::EINVAL
     );
+    // Xen on Arm: a space it does not map (gmfn, gmfn_range, unknown)
+    // is -ENOSYS; gmfn_foreign outside a batch is -EINVAL.
+    for space in [2, 3, 9, u32::MAX] {
+        assert_eq!(
+            d.call_with(nr::MEMORY_OP, 7, ARG, &add_to_physmap(space, 0, gfn)),
+            errno::ENOSYS,
+            "space {space}"
+        );
+    }
     assert_eq!(
-        d.call_with(nr::MEMORY_OP, 7, ARG, &add_to_physmap(9, 0, gfn)),
+        d.call_with(nr::MEMORY_OP, 7, ARG, &add_to_physmap(4, 0, gfn)),
         errno::EINVAL
     );
     // Grant frames: only where the device tree put them.
