@@ -135,12 +135,14 @@ impl Ports {
     }
 }
 
-/// Check a VIRQ bind request: the VIRQ exists and, if global, is bound on vCPU 0.
+/// Check a VIRQ bind request in Xen's order: the VIRQ exists (-EINVAL), a
+/// global one is bound on vCPU 0 (-EINVAL, whether or not the vCPU named
+/// exists), then the vCPU exists (-ENOENT).
 pub fn check_virq(v: u32, vcpu: usize, vcpus: usize) -> Result<(), i64> {
-    if v >= virq::NR {
+    if v >= virq::NR || (!virq::per_vcpu(v) && vcpu != 0) {
         return Err(errno::EINVAL);
     }
-    if vcpu >= vcpus || (!virq::per_vcpu(v) && vcpu != 0) {
+    if vcpu >= vcpus {
         return Err(errno::ENOENT);
     }
     Ok(())

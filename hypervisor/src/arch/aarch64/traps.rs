@@ -79,7 +79,10 @@ fn guest_exception(k: u64, frame: &mut TrapFrame) {
             let v = vcpu::current_vcpu();
             vgic_hw::irq(v.domain, v.index);
         }
-        _ => info!("SError from d{} at {:#x}", vcpu::current().id, frame.elr),
+        _ => {
+            let elr = frame.elr;
+            vcpu::current().report_fault(format_args!("SError at {elr:#x}"));
+        }
     }
 }
 

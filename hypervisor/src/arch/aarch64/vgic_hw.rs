@@ -317,10 +317,11 @@ pub fn mmio(d: &Domain, index: usize, frame: &mut TrapFrame, ipa: u64, access: M
             frame.elr += 4;
         }
         Err(e) => {
-            info!(
-                "d{}: GIC access at {ipa:#x} refused ({e:?}): injecting abort",
-                d.id
-            );
+            // Capped like every fault report: a guest must not be able to
+            // flood the hypervisor's console with bad accesses.
+            d.report_fault(format_args!(
+                "GIC access at {ipa:#x} refused ({e:?}): injecting abort"
+            ));
             inject::data_abort(frame, FAR_EL2.get());
         }
     }

@@ -77,6 +77,9 @@ pub mod memory_op {
     pub const ADD_TO_PHYSMAP_LEN: usize = 24;
     pub const SPACE_SHARED_INFO: u32 = 0;
     pub const SPACE_GRANT_TABLE: u32 = 1;
+    pub const SPACE_GMFN_FOREIGN: u32 = 4;
+    /// Device MMIO (Xen: the hardware domain's ACPI path); not offered.
+    pub const SPACE_DEV_MMIO: u32 = 5;
     /// Set in idx for a grant *status* frame (v2 only).
     pub const IDX_GRANT_STATUS: u64 = 1 << 31;
 }

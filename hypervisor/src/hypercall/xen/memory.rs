@@ -47,7 +47,10 @@ fn add_to_physmap(arg: u64, env: &dyn Env) -> Result<i64, i64> {
             }
             Ok(0)
         }
-        _ => Err(errno::EINVAL),
+        // As Xen: gmfn_foreign only in a batch; every space Arm's Xen
+        // does not map here (gmfn, gmfn_range, unknown ones) -ENOSYS.
+        memory_op::SPACE_GMFN_FOREIGN | memory_op::SPACE_DEV_MMIO => Err(errno::EINVAL),
+        _ => Err(errno::ENOSYS),
     }
 }
 
@@ -84,12 +87,14 @@ fn query_size(uop: u64, env: &dyn Env) -> Result<i64, i64> {
 fn set_version(uop: u64, env: &dyn Env) -> Result<i64, i64> {
     let b = read_arg::<4>(env, uop)?;
     let (me, _) = env.caller();
-    // Only the v1 layout is offered; asking for it again is fine.
+    // Only the v1 layout is offered; asking for it again is fine. Version
+    // 2 is -ENOSYS as on Xen limited to v1 (Arm's default), others -EINVAL.
     match u32_at(&b, 0) {
         1 => {
             me.xen.lock().gnttab_version = 1;
             Ok(0)
         }
+        2 => Err(errno::ENOSYS),
         _ => Err(errno::EINVAL),
     }
 }

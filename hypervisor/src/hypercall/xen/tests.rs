@@ -67,8 +67,17 @@ fn shared_info_is_placed_and_moved_and_grant_frames_are_fixed() {
         d.call_with(nr::MEMORY_OP, 7, ARG, &add_to_physmap(0, 1, gfn)),
         errno::EINVAL
     );
+    // Xen on Arm: a space it does not map (gmfn, gmfn_range, unknown)
+    // is -ENOSYS; gmfn_foreign outside a batch is -EINVAL.
+    for space in [2, 3, 9, u32::MAX] {
+        assert_eq!(
+            d.call_with(nr::MEMORY_OP, 7, ARG, &add_to_physmap(space, 0, gfn)),
+            errno::ENOSYS,
+            "space {space}"
+        );
+    }
     assert_eq!(
-        d.call_with(nr::MEMORY_OP, 7, ARG, &add_to_physmap(9, 0, gfn)),
+        d.call_with(nr::MEMORY_OP, 7, ARG, &add_to_physmap(4, 0, gfn)),
         errno::EINVAL
     );
     // Grant frames: only where the device tree put them.
@@ -114,8 +123,15 @@ fn shared_info_is_placed_and_moved_and_grant_frames_are_fixed() {
     );
     d.write(ARG, &1u32.to_le_bytes()).unwrap();
     assert_eq!(d.call(nr::GRANT_TABLE_OP, [8, ARG, 1]), 0);
+    // Xen with grant tables v1 only (Arm's default, max_version 1):
+    // version 2 is -ENOSYS ("as before set_version was introduced"), any
+    // other version -EINVAL.
     d.write(ARG, &2u32.to_le_bytes()).unwrap();
-    assert_eq!(d.call(nr::GRANT_TABLE_OP, [8, ARG, 1]), errno::EINVAL);
+    assert_eq!(d.call(nr::GRANT_TABLE_OP, [8, ARG, 1]), errno::ENOSYS);
+    for v in [0u32, 3, u32::MAX] {
+        d.write(ARG, &v.to_le_bytes()).unwrap();
+        assert_eq!(d.call(nr::GRANT_TABLE_OP, [8, ARG, 1]), errno::EINVAL);
+    }
     assert_eq!(d.call(nr::GRANT_TABLE_OP, [12, 0, 0]), errno::ENOSYS);
 }
 
@@ -253,7 +269,10 @@ fn event_channel_errors_and_status() {
     };
     assert_eq!(bind_virq(virq::CONSOLE, 0), (0, 1));
     assert_eq!(bind_virq(virq::CONSOLE, 0).0, errno::EEXIST);
-    assert_eq!(bind_virq(virq::CONSOLE, 1).0, errno::ENOENT);
+    // Xen checks a global VIRQ's vCPU before the vCPU exists: -EINVAL
+    // for any vCPU but 0, existing or not.
+    assert_eq!(bind_virq(virq::CONSOLE, 1).0, errno::EINVAL);
+    assert_eq!(bind_virq(virq::CONSOLE, 9).0, errno::EINVAL);
     assert_eq!(bind_virq(virq::TIMER, 1), (0, 2));
     assert_eq!(bind_virq(virq::NR, 0).0, errno::EINVAL);
     assert_eq!(bind_virq(virq::TIMER, 9).0, errno::ENOENT);

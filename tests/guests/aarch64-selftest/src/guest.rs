@@ -2,11 +2,14 @@
 
 use core::fmt::Write;
 
+mod attack;
 mod calls;
 mod ffa;
 mod hostile_end;
 mod mem;
+mod peer_link;
 mod start;
+mod victim;
 mod xen;
 
 use calls::{console_write, smccc_hvc, smccc_hvc_args, smccc_smc, xen_hypercall};
@@ -123,6 +126,12 @@ pub fn main(dtb: u64) -> ! {
         n: 0,
         failed: 0,
     };
+    // The hostile suite's two roles (`selftest.role=victim|attacker`).
+    match bootargs(dtb).and_then(|a| a.split(' ').find_map(|w| w.strip_prefix("selftest.role="))) {
+        Some("victim") => victim::run(dtb),
+        Some("attacker") => attack::run(dtb),
+        _ => {}
+    }
     let smp = cpu_count(dtb) >= 2;
     let ffa =
         bootargs(dtb).and_then(|a| a.split(' ').find_map(|w| w.strip_prefix("selftest.ffa=")));
@@ -384,6 +393,9 @@ fn set_secondary_ran(v: u64) {
 pub fn secondary_main() -> ! {
     if xen::worker_requested() {
         xen::worker();
+    }
+    if attack::vcpu1_requested() {
+        attack::vcpu1::body();
     }
     let mpidr: u64;
     // SAFETY: reads this vCPU's affinity.

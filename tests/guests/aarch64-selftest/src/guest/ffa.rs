@@ -4,8 +4,8 @@
 //! shares a buffer with one, and tries what a hostile guest would. One
 //! TAP line per check; the plan comes last.
 
-mod abi;
-mod share;
+pub mod abi;
+pub mod share;
 
 use core::fmt::Write;
 

@@ -5,7 +5,7 @@
 //! interrupt, so events are observed by polling the areas the hypervisor
 //! writes. Ends with two benchmarks printed as TAP comments.
 
-mod abi;
+pub mod abi;
 mod areas;
 mod basic;
 mod bench;

@@ -20,11 +20,13 @@ pub const HVM_PARAM_STORE_EVTCHN: u32 = 2;
 
 pub const EPERM: i64 = -1;
 pub const ENOENT: i64 = -2;
+pub const ESRCH: i64 = -3;
 pub const ENXIO: i64 = -6;
 pub const EFAULT: i64 = -14;
 pub const EBUSY: i64 = -16;
 pub const EEXIST: i64 = -17;
 pub const EINVAL: i64 = -22;
+pub const ENOSPC: i64 = -28;
 pub const ENOSYS: i64 = -38;
 
 pub const DOMID_SELF: u16 = 0x7ff0;
@@ -45,12 +47,14 @@ pub const VCPUOP_INITIALISE: u64 = 0;
 pub const VCPUOP_REGISTER_RUNSTATE_MEMORY_AREA: u64 = 5;
 pub const VCPUOP_REGISTER_VCPU_INFO: u64 = 10;
 
+pub const EVTCHNOP_BIND_INTERDOMAIN: u64 = 0;
 pub const EVTCHNOP_BIND_VIRQ: u64 = 1;
 pub const EVTCHNOP_CLOSE: u64 = 3;
 pub const EVTCHNOP_SEND: u64 = 4;
 pub const EVTCHNOP_STATUS: u64 = 5;
 pub const EVTCHNOP_ALLOC_UNBOUND: u64 = 6;
 pub const EVTCHNOP_BIND_IPI: u64 = 7;
+pub const EVTCHNOP_BIND_VCPU: u64 = 8;
 pub const EVTCHNOP_UNMASK: u64 = 9;
 pub const EVTCHNOP_INIT_CONTROL: u64 = 11;
 pub const EVTCHNSTAT_UNBOUND: u32 = 1;
