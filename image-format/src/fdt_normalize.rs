@@ -34,6 +34,14 @@ pub enum NormalizeError {
     BadName {
         at: usize,
     },
+    /// `#address-cells` or `#size-cells` that is not one u32.
+    BadCells {
+        at: usize,
+    },
+    /// A property after a child node, inside the same node.
+    PropertyAfterChild {
+        at: usize,
+    },
 }
 
 fn be32(b: &[u8], at: usize) -> Option<u32> {
@@ -91,6 +99,9 @@ pub fn normalize(blob: &mut [u8]) -> Result<usize, NormalizeError> {
     check_reservations(blob, field(16)?, total)?;
     let (mut read, mut write) = (off_struct, off_struct);
     let mut depth = 0usize;
+    let mut roots = 0usize;
+    // Bit d: the open node at depth d + 1 already has a child.
+    let mut had_child = 0u64;
     let mut removed = 0;
     loop {
         let at = read;
@@ -114,10 +125,19 @@ pub fn normalize(blob: &mut [u8]) -> Result<usize, NormalizeError> {
                 if core::str::from_utf8(&name[..n]).is_err() {
                     return Err(NormalizeError::BadName { at });
                 }
+                // One root; its END_NODE ends the tree (only END follows).
+                if depth == 0 && roots > 0 {
+                    return Err(NormalizeError::Unbalanced { at });
+                }
+                roots += usize::from(depth == 0);
+                if depth > 0 {
+                    had_child |= 1 << (depth - 1);
+                }
                 depth += 1;
                 if depth > MAX_DEPTH {
                     return Err(NormalizeError::Unbalanced { at });
                 }
+                had_child &= !(1 << (depth - 1));
                 4 + align4(n + 1)
             }
             END_NODE => {
@@ -138,13 +158,25 @@ pub fn normalize(blob: &mut [u8]) -> Result<usize, NormalizeError> {
                 if !utf8 || depth == 0 {
                     return Err(NormalizeError::BadName { at });
                 }
+                // Properties come before a node's children (the `fdt`
+                // crate asserts so while skipping a node).
+                if had_child & (1 << (depth - 1)) != 0 {
+                    return Err(NormalizeError::PropertyAfterChild { at });
+                }
+                // Cell counts are one u32 (the `fdt` crate reads them with
+                // `expect` wherever a child's `reg` is decoded).
+                let cells =
+                    n.is_some_and(|n| matches!(&name[..n], b"#address-cells" | b"#size-cells"));
+                if cells && len != 4 {
+                    return Err(NormalizeError::BadCells { at });
+                }
                 12usize
                     .checked_add(align4(len))
                     .filter(|&l| at + l <= struct_end)
                     .ok_or(NormalizeError::Truncated { at })?
             }
             END => {
-                if depth != 0 {
+                if depth != 0 || roots != 1 {
                     return Err(NormalizeError::Unbalanced { at });
                 }
                 4

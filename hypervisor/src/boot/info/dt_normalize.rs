@@ -79,4 +79,64 @@ mod tests {
         assert_eq!(normalize(&mut b), Err(NormalizeError::BadHeader));
         assert!(crate::boot::dt::parse(QEMU_VIRT, 0).is_ok());
     }
+
+    /// A blob from structure tokens (u32 words) and a strings block.
+    fn blob(words: &[u32], strings: &[u8]) -> alloc::vec::Vec<u8> {
+        let st: alloc::vec::Vec<u8> = words.iter().flat_map(|w| w.to_be_bytes()).collect();
+        let (rsv, off_struct) = (40u32, 56u32);
+        let off_strings = off_struct + st.len() as u32;
+        let total = off_strings + strings.len() as u32;
+        let header = [
+            0xd00d_feed,
+            total,
+            off_struct,
+            off_strings,
+            rsv,
+            17,
+            16,
+            0,
+            strings.len() as u32,
+            st.len() as u32,
+        ];
+        let mut b: alloc::vec::Vec<u8> = header.iter().flat_map(|v| v.to_be_bytes()).collect();
+        b.resize(56, 0);
+        b.extend_from_slice(&st);
+        b.extend_from_slice(strings);
+        b
+    }
+
+    /// Found by fuzzing (device-tree, in CI): a property after a child node
+    /// made the `fdt` crate assert while skipping the node (a hypervisor
+    /// panic at boot); so did a `#size-cells` shorter than a u32; a second
+    /// root or no root is refused as well.
+    #[test]
+    fn node_grammar_is_enforced() {
+        const B: u32 = 1; // FDT_BEGIN_NODE, then an empty name (one zero word)
+        const E: u32 = 2; // FDT_END_NODE
+        const P: u32 = 3; // FDT_PROP len nameoff
+        const END: u32 = 9;
+        let good = blob(&[B, 0, P, 0, 0, B, 0, E, E, END], b"a\0");
+        assert_eq!(normalize(&mut good.clone()), Ok(0));
+        let prop_after_child = blob(&[B, 0, B, 0, E, P, 0, 0, E, END], b"a\0");
+        assert_eq!(
+            normalize(&mut prop_after_child.clone()),
+            Err(NormalizeError::PropertyAfterChild { at: 56 + 20 })
+        );
+        let two_roots = blob(&[B, 0, E, B, 0, E, END], b"");
+        assert_eq!(
+            normalize(&mut two_roots.clone()),
+            Err(NormalizeError::Unbalanced { at: 56 + 12 })
+        );
+        // "#size-cells" as a 2-byte property.
+        let short_cells = blob(&[B, 0, P, 2, 0, 0, E, END], b"#size-cells\0");
+        assert_eq!(
+            normalize(&mut short_cells.clone()),
+            Err(NormalizeError::BadCells { at: 56 + 8 })
+        );
+        let no_root = blob(&[END], b"");
+        assert_eq!(
+            normalize(&mut no_root.clone()),
+            Err(NormalizeError::Unbalanced { at: 56 })
+        );
+    }
 }
