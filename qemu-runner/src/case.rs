@@ -41,6 +41,12 @@ pub struct Case {
     /// Lines that must each appear, in any order (after `expect` is met).
     #[serde(default)]
     pub expect_unordered: Vec<String>,
+    /// Regexes with exactly one capture group: each must match at least two
+    /// serial lines, and capture the same text on every line it matches
+    /// (figures printed at the start and end of a run that must not change,
+    /// e.g. the hypervisor's memory in use).
+    #[serde(default)]
+    pub equal: Vec<String>,
     /// Regexes that fail the case if any serial line matches them
     /// (in addition to [`BUILTIN_FORBID`]).
     #[serde(default)]
@@ -191,7 +197,19 @@ impl Case {
         for p in BUILTIN_FORBID {
             forbid.push(Regex::new(p).expect("built-in pattern"));
         }
+        let equal = compile("equal", &self.equal)?;
+        for (i, re) in equal.iter().enumerate() {
+            // captures_len counts the whole match as group 0.
+            if re.captures_len() != 2 {
+                bail!(
+                    "field 'equal[{i}]' ('{}') must have exactly one capture group, has {}",
+                    re.as_str(),
+                    re.captures_len() - 1
+                );
+            }
+        }
         Ok(Expectations {
+            equal,
             expect: compile("expect", &self.expect)?,
             expect_unordered: compile("expect_unordered", &self.expect_unordered)?,
             forbid,
@@ -315,6 +333,25 @@ end:
         assert!(with("{image: other}").is_err());
         assert!(with("{image: signed, extra: 1}").is_err());
         assert_eq!(Case::parse(base, p).unwrap().uefi, None);
+    }
+
+    #[test]
+    fn equal_needs_exactly_one_capture_group() {
+        let base = "name: a\nimage: x.yaml\ntimeout_s: 5\nexpect: ['x']\nend: {exit_code: 0}\n";
+        let p = Path::new("a.yaml");
+        let with = |e: &str| Case::parse(&format!("{base}equal: ['{e}']\n"), p);
+        let c = with("^heap (\\d+)$").unwrap();
+        assert_eq!(c.expectations().unwrap().equal.len(), 1);
+        for bad in ["^heap \\d+$", "^(a) (b)$"] {
+            let e = format!("{:#}", with(bad).unwrap_err());
+            assert!(
+                e.contains("equal[0]") && e.contains("one capture group"),
+                "{e}"
+            );
+        }
+        // Non-capturing groups do not count.
+        assert!(with("^(?:x|y) (\\d+)$").is_ok());
+        assert!(Case::parse(base, p).unwrap().equal.is_empty());
     }
 
     #[test]

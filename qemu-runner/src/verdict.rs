@@ -23,6 +23,9 @@ pub struct Expectations {
     /// Must each match some serial line, in any order (lines of domains
     /// that run at the same time interleave).
     pub expect_unordered: Vec<Regex>,
+    /// Each has one capture group; it must match at least two serial lines
+    /// and capture the same text on all of them.
+    pub equal: Vec<Regex>,
     /// Fail the case if any serial line matches.
     pub forbid: Vec<Regex>,
     /// QEMU's expected exit status, or
@@ -105,6 +108,7 @@ pub fn judge(exp: &Expectations, lines: &[SerialLine], end: &RunEnd, timeout: Du
             .find(|re| !lines.iter().any(|l| re.is_match(&l.text)))
             .map(|re| format!("expect_unordered '{}' never matched", re.as_str()))
     });
+    let unmatched = unmatched.or_else(|| exp.equal.iter().find_map(|re| unequal(re, lines)));
     let reason = if let Some((pattern, line)) = forbidden {
         Some(format!(
             "forbidden pattern '{pattern}' matched line: {}",
@@ -154,6 +158,38 @@ pub fn judge(exp: &Expectations, lines: &[SerialLine], end: &RunEnd, timeout: Du
     }
 }
 
+/// Why `re` (one capture group) fails its `equal` rule on `lines`: fewer
+/// than two matching lines, or a capture that differs from the first.
+fn unequal(re: &Regex, lines: &[SerialLine]) -> Option<String> {
+    let mut first: Option<(&str, usize)> = None;
+    let mut count = 0;
+    for (i, l) in lines.iter().enumerate() {
+        let Some(caps) = re.captures(&l.text) else {
+            continue;
+        };
+        let got = caps.get(1).map_or("", |m| m.as_str());
+        count += 1;
+        match first {
+            None => first = Some((got, i)),
+            Some((want, at)) if want != got => {
+                return Some(format!(
+                    "equal '{}': line {} captured '{got}', line {} captured '{want}'",
+                    re.as_str(),
+                    i + 1,
+                    at + 1
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    (count < 2).then(|| {
+        format!(
+            "equal '{}' matched {count} line(s), needs at least 2",
+            re.as_str()
+        )
+    })
+}
+
 fn describe_end(end: &RunEnd) -> String {
     match end {
         RunEnd::Exited { code: Some(c), .. } => format!("exited with code {c}"),
@@ -173,6 +209,7 @@ mod tests {
     fn exp(expect: &[&str], forbid: &[&str], exit_code: i32) -> Expectations {
         Expectations {
             expect_unordered: vec![],
+            equal: vec![],
             expect: expect.iter().map(|p| Regex::new(p).unwrap()).collect(),
             forbid: forbid
                 .iter()
@@ -190,6 +227,39 @@ mod tests {
             .enumerate()
             .map(|(i, t)| SerialLine::new(Duration::from_millis(100 * (i as u64 + 1)), *t))
             .collect()
+    }
+
+    #[test]
+    fn equal_captures_must_agree_on_at_least_two_lines() {
+        let mut e = exp(&["^start$"], &[], 0);
+        e.equal = vec![Regex::new("^mem: (\\d+) used$").unwrap()];
+        let end = RunEnd::Exited {
+            code: Some(0),
+            signal: None,
+        };
+        let t = Duration::from_secs(10);
+        let v = judge(
+            &e,
+            &lines(&["start", "mem: 5 used", "x", "mem: 5 used"]),
+            &end,
+            t,
+        );
+        assert!(v.passed, "{:?}", v.reason);
+        let v = judge(
+            &e,
+            &lines(&["start", "mem: 5 used", "mem: 5 used", "mem: 7 used"]),
+            &end,
+            t,
+        );
+        let r = v.reason.unwrap();
+        assert!(
+            r.contains("line 4 captured '7'") && r.contains("line 2 captured '5'"),
+            "{r}"
+        );
+        let v = judge(&e, &lines(&["start", "mem: 5 used"]), &end, t);
+        assert!(v.reason.unwrap().contains("matched 1 line(s)"));
+        let v = judge(&e, &lines(&["start"]), &end, t);
+        assert!(v.reason.unwrap().contains("matched 0 line(s)"));
     }
 
     #[test]

@@ -14,3 +14,9 @@ pub unsafe fn init(base: usize, size: usize) {
     // SAFETY: forwarded from this function's contract.
     unsafe { HEAP.lock().init(base as *mut u8, size) }
 }
+
+/// Bytes of the heap allocated now.
+#[cfg(target_os = "none")]
+pub fn used() -> usize {
+    HEAP.lock().used()
+}

@@ -74,6 +74,11 @@ pub fn alloc_frames(size: u64) -> Result<u64, crate::mm::frames::FrameError> {
     FRAMES.lock().alloc(size, PAGE_SIZE)
 }
 
+/// The hypervisor's heap and free frames now (see `mm::MemoryUse`).
+pub(super) fn memory_use() -> crate::mm::MemoryUse {
+    crate::mm::MemoryUse::new(crate::mm::heap::used(), FRAMES.lock().free_bytes())
+}
+
 /// Bring up the physical interrupt controller for the boot CPU.
 fn init_gic<B: Board>(cpus: usize) {
     let Timer::ArmGeneric { el1_virt_ppi } = B::TIMER;

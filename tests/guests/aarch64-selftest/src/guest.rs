@@ -4,6 +4,7 @@ use core::fmt::Write;
 
 mod attack;
 mod calls;
+mod cpu_cycles;
 mod ffa;
 mod hostile_end;
 mod mem;
@@ -285,6 +286,16 @@ fn end(tap: &mut Tap, checks: u32, dtb: u64) -> ! {
         let smp = cpu_count(dtb) >= 2;
         hostile_end::end(&mut tap.out, ram_end(dtb).unwrap_or(RAM_END_DEFAULT), smp);
     }
+    if words("selftest.end=cpu-cycles") {
+        let gap = bootargs(dtb)
+            .and_then(|a| {
+                a.split(' ')
+                    .find_map(|w| w.strip_prefix("selftest.cycle-gap="))
+            })
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        cpu_cycles::end(&mut tap.out, secondary_stack_top(), gap);
+    }
     if words("selftest.end=vector-loop") {
         hostile_end::vector_loop(&mut tap.out);
     }
@@ -391,6 +402,9 @@ fn set_secondary_ran(v: u64) {
 /// vCPU 1: record that it ran, then PSCI CPU_OFF (or serve the Xen
 /// interface checks as their running second vCPU).
 pub fn secondary_main() -> ! {
+    if cpu_cycles::active() {
+        cpu_cycles::vcpu1();
+    }
     if xen::worker_requested() {
         xen::worker();
     }
