@@ -82,8 +82,7 @@ pub fn parse(blob: &[u8], dtb_addr: u64) -> Result<DtBootInfo, DtError> {
         for r in node.reg().into_iter().flatten() {
             let size = r.size.unwrap_or(0) as u64;
             if size > 0 {
-                info.ram
-                    .push(PhysRange::new(r.starting_address as u64, size))?;
+                info.ram.push(range(r.starting_address as u64, size)?)?;
             }
         }
     }
@@ -114,19 +113,26 @@ pub fn parse(blob: &[u8], dtb_addr: u64) -> Result<DtBootInfo, DtError> {
     }
     for m in fdt.memory_reservations() {
         info.reserved
-            .push(PhysRange::new(m.address() as u64, m.size() as u64))?;
+            .push(range(m.address() as u64, m.size() as u64)?)?;
     }
     if let Some(rm) = fdt.find_node("/reserved-memory") {
         for child in rm.children() {
             for r in child.reg().into_iter().flatten() {
-                info.reserved.push(PhysRange::new(
+                info.reserved.push(range(
                     r.starting_address as u64,
                     r.size.unwrap_or(0) as u64,
-                ))?;
+                )?)?;
             }
         }
     }
     Ok(info)
+}
+
+/// A range the tree gives, refused unless its end is an address (below
+/// 2^64): every later user computes the end.
+fn range(base: u64, size: u64) -> Result<PhysRange, DtError> {
+    base.checked_add(size).ok_or(DtError::Malformed)?;
+    Ok(PhysRange::new(base, size))
 }
 
 #[cfg(test)]
@@ -226,6 +232,49 @@ mod tests {
     fn errors() {
         assert_eq!(parse(&blob(false), 0).unwrap_err(), DtError::NoMemory);
         assert_eq!(parse(&[0u8; 64], 0).unwrap_err(), DtError::Malformed);
+    }
+
+    /// A tree with one RAM bank and one reservation as given (written into
+    /// the blob afterwards: vm-fdt refuses a reservation that wraps).
+    fn with_ranges(bank: [u64; 2], reserved: [u64; 2]) -> Vec<u8> {
+        let entry = vm_fdt::FdtReserveEntry::new(0x4800_0000, 0x1000).unwrap();
+        let mut w = FdtWriter::new_with_mem_reserv(&[entry]).unwrap();
+        let root = w.begin_node("").unwrap();
+        w.property_u32("#address-cells", 2).unwrap();
+        w.property_u32("#size-cells", 2).unwrap();
+        let m = w.begin_node("memory").unwrap();
+        w.property_string("device_type", "memory").unwrap();
+        w.property_array_u64("reg", &bank).unwrap();
+        w.end_node(m).unwrap();
+        w.end_node(root).unwrap();
+        let mut b = w.finish().unwrap();
+        // The header's off_mem_rsvmap (offset 16) points at the entry.
+        let at = u32::from_be_bytes(b[16..20].try_into().unwrap()) as usize;
+        b[at..at + 8].copy_from_slice(&reserved[0].to_be_bytes());
+        b[at + 8..at + 16].copy_from_slice(&reserved[1].to_be_bytes());
+        b
+    }
+
+    #[test]
+    fn ranges_past_the_top_of_the_address_space_are_malformed() {
+        // Found by the device-tree fuzz target: such a bank reached dom0's
+        // tree writer, whose end arithmetic overflowed.
+        let top = u64::MAX - 0xfff;
+        let fine = with_ranges([0x4000_0000, 0x1000], [0x4800_0000, 0x1000]);
+        assert!(parse(&fine, 0).is_ok());
+        let bank = with_ranges([top, 0x2000], [0x4800_0000, 0x1000]);
+        assert_eq!(parse(&bank, 0).unwrap_err(), DtError::Malformed);
+        let reservation = with_ranges([0x4000_0000, 0x1000], [top, 0x2000]);
+        assert_eq!(parse(&reservation, 0).unwrap_err(), DtError::Malformed);
+        // Ending exactly at the top too: its end (2^64) is not a u64, and
+        // every user of a range computes the end.
+        let at_top = with_ranges([top, 0x1000], [0x4800_0000, 0x1000]);
+        assert_eq!(parse(&at_top, 0).unwrap_err(), DtError::Malformed);
+        let below = with_ranges([top - 0x1000, 0x1000], [0x4800_0000, 0x1000]);
+        assert_eq!(
+            parse(&below, 0).unwrap().ram.as_slice(),
+            &[PhysRange::new(top - 0x1000, 0x1000)]
+        );
     }
 }
 

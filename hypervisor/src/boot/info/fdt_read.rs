@@ -75,8 +75,11 @@ pub fn encode_reg(
             let size = left.min(max_size);
             put(base, address_cells)?;
             put(size, size_cells)?;
-            base += size;
             left -= size;
+            if left > 0 {
+                // A range past the top of the address space has no encoding.
+                base = base.checked_add(size)?;
+            }
         }
     }
     Some(out)
@@ -237,5 +240,33 @@ mod translation_tests {
         let fdt = fdt::Fdt::new(VIRT).unwrap();
         assert_eq!(at(&fdt, "arm,pl011").first(), Some(0x0900_0000));
         assert_eq!(at(&fdt, "arm,gic-v3").first(), Some(0x0800_0000));
+    }
+}
+
+#[cfg(test)]
+mod encode_tests {
+    use super::encode_reg;
+    use crate::board::PhysRange;
+
+    #[test]
+    fn a_range_is_split_where_one_cell_of_size_cannot_hold_it() {
+        let r = [PhysRange::new(0x1_0000_0000, 0x1_0000_0000)];
+        let out = encode_reg(&r, (2, 1)).unwrap();
+        let words: Vec<u32> = out
+            .chunks(4)
+            .map(|c| u32::from_be_bytes(c.try_into().unwrap()))
+            .collect();
+        assert_eq!(words, [1, 0, 0xffff_f000, 1, 0xffff_f000, 0x1000]);
+    }
+
+    #[test]
+    fn ranges_at_and_past_the_top_of_the_address_space() {
+        // Ending exactly at 2^64 encodes; wrapping past it (a hostile
+        // firmware tree's bank, found by fuzzing) is refused, not an
+        // overflow.
+        let top = PhysRange::new(0xffff_ffff_0000_0000, 0x1_0000_0000);
+        assert!(encode_reg(&[top], (2, 1)).is_some());
+        let wraps = PhysRange::new(u64::MAX - 0xfff, 0x2_0000_0000);
+        assert_eq!(encode_reg(&[wraps], (2, 1)), None);
     }
 }
