@@ -7,6 +7,7 @@
 //! virtual GIC: SPIs it does not have, SGIs to vCPUs it does not have,
 //! bad access sizes, floods of trapped accesses.
 
+use super::start_gate::UART;
 use super::{Class, Suite, GIC_MMIO};
 use crate::guest::mem::{rd32, ticks, ticks_per_second, wr32};
 use crate::guest::start;
@@ -22,7 +23,6 @@ const GICR_SGI0: u64 = 0x080b_0000;
 const GICR_IGROUPR0: u64 = GICR_SGI0 + 0x80;
 const GICR_ISPENDR0: u64 = GICR_SGI0 + 0x200;
 const GICR_ICPENDR0: u64 = GICR_SGI0 + 0x280;
-const UART: u64 = 0x0900_0000;
 
 /// Addresses that are not the attacker's, with what lies there on the host.
 fn targets(ram_end: u64) -> [(u64, &'static str); 9] {

@@ -16,6 +16,7 @@ mod hypercalls_vcpu;
 mod memory;
 mod no_progress;
 mod psci;
+mod start_gate;
 mod time;
 pub mod vcpu1;
 
@@ -182,6 +183,13 @@ pub fn run(dtb: u64) -> ! {
     // A new interdomain port starts pending (Xen's rule).
     clear(beat);
     clear(end);
+    if start_gate::asked(dtb) {
+        let _ = writeln!(out, "# attacker: waiting for a line on its UART to start");
+        if !start_gate::wait_for_line() {
+            let _ = writeln!(out, "Bail out! no line on its UART to start");
+            off();
+        }
+    }
     let _ = writeln!(out, "1..{PLAN}");
     let _ = writeln!(
         out,
