@@ -1,5 +1,6 @@
-//! Reading Debian binary packages (`.deb`) with maintained crates: the `ar`
-//! container (`debian-binary`, `control.tar.*`, `data.tar.*`), `tar` for the
+//! Reading Debian binary packages (`.deb`) with maintained crates: the ar
+//! container (`debian-binary`, `control.tar.*`, `data.tar.*`) through
+//! `object`'s archive reader, `tar` for the
 //! members, and `liblzma` / `zstd` / `flate2` for their compressions. Gives
 //! the control fields (to check a download is what was asked for) and the
 //! data tree's entries (to pick a kernel or fill an initramfs).
@@ -52,22 +53,27 @@ fn with_member<T>(
     prefix: &str,
     f: impl FnOnce(&mut dyn Read) -> Result<T>,
 ) -> Result<T> {
-    let mut archive = ar::Archive::new(deb);
+    let archive = object::read::archive::ArchiveFile::parse(deb)
+        .map_err(|e| anyhow::anyhow!("not a Debian package: bad ar archive: {e}"))?;
+    if archive.is_thin() {
+        bail!("not a Debian package: a thin ar archive (members stored elsewhere)");
+    }
     let mut first = true;
     let mut names = Vec::new();
-    while let Some(entry) = archive.next_entry() {
-        let mut entry = entry.context("not a Debian package: bad ar archive")?;
-        let name = String::from_utf8_lossy(entry.header().identifier()).into_owned();
+    for member in archive.members() {
+        let member =
+            member.map_err(|e| anyhow::anyhow!("not a Debian package: bad ar member: {e}"))?;
+        let name = String::from_utf8_lossy(member.name()).into_owned();
         let name = name.trim_end_matches('/').to_string();
+        let mut entry = member
+            .data(deb)
+            .map_err(|e| anyhow::anyhow!("not a Debian package: member {name}: {e}"))?;
         if first {
             first = false;
             if name != "debian-binary" {
                 bail!("not a Debian package: first ar member is '{name}', not 'debian-binary'");
             }
-            let mut v = String::new();
-            entry
-                .read_to_string(&mut v)
-                .context("not a Debian package: unreadable debian-binary")?;
+            let v = String::from_utf8_lossy(entry);
             if !v.starts_with("2.") {
                 bail!("unsupported .deb format version {:?}", v.trim());
             }
@@ -399,5 +405,37 @@ mod tests {
             .unwrap();
         let e = control(&b.into_inner().unwrap()).unwrap_err().to_string();
         assert!(e.contains("first ar member is 'foo'"), "{e}");
+    }
+
+    /// One ar member header with `name` and `size` bytes of `x` after it.
+    fn member(name: &str, size: usize) -> Vec<u8> {
+        let mut m =
+            format!("{name:<16}{:<12}{:<6}{:<6}{:<8}{size:<10}`\n", 0, 0, 0, 644).into_bytes();
+        m.extend(std::iter::repeat_n(b'x', size));
+        if size % 2 == 1 {
+            m.push(b'\n');
+        }
+        m
+    }
+
+    #[test]
+    fn gnu_long_names_past_their_table_are_an_error_not_a_panic() {
+        // Found by the builder-deb fuzz target: the `ar` crate sliced its
+        // long-name table at the member's `/N` without a bounds check.
+        for table in [None, Some(4)] {
+            let mut deb = b"!<arch>\n".to_vec();
+            if let Some(n) = table {
+                deb.extend(member("//", n));
+            }
+            deb.extend(member("/100000000000000", 4));
+            let e = format!("{:#}", control(&deb).unwrap_err());
+            assert!(e.contains("not a Debian package"), "{e}");
+        }
+        // A name table claiming more bytes than the file has.
+        let mut deb = b"!<arch>\n".to_vec();
+        deb.extend(&member("//", 0)[..48]);
+        deb.extend(b"9999999999`\n");
+        let e = format!("{:#}", control(&deb).unwrap_err());
+        assert!(e.contains("not a Debian package"), "{e}");
     }
 }
