@@ -10,10 +10,11 @@
 pub const BURST_LINES: u32 = 1000;
 /// Lines per second after the burst.
 pub const LINES_PER_SECOND: u64 = 100;
-const NS_PER_LINE: u64 = 1_000_000_000 / LINES_PER_SECOND;
 
 #[derive(Debug)]
 pub struct RateLimit {
+    burst: u32,
+    ns_per_line: u64,
     tokens: u32,
     /// Time up to which tokens were credited.
     credited_ns: u64,
@@ -30,9 +31,20 @@ pub enum Decision {
 }
 
 impl RateLimit {
+    /// A guest console's budget (`BURST_LINES`, then `LINES_PER_SECOND`).
     pub const fn new() -> Self {
+        Self::with_budget(BURST_LINES, LINES_PER_SECOND)
+    }
+
+    /// `burst` lines at once, then `per_second` (at least one of each).
+    pub const fn with_budget(burst: u32, per_second: u64) -> Self {
+        let burst = if burst == 0 { 1 } else { burst };
+        let per_second = if per_second == 0 { 1 } else { per_second };
+        let ns_per_line = 1_000_000_000 / per_second;
         Self {
-            tokens: BURST_LINES,
+            burst,
+            ns_per_line: if ns_per_line == 0 { 1 } else { ns_per_line },
+            tokens: burst,
             credited_ns: 0,
             dropped: 0,
         }
@@ -40,14 +52,14 @@ impl RateLimit {
 
     /// One line at time `now_ns` (any monotonic clock).
     pub fn line(&mut self, now_ns: u64) -> Decision {
-        let earned = now_ns.saturating_sub(self.credited_ns) / NS_PER_LINE;
+        let earned = now_ns.saturating_sub(self.credited_ns) / self.ns_per_line;
         if earned > 0 {
-            let room = u64::from(BURST_LINES - self.tokens);
+            let room = u64::from(self.burst - self.tokens);
             self.tokens += earned.min(room) as u32;
             self.credited_ns = if earned >= room {
                 now_ns
             } else {
-                self.credited_ns + earned * NS_PER_LINE
+                self.credited_ns + earned * self.ns_per_line
             };
         }
         if self.tokens == 0 {
@@ -124,5 +136,22 @@ mod tests {
         assert_eq!(r.line(S), Decision::Drop);
         assert_eq!(r.line(0), Decision::Drop);
         assert_eq!(r.line(u64::MAX), Decision::PrintAfterDropped(2));
+    }
+
+    #[test]
+    fn a_smaller_budget_is_kept_the_same_way() {
+        let mut r = RateLimit::with_budget(3, 2);
+        for _ in 0..3 {
+            assert_eq!(r.line(S), Decision::Print);
+        }
+        assert_eq!(r.line(S), Decision::Drop);
+        // Half a second earns one line; it says what was lost.
+        assert_eq!(r.line(S + S / 2), Decision::PrintAfterDropped(1));
+        assert_eq!(r.line(S + S / 2), Decision::Drop);
+        // A zero budget is taken as one line, one per second: never silent.
+        let mut z = RateLimit::with_budget(0, 0);
+        assert_eq!(z.line(0), Decision::Print);
+        assert_eq!(z.line(0), Decision::Drop);
+        assert_eq!(z.line(S), Decision::PrintAfterDropped(1));
     }
 }

@@ -6,6 +6,7 @@ pub mod fault_policy;
 pub mod guest_areas;
 pub mod guest_map;
 pub mod guest_ram;
+pub mod notices;
 pub mod power;
 pub mod xen_state;
 
@@ -52,6 +53,8 @@ pub struct Domain {
     /// Fault reports left before the hypervisor stops logging this domain's
     /// faults (a guest looping on a fault must not flood the console).
     reports_left: AtomicU32,
+    /// The budget of the hypervisor's own lines about this domain.
+    notices: notices::Notices,
     /// Exits to the hypervisor, by cause, and their handling time.
     pub exits: exits::ExitStats,
     /// The Xen interface's per-domain state.
@@ -123,6 +126,7 @@ impl Domain {
             console: spin::Mutex::new(GuestConsole::new(!hardware)),
             running: AtomicBool::new(true),
             reports_left: AtomicU32::new(FAULT_REPORTS),
+            notices: notices::Notices::new(),
             exits: exits::ExitStats::default(),
             xen: spin::Mutex::new(xen_state::XenState::new(mpidrs_len)),
             grant: None,
@@ -178,21 +182,45 @@ impl Domain {
         );
     }
 
-    /// Whether a fault of this domain should still be reported; the last
-    /// allowed report says that further ones are suppressed.
-    pub fn report_fault(&self, what: core::fmt::Arguments<'_>) {
+    /// Report a fault of this domain at `now_ns`, while this boot's
+    /// reports last (the last says that further ones are suppressed) and
+    /// the domain's notice budget allows.
+    pub fn report_fault(&self, now_ns: u64, what: core::fmt::Arguments<'_>) {
         let left = self
             .reports_left
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
         match left {
-            Ok(1) => crate::info!(
-                "d{}: {what} (further faults of d{} not reported)",
-                self.id,
-                self.id
-            ),
-            Ok(_) => crate::info!("d{}: {what}", self.id),
+            Ok(1) => {
+                self.notice(
+                    now_ns,
+                    format_args!("{what} (further faults of d{} not reported)", self.id),
+                );
+            }
+            Ok(_) => {
+                self.notice(now_ns, what);
+            }
             Err(_) => {}
         }
+    }
+
+    /// A line of the hypervisor's about this domain (`dN: ` and `what`),
+    /// within the domain's notice budget (`notices`).
+    /// Whether it was printed.
+    pub fn notice(&self, now_ns: u64, what: core::fmt::Arguments<'_>) -> bool {
+        self.notice_line(now_ns, format_args!("d{}: {what}", self.id))
+    }
+
+    /// A whole line of the hypervisor's about this domain, within the same
+    /// budget (a vCPU's start: CPU_ON/CPU_OFF loops and resets repeat it).
+    pub fn notice_line(&self, now_ns: u64, line: core::fmt::Arguments<'_>) -> bool {
+        self.notices
+            .say(self.id, now_ns, line, &mut |l| crate::info!("{l}"))
+    }
+
+    /// Say how many notices were dropped (the domain stops for good).
+    pub fn flush_notices(&self) {
+        self.notices
+            .flush(self.id, &mut |line| crate::info!("{line}"));
     }
 
     pub fn is_running(&self) -> bool {
@@ -316,7 +344,7 @@ mod tests {
         assert_eq!(d.ram_bytes(), 0x100_1000);
         // A faulting loop spends the report budget once, then stays quiet.
         for _ in 0..FAULT_REPORTS + 10 {
-            d.report_fault(format_args!("fault"));
+            d.report_fault(0, format_args!("fault"));
         }
         assert_eq!(d.reports_left.load(Ordering::Acquire), 0);
     }

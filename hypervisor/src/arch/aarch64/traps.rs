@@ -81,7 +81,7 @@ fn guest_exception(k: u64, frame: &mut TrapFrame) {
         }
         _ => {
             let elr = frame.elr;
-            vcpu::current().report_fault(format_args!("SError at {elr:#x}"));
+            vcpu::current().report_fault(counter_ns(), format_args!("SError at {elr:#x}"));
         }
     }
 }
@@ -112,9 +112,10 @@ fn guest_sync(frame: &mut TrapFrame) {
 
 fn unhandled(frame: &mut TrapFrame, ec: u64, iss: u64) {
     let elr = frame.elr;
-    vcpu::current().report_fault(format_args!(
-        "unhandled trap EC {ec:#x} ISS {iss:#x} at {elr:#x}: undefined instruction"
-    ));
+    vcpu::current().report_fault(
+        counter_ns(),
+        format_args!("unhandled trap EC {ec:#x} ISS {iss:#x} at {elr:#x}: undefined instruction"),
+    );
     inject::undefined(frame);
 }
 
@@ -252,7 +253,9 @@ fn stage2_abort(frame: &mut TrapFrame, ec: u64, esr: u64) {
         "instruction"
     };
     let pc = frame.elr;
-    d.report_fault(format_args!(
+    d.report_fault(
+        counter_ns(),
+        format_args!(
         "stage-2 {what} abort at IPA {ipa:#x} (VA {far:#x}, PC {pc:#x}, ESR {esr:#x}): outside guest memory, injecting abort"
     ));
     if ec == EC_DABT_LOWER {

@@ -127,9 +127,12 @@ pub fn run(d: &'static Domain, index: usize, entry: u64, arg0: u64, stack_top: u
     CNTP_CTL_EL0.set(0);
     super::vgic_hw::fresh_cpu(pcpu);
     super::vgic_hw::entry(d, index);
-    info!(
-        "d{}v{index} ({}): starting at {entry:#x}, x0 {arg0:#x}",
-        d.id, d.name
+    let _ = d.notice_line(
+        super::traps::counter_ns(),
+        format_args!(
+            "d{}v{index} ({}): starting at {entry:#x}, x0 {arg0:#x}",
+            d.id, d.name
+        ),
     );
     let frame: *const TrapFrame = {
         let mut f = start_frame.lock();
@@ -154,29 +157,43 @@ static START_FRAMES: PerCpu<spin::Mutex<TrapFrame>> = PerCpu::new();
 /// The current domain asked for SYSTEM_OFF (or SYSTEM_RESET).
 pub fn power_off_requested(reset: bool) -> ! {
     let d = current();
-    info!(
-        "d{}: {}",
-        d.id,
-        if reset {
-            "PSCI SYSTEM_RESET"
-        } else {
-            "PSCI SYSTEM_OFF"
-        }
+    let what = if reset {
+        "PSCI SYSTEM_RESET"
+    } else {
+        "PSCI SYSTEM_OFF"
+    };
+    lifecycle(d, reset, format_args!("{what}"));
+    lifecycle(
+        d,
+        reset,
+        format_args!("{}", d.exits.summary(CNTFRQ_EL0.get())),
     );
-    info!("d{}: {}", d.id, d.exits.summary(CNTFRQ_EL0.get()));
     stop(d, reset)
 }
 
 /// The current domain asked Xen's SCHEDOP_shutdown to power off or reboot.
 pub fn shutdown_requested(reboot: bool) -> ! {
     let d = current();
-    info!(
-        "d{}: SCHEDOP_shutdown ({})",
-        d.id,
-        if reboot { "reboot" } else { "poweroff" }
+    let what = if reboot { "reboot" } else { "poweroff" };
+    lifecycle(d, reboot, format_args!("SCHEDOP_shutdown ({what})"));
+    lifecycle(
+        d,
+        reboot,
+        format_args!("{}", d.exits.summary(CNTFRQ_EL0.get())),
     );
-    info!("d{}: {}", d.id, d.exits.summary(CNTFRQ_EL0.get()));
     stop(d, reboot)
+}
+
+/// A line about domain `d` stopping or resetting. A domU's resets come
+/// within its notice budget (a reset loop must not flood the console); a
+/// stop for good, or the board's reset by the hardware domain, happens once
+/// and is always said.
+fn lifecycle(d: &Domain, reset: bool, what: core::fmt::Arguments<'_>) {
+    if reset && !d.hardware {
+        let _ = d.notice(super::traps::counter_ns(), what);
+    } else {
+        info!("d{}: {what}", d.id);
+    }
 }
 
 /// Let the guest use SVE and SME at their full vector lengths, where the
@@ -248,6 +265,7 @@ fn stop(d: &Domain, reset: bool) -> ! {
         reboot(d);
     }
     d.shut_down();
+    d.flush_notices();
     // Its devices' lines go quiet with it.
     super::vgic_hw::release_devices(d);
     if domain::machine_should_stop(d) {
@@ -325,14 +343,19 @@ fn reboot(d: &Domain) {
         Ok(start) => {
             d.boot_count
                 .store(boot, core::sync::atomic::Ordering::Release);
-            info!(
-                "d{}: rebooting (boot {boot}): modules verified, domain rebuilt in {} ms",
-                d.id,
-                (super::boot::now_us() - t0) / 1000
+            let said = d.notice(
+                super::traps::counter_ns(),
+                format_args!(
+                    "rebooting (boot {boot}): modules verified, domain rebuilt in {} ms",
+                    (super::boot::now_us() - t0) / 1000
+                ),
             );
             // Each rebuild of a domain leaves the hypervisor in the same
-            // state: a soak compares these figures (no leak).
-            info!("d{}: {}", d.id, super::boot::memory_use());
+            // state: a soak compares these figures (no leak). They go with
+            // every rebuild line that is printed (a reset storm's too).
+            if said {
+                info!("d{}: {}", d.id, super::boot::memory_use());
+            }
             cache::flush_guest_tlb();
             super::ffa_glue::domain_started(d);
             run(v.domain, 0, start.entry, start.arg0, v.stack_top)

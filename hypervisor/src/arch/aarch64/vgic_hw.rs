@@ -319,9 +319,10 @@ pub fn mmio(d: &Domain, index: usize, frame: &mut TrapFrame, ipa: u64, access: M
         Err(e) => {
             // Capped like every fault report: a guest must not be able to
             // flood the hypervisor's console with bad accesses.
-            d.report_fault(format_args!(
-                "GIC access at {ipa:#x} refused ({e:?}): injecting abort"
-            ));
+            d.report_fault(
+                super::traps::counter_ns(),
+                format_args!("GIC access at {ipa:#x} refused ({e:?}): injecting abort"),
+            );
             inject::data_abort(frame, FAR_EL2.get());
         }
     }

@@ -9,6 +9,7 @@ mod ffa;
 mod hostile_end;
 mod mem;
 mod peer_link;
+mod reset_storm;
 mod start;
 mod victim;
 mod xen;
@@ -132,6 +133,12 @@ pub fn main(dtb: u64) -> ! {
         Some("victim") => victim::run(dtb),
         Some("attacker") => attack::run(dtb),
         _ => {}
+    }
+    if let Some(boots) = arg(dtb, "selftest.reset-storm=").and_then(|s| s.parse().ok()) {
+        let wait_s = arg(dtb, "selftest.storm-after=")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        reset_storm::run(&mut tap.out, boot_count(dtb), boots, wait_s);
     }
     let smp = cpu_count(dtb) >= 2;
     let ffa =
@@ -451,6 +458,11 @@ fn boot_count(dtb: u64) -> u32 {
         .and_then(|c| c.property("halyard,boot-count"))
         .and_then(|p| p.as_usize())
         .map_or(1, |n| n as u32)
+}
+
+/// The value of the command-line word `key`VALUE (`key` ends in `=`).
+fn arg(dtb: u64, key: &str) -> Option<&'static str> {
+    bootargs(dtb)?.split(' ').find_map(|w| w.strip_prefix(key))
 }
 
 fn bootargs(dtb: u64) -> Option<&'static str> {
