@@ -129,20 +129,18 @@ pub fn main(dtb: u64) -> ! {
         failed: 0,
     };
     // The hostile suite's two roles (`selftest.role=victim|attacker`).
-    match bootargs(dtb).and_then(|a| a.split(' ').find_map(|w| w.strip_prefix("selftest.role="))) {
+    match cmdline_value(dtb, "selftest.role") {
         Some("victim") => victim::run(dtb),
         Some("attacker") => attack::run(dtb),
         _ => {}
     }
-    if let Some(boots) = arg(dtb, "selftest.reset-storm=").and_then(|s| s.parse().ok()) {
-        let wait_s = arg(dtb, "selftest.storm-after=")
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
+    if let Some(boots) = cmdline_number(dtb, "selftest.reset-storm") {
+        let wait_s = cmdline_number(dtb, "selftest.storm-after").unwrap_or(0);
+        let boots = u32::try_from(boots).unwrap_or(u32::MAX);
         reset_storm::run(&mut tap.out, boot_count(dtb), boots, wait_s);
     }
     let smp = cpu_count(dtb) >= 2;
-    let ffa =
-        bootargs(dtb).and_then(|a| a.split(' ').find_map(|w| w.strip_prefix("selftest.ffa=")));
+    let ffa = cmdline_value(dtb, "selftest.ffa");
     if let Some(personality) = ffa {
         let ram_end = ram_end(dtb).unwrap_or(RAM_END_DEFAULT);
         match personality
@@ -267,7 +265,7 @@ pub fn main(dtb: u64) -> ! {
     isolation(&mut tap, ram_end);
     // `selftest.xenstore=dom0`: a hardware domain runs beside this one, so
     // a xenstore channel to it must exist (Xen's xen,enhanced).
-    let store = bootargs(dtb).is_some_and(|a| a.split(' ').any(|w| w == "selftest.xenstore=dom0"));
+    let store = cmdline_has(dtb, "selftest.xenstore=dom0");
     xen::store_channel(&mut tap, store);
 
     end(&mut tap, checks, dtb)
@@ -288,27 +286,20 @@ fn end(tap: &mut Tap, checks: u32, dtb: u64) -> ! {
     // `selftest.end=reset` on the command line ends with SYSTEM_RESET until
     // the hypervisor has rebuilt this domain for its fourth boot (it says
     // which boot this is in /chosen/halyard,boot-count).
-    let words = |w: &str| bootargs(dtb).is_some_and(|a| a.split(' ').any(|x| x == w));
+    let words = |w: &str| cmdline_has(dtb, w);
     if words("selftest.end=hostile") {
         let smp = cpu_count(dtb) >= 2;
         hostile_end::end(&mut tap.out, ram_end(dtb).unwrap_or(RAM_END_DEFAULT), smp);
     }
     if words("selftest.end=cpu-cycles") {
-        let gap = bootargs(dtb)
-            .and_then(|a| {
-                a.split(' ')
-                    .find_map(|w| w.strip_prefix("selftest.cycle-gap="))
-            })
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
+        let gap = cmdline_number(dtb, "selftest.cycle-gap").unwrap_or(0);
         cpu_cycles::end(&mut tap.out, secondary_stack_top(), gap);
     }
     if words("selftest.end=vector-loop") {
         hostile_end::vector_loop(&mut tap.out);
     }
     let boot = boot_count(dtb);
-    let reset = bootargs(dtb).is_some_and(|a| a.split(' ').any(|w| w == "selftest.end=reset"))
-        && boot < REBOOTS;
+    let reset = cmdline_has(dtb, "selftest.end=reset") && boot < REBOOTS;
     let _ = writeln!(tap.out, "# boot {boot}");
     let (call, name) = if reset {
         (PSCI_SYSTEM_RESET, "RESET")
@@ -460,9 +451,21 @@ fn boot_count(dtb: u64) -> u32 {
         .map_or(1, |n| n as u32)
 }
 
-/// The value of the command-line word `key`VALUE (`key` ends in `=`).
-fn arg(dtb: u64, key: &str) -> Option<&'static str> {
-    bootargs(dtb)?.split(' ').find_map(|w| w.strip_prefix(key))
+/// The value after `key=` on the command line (e.g. `selftest.role=victim`).
+fn cmdline_value(dtb: u64, key: &str) -> Option<&'static str> {
+    bootargs(dtb)?
+        .split(' ')
+        .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// The number after `key=` on the command line (e.g. `selftest.peer=2`).
+pub fn cmdline_number(dtb: u64, key: &str) -> Option<u64> {
+    cmdline_value(dtb, key)?.parse().ok()
+}
+
+/// Whether the command line has the word `word`.
+pub fn cmdline_has(dtb: u64, word: &str) -> bool {
+    bootargs(dtb).is_some_and(|a| a.split(' ').any(|w| w == word))
 }
 
 fn bootargs(dtb: u64) -> Option<&'static str> {

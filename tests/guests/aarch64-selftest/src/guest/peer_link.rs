@@ -73,11 +73,3 @@ pub fn clear(port: u32) {
     let w = pending_word(port);
     wr64(w, rd64(w) & !(1 << (port % 64)));
 }
-
-/// The number after `key=` on the command line (e.g. `selftest.peer=2`).
-pub fn cmdline_number(dtb: u64, key: &str) -> Option<u64> {
-    super::bootargs(dtb)?
-        .split(' ')
-        .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
-        .and_then(|n| n.parse().ok())
-}

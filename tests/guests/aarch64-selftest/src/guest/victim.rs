@@ -10,8 +10,9 @@
 use core::fmt::Write;
 
 use super::calls::smccc_hvc;
+use super::cmdline_number;
 use super::mem::{rd64, wr64};
-use super::peer_link::{alloc_unbound, clear, cmdline_number, map_shared_info, pending, send};
+use super::peer_link::{alloc_unbound, clear, map_shared_info, pending, send};
 use super::{Console, PSCI_SYSTEM_OFF};
 
 const REGION_BYTES: usize = 1 << 20;

@@ -23,8 +23,9 @@ pub mod vcpu1;
 use core::fmt::Write;
 
 use super::calls::smccc_hvc;
+use super::cmdline_number;
 use super::mem::{page_addr, wait_for, wr64, Page};
-use super::peer_link::{bind_interdomain, clear, cmdline_number, map_shared_info, pending, send};
+use super::peer_link::{bind_interdomain, clear, map_shared_info, pending, send};
 use super::{Console, PSCI_SYSTEM_OFF};
 
 pub use vcpu1::requested as vcpu1_requested;

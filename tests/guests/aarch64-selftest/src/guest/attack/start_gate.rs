@@ -17,7 +17,7 @@ const WAIT_MS: u64 = 600_000;
 
 /// Whether the command line asks for the gate.
 pub fn asked(dtb: u64) -> bool {
-    crate::guest::bootargs(dtb).is_some_and(|a| a.split(' ').any(|w| w == "selftest.start=uart"))
+    crate::guest::cmdline_has(dtb, "selftest.start=uart")
 }
 
 /// Wait until a newline arrives on the UART (what precedes it is
